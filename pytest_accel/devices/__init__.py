@@ -1,0 +1,232 @@
+"""Devices, backends and the backend registry.
+
+A *backend* (PyTorch, ONNX Runtime, a vendor SDK) turns a device spec such as ``cuda:1`` or ``ort:cpu`` into an
+open :class:`Device`. Workloads only ever see a ``Device``: they ask it for its runtime handle
+(``torch_device`` or an ONNX Runtime session), synchronise through it and read its memory counters.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterable
+
+__all__ = [
+    "Backend",
+    "BackendRegistry",
+    "Device",
+    "DeviceInfo",
+    "DeviceSpecError",
+    "DeviceUnavailable",
+    "UnavailableDevice",
+    "normalise_key_part",
+]
+
+
+class DeviceSpecError(ValueError):
+    """A ``--device`` value that no registered backend understands."""
+
+
+class DeviceUnavailable(RuntimeError):
+    """A spec a backend understands but cannot open on this machine (no CUDA here, say)."""
+
+    def __init__(self, spec: str, reason: str) -> None:
+        super().__init__(f"device {spec!r} is not available: {reason}")
+        self.spec = spec
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """What the hardware and software under test are; goes into the header, the report and every baseline."""
+
+    backend: str
+    spec: str
+    vendor: str
+    model: str
+    memory_bytes: int | None = None
+    cores: int | None = None
+    driver_version: str | None = None
+    runtime: dict[str, str] = field(default_factory=dict)
+    compute_capability: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        parts = [f"{self.vendor} {self.model}".strip()]
+        if self.cores:
+            parts.append(f"{self.cores} cores")
+        if self.memory_bytes:
+            parts.append(f"{self.memory_bytes / 2**30:.1f} GiB")
+        if self.compute_capability:
+            parts.append(f"sm {self.compute_capability}")
+        if self.driver_version:
+            parts.append(f"driver {self.driver_version}")
+        parts.extend(f"{name} {version}" for name, version in self.runtime.items())
+        return ", ".join(parts)
+
+
+def normalise_key_part(text: str) -> str:
+    """Lower-case, trademark-free, dash-separated: 'Intel(R) Xeon(R) CPU @ 2.2GHz' -> 'intel-xeon'."""
+    text = re.sub(r"\((r|tm|c)\)", " ", text, flags=re.IGNORECASE)
+    text = re.sub(r"@.*$", " ", text)
+    text = re.sub(r"\b(cpu|processor|\d+-core)\b", " ", text, flags=re.IGNORECASE)
+    text = re.sub(r"[^a-z0-9]+", "-", text.lower())
+    return text.strip("-") or "unknown"
+
+
+class Device(ABC):
+    """One open device of one backend. Subclasses add the runtime handle their workloads need."""
+
+    #: family of workloads this device runs: "torch" or "onnxruntime" for the built-ins
+    runtime: str = ""
+
+    def __init__(self, spec: str, backend_name: str) -> None:
+        self.spec = spec
+        self.backend_name = backend_name
+        self._info: DeviceInfo | None = None
+
+    @property
+    def id(self) -> str:
+        """The pytest parameter id: ``ort:cpu`` -> ``ort-cpu``."""
+        return self.spec.replace(":", "-")
+
+    @property
+    def available(self) -> bool:
+        return True
+
+    @property
+    def info(self) -> DeviceInfo:
+        if self._info is None:
+            self._info = self.describe()
+        return self._info
+
+    @property
+    def key_prefix(self) -> str:
+        """First part of the device key: the device type without its index (``cuda:1`` -> ``cuda``)."""
+        return self.spec.split(":")[0]
+
+    @property
+    def key(self) -> str:
+        """Baseline folder name: backend + normalised accelerator model (+ core count for CPUs).
+
+        Software versions stay out of it: they are recorded inside the baseline files.
+        """
+        info = self.info
+        key = f"{self.key_prefix}-{normalise_key_part(f'{info.vendor} {info.model}')}"
+        return key + (f"-{info.cores}c" if info.cores else "")
+
+    @abstractmethod
+    def describe(self) -> DeviceInfo:
+        """Read the hardware and driver details (called once, lazily)."""
+
+    def synchronize(self) -> None:
+        """Block until all work queued on the device has finished. Host-synchronous runtimes need nothing."""
+
+    @property
+    def supported_dtypes(self) -> tuple[str, ...]:
+        return ("fp32",)
+
+    def reset_peak_memory(self) -> None:
+        """Start a new peak-memory window, where the backend can."""
+
+    def peak_memory_bytes(self) -> int | None:
+        """Peak device memory since :meth:`reset_peak_memory`, or ``None`` where the backend cannot tell."""
+        return None
+
+    def calibration_probe(self) -> Callable[[], None] | None:
+        """A small fixed computation on this device, timed beside workloads to normalise away machine noise."""
+        return None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.spec}>"
+
+
+class UnavailableDevice(Device):
+    """Stands in for a device that could not be opened, so its tests can be skipped with the reason."""
+
+    def __init__(self, spec: str, backend_name: str, reason: str) -> None:
+        super().__init__(spec, backend_name)
+        self.reason = reason
+
+    @property
+    def available(self) -> bool:
+        return False
+
+    @property
+    def key(self) -> str:
+        return self.id
+
+    def describe(self) -> DeviceInfo:
+        return DeviceInfo(backend=self.backend_name, spec=self.spec, vendor="", model="unavailable")
+
+
+class Backend(ABC):
+    """A family of devices. Register instances through the ``pytest_accel_register_backends`` hook."""
+
+    #: short unique name, e.g. "torch"
+    name: str = ""
+    #: one line for error messages: the specs this backend understands
+    grammar: str = ""
+
+    @abstractmethod
+    def parse(self, spec: str) -> str | None:
+        """Return the canonical spec if this backend understands ``spec``, else ``None``. Must not import heavy
+        libraries for specs it plainly does not own."""
+
+    @abstractmethod
+    def discover(self) -> list[str]:
+        """Specs of every device of this backend present on this machine (for ``--device=auto``)."""
+
+    @abstractmethod
+    def open(self, spec: str) -> Device:
+        """Open a canonical spec; raise :class:`DeviceUnavailable` with the reason when it is not here."""
+
+
+class BackendRegistry:
+    """Backends by name, in registration order; resolves ``--device`` values."""
+
+    def __init__(self) -> None:
+        self._backends: dict[str, Backend] = {}
+
+    def register(self, backend: Backend) -> None:
+        if not isinstance(backend, Backend):
+            raise TypeError(f"pytest-accel: can only register Backend instances, got {backend!r}")
+        if not backend.name:
+            raise ValueError(f"pytest-accel: backend {backend!r} has no name")
+        if backend.name in self._backends:
+            raise ValueError(f"pytest-accel: a backend named {backend.name!r} is already registered")
+        self._backends[backend.name] = backend
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._backends
+
+    def __iter__(self) -> Iterable[Backend]:
+        return iter(list(self._backends.values()))
+
+    def __len__(self) -> int:
+        return len(self._backends)
+
+    def describe(self) -> str:
+        return "; ".join(f"{b.name}: {b.grammar}" for b in self._backends.values()) or "(none)"
+
+    def parse(self, spec: str) -> tuple[Backend, str]:
+        """Find the backend that owns ``spec``. Backends registered later win, so plugins can take over a name."""
+        cleaned = spec.strip()
+        for backend in reversed(list(self._backends.values())):
+            canonical = backend.parse(cleaned)
+            if canonical is not None:
+                return backend, canonical
+        raise DeviceSpecError(
+            f"--device={spec!r} is not a device any registered backend knows; registered: {self.describe()}; "
+            "or 'auto' for every available device"
+        )
+
+    def discover(self) -> list[tuple[Backend, str]]:
+        found: list[tuple[Backend, str]] = []
+        for backend in self._backends.values():
+            found.extend((backend, spec) for spec in backend.discover())
+        return found

@@ -1,0 +1,306 @@
+"""Command-line and ini options: their names (imported by the tests), registration and validation.
+
+Every value is validated here, where it enters; errors name the option, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import pytest
+
+from pytest_accel.metrics import METRIC_KINDS
+from pytest_accel.timing import PROFILES
+
+OPT_DEVICE = "--device"
+OPT_SKIP_UNAVAILABLE = "--accel-skip-unavailable"
+OPT_PROFILE = "--accel-profile"
+OPT_BASELINE_DIR = "--accel-baseline-dir"
+OPT_UPDATE = "--accel-update-baselines"
+OPT_MISSING = "--accel-missing-baseline"
+OPT_GATE = "--accel-gate"
+OPT_TOLERANCE = "--accel-tolerance"
+OPT_LATENCY_BASIS = "--accel-latency-basis"
+OPT_REPORT = "--accel-report"
+
+INI_BASELINE_DIR = "accel_baseline_dir"
+INI_GATE = "accel_gate"
+INI_ALPHA = "accel_alpha"
+INI_TOLERANCE_PREFIX = "accel_tolerance_"
+
+MISSING_CHOICES = ("fail", "warn", "record")
+LATENCY_BASES = ("both", "absolute", "normalised")
+
+#: Default tolerance per metric kind. Relative for every kind but parity, whose tolerance is an absolute bound
+#: on the error (the metric's own ``limit`` is its default). accuracy 0.01 is MLPerf's "99% of the reference".
+DEFAULT_TOLERANCES: dict[str, float] = {
+    "accuracy": 0.01,
+    "convergence": 0.10,
+    "latency": 0.10,
+    "throughput": 0.10,
+    "memory": 0.10,
+    "startup": 1.0,
+}
+DEFAULT_ALPHA = 0.01
+
+
+class OptionError(pytest.UsageError):
+    pass
+
+
+@dataclass(frozen=True)
+class AccelOptions:
+    device_specs: tuple[str, ...]
+    skip_unavailable: bool
+    profile: str | None
+    baseline_dir: Path
+    update_baselines: bool
+    missing_baseline: str
+    gate: frozenset[str]
+    cli_tolerances: Mapping[str, float]
+    ini_tolerances: Mapping[str, float]
+    alpha: float
+    latency_basis: str
+    report_path: Path | None
+    explicit_devices: bool = field(default=False)
+
+    @property
+    def writes_baselines(self) -> bool:
+        return self.update_baselines or self.missing_baseline == "record"
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("accel", "pytest-accel: accelerator conformance and performance")
+    group.addoption(
+        OPT_DEVICE,
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="device to run the suites on, repeatable: cpu, cuda, cuda:N, mps, xpu[:N], a PrivateUse1 name, "
+        "ort:<provider> (ort:cpu, ort:cuda, ort:tensorrt, ...), or auto for every available device. Default: cpu.",
+    )
+    group.addoption(
+        OPT_SKIP_UNAVAILABLE,
+        action="store_true",
+        default=False,
+        help="skip, with the reason, the tests of a requested device that is not on this machine instead of "
+        "stopping with an error. Default: off.",
+    )
+    group.addoption(
+        OPT_PROFILE,
+        default=None,
+        metavar="NAME",
+        help="measurement profile: "
+        + "; ".join(f"{p.name} ({p.description})" for p in PROFILES.values())
+        + ". Default: quick on CPU devices, standard on accelerators.",
+    )
+    group.addoption(
+        OPT_BASELINE_DIR,
+        default=None,
+        metavar="DIR",
+        help=f"folder of stored baselines. Default: ini {INI_BASELINE_DIR}, else baselines/ under the rootdir.",
+    )
+    group.addoption(
+        OPT_UPDATE,
+        action="store_true",
+        default=False,
+        help="write every measured metric to its baseline file (atomically), pass, and list what changed. "
+        "Default: off.",
+    )
+    group.addoption(
+        OPT_MISSING,
+        default="warn",
+        metavar="MODE",
+        help="when a metric has no baseline: fail the test, warn (pass and list it in the summary) or record it. "
+        "Default: warn.",
+    )
+    group.addoption(
+        OPT_GATE,
+        default=None,
+        metavar="KINDS",
+        help=f"comma-separated metric kinds whose regressions fail tests ({', '.join(METRIC_KINDS)}), or all, or "
+        f"none; the others are reported only. Default: ini {INI_GATE}, else all.",
+    )
+    group.addoption(
+        OPT_TOLERANCE,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a tolerance, repeatable; KEY is a metric kind or a full metric name (with a dot, e.g. "
+        "matmul.latency). Precedence: marker > this option > ini accel_tolerance_<kind> > built-in default. "
+        "Default: " + ", ".join(f"{k}={v:g}" for k, v in DEFAULT_TOLERANCES.items()) + ", parity=the metric's limit.",
+    )
+    group.addoption(
+        OPT_LATENCY_BASIS,
+        default="both",
+        metavar="BASIS",
+        help="which latency ratio must exceed the tolerance for a regression: absolute, normalised (by the "
+        "calibration probe run interleaved on the same device), or both. Default: both.",
+    )
+    group.addoption(
+        OPT_REPORT,
+        default=None,
+        metavar="PATH",
+        help="write a JSON record of every measurement, with device info, software stack and verdicts. "
+        "Default: no file.",
+    )
+    parser.addini(INI_BASELINE_DIR, "folder of stored baselines, relative to the ini file", default=None)
+    parser.addini(INI_GATE, "comma-separated metric kinds that fail tests (see --accel-gate)", default=None)
+    parser.addini(INI_ALPHA, f"significance level of the latency test (default {DEFAULT_ALPHA})", default=None)
+    for kind in (*DEFAULT_TOLERANCES, "parity"):
+        parser.addini(f"{INI_TOLERANCE_PREFIX}{kind}", f"tolerance for {kind} metrics", default=None)
+
+
+def parse_tolerance_value(source: str, key: str, text: Any) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise OptionError(f"{source}: {key}={text!r} is not a number; expected a non-negative number such as 0.05")
+    if not value >= 0 or value == float("inf"):
+        raise OptionError(f"{source}: {key}={text!r} must be a finite number >= 0")
+    return value
+
+
+def check_tolerance_key(source: str, key: str) -> str:
+    key = key.strip()
+    if "." in key or key in METRIC_KINDS:
+        return key
+    raise OptionError(
+        f"{source}: {key!r} is neither a metric kind ({', '.join(METRIC_KINDS)}) nor a metric name (which "
+        "contains a dot, e.g. matmul.latency)"
+    )
+
+
+def parse_cli_tolerances(values: list[str]) -> dict[str, float]:
+    result: dict[str, float] = {}
+    for item in values:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise OptionError(f"{OPT_TOLERANCE}={item!r}: expected KEY=VALUE, e.g. latency=0.2")
+        key = check_tolerance_key(f"{OPT_TOLERANCE}={item}", key)
+        result[key] = parse_tolerance_value(OPT_TOLERANCE, key, text.strip())
+    return result
+
+
+def parse_gate(source: str, text: str) -> frozenset[str]:
+    words = [word.strip() for word in text.split(",") if word.strip()]
+    if words == ["all"]:
+        return frozenset(METRIC_KINDS)
+    if words == ["none"]:
+        return frozenset()
+    unknown = [word for word in words if word not in METRIC_KINDS]
+    if unknown or not words:
+        raise OptionError(
+            f"{source}={text!r}: unknown kind {', '.join(map(repr, unknown)) or '(empty)'}; allowed: "
+            f"{', '.join(METRIC_KINDS)}, all, none"
+        )
+    return frozenset(words)
+
+
+def _choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise OptionError(f"{option}={value!r} is not allowed; choose one of: {', '.join(allowed)}")
+    return value
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def check_writable(option: str, path: Path, why: str) -> None:
+    if path.exists() and not path.is_dir():
+        raise OptionError(f"{option}={path}: not a folder ({why})")
+    existing = _nearest_existing(path)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OptionError(f"{option}={path}: {existing} is not writable ({why})")
+
+
+def read_options(config: pytest.Config) -> AccelOptions:
+    getoption = config.getoption
+    specs = tuple(spec.strip() for spec in getoption(OPT_DEVICE) or [] if spec is not None)
+    if any(not spec for spec in specs):
+        raise OptionError(f"{OPT_DEVICE}='': empty device spec; use e.g. --device=cpu")
+    if "auto" in specs and len(set(specs)) > 1:
+        raise OptionError(
+            f"{OPT_DEVICE}=auto selects every available device; do not combine it with "
+            + ", ".join(f"{OPT_DEVICE}={s}" for s in specs if s != "auto")
+        )
+    profile = getoption(OPT_PROFILE)
+    if profile is not None:
+        _choice(OPT_PROFILE, profile, tuple(PROFILES))
+    missing = _choice(OPT_MISSING, getoption(OPT_MISSING), MISSING_CHOICES)
+    update = bool(getoption(OPT_UPDATE))
+    if update and missing == "fail":
+        raise OptionError(
+            f"{OPT_UPDATE} records every metric, so {OPT_MISSING}=fail cannot apply; drop one of the two"
+        )
+    basis = _choice(OPT_LATENCY_BASIS, getoption(OPT_LATENCY_BASIS), LATENCY_BASES)
+
+    ini_dir = Path(config.inipath).parent if config.inipath else config.rootpath
+    if getoption(OPT_BASELINE_DIR):
+        baseline_dir = Path(getoption(OPT_BASELINE_DIR)).expanduser()
+        if not baseline_dir.is_absolute():
+            baseline_dir = Path(config.invocation_params.dir) / baseline_dir
+        baseline_source = OPT_BASELINE_DIR
+    elif config.getini(INI_BASELINE_DIR):
+        baseline_dir = ini_dir / str(config.getini(INI_BASELINE_DIR))
+        baseline_source = f"ini {INI_BASELINE_DIR}"
+    else:
+        baseline_dir = config.rootpath / "baselines"
+        baseline_source = "baseline folder"
+    baseline_dir = baseline_dir.resolve()
+    if update or missing == "record":
+        why = f"{OPT_UPDATE if update else f'{OPT_MISSING}=record'} writes baselines there"
+        check_writable(baseline_source, baseline_dir, why)
+    elif baseline_dir.exists() and not baseline_dir.is_dir():
+        raise OptionError(f"{baseline_source}={baseline_dir}: not a folder")
+
+    gate_text = getoption(OPT_GATE)
+    if gate_text is not None:
+        gate = parse_gate(OPT_GATE, gate_text)
+    elif config.getini(INI_GATE):
+        gate = parse_gate(f"ini {INI_GATE}", str(config.getini(INI_GATE)))
+    else:
+        gate = frozenset(METRIC_KINDS)
+
+    ini_tolerances: dict[str, float] = {}
+    for kind in (*DEFAULT_TOLERANCES, "parity"):
+        name = f"{INI_TOLERANCE_PREFIX}{kind}"
+        text = config.getini(name)
+        if text not in (None, "", []):
+            ini_tolerances[kind] = parse_tolerance_value(f"ini {name}", kind, str(text).strip())
+    alpha_text = config.getini(INI_ALPHA)
+    alpha = DEFAULT_ALPHA
+    if alpha_text not in (None, "", []):
+        alpha = parse_tolerance_value(f"ini {INI_ALPHA}", "alpha", str(alpha_text).strip())
+        if not 0 < alpha < 1:
+            raise OptionError(f"ini {INI_ALPHA}={alpha_text!r} must be between 0 and 1 (exclusive)")
+
+    report = getoption(OPT_REPORT)
+    report_path = None
+    if report:
+        report_path = (Path(config.invocation_params.dir) / Path(report).expanduser()).resolve()
+        if report_path.is_dir():
+            raise OptionError(f"{OPT_REPORT}={report}: is a folder; give a file path such as accel-report.json")
+        check_writable(OPT_REPORT, report_path.parent, "the JSON report is written there")
+
+    return AccelOptions(
+        device_specs=specs or ("cpu",),
+        explicit_devices=bool(specs),
+        skip_unavailable=bool(getoption(OPT_SKIP_UNAVAILABLE)),
+        profile=profile,
+        baseline_dir=baseline_dir,
+        update_baselines=update,
+        missing_baseline=missing,
+        gate=gate,
+        cli_tolerances=parse_cli_tolerances(getoption(OPT_TOLERANCE) or []),
+        ini_tolerances=ini_tolerances,
+        alpha=alpha,
+        latency_basis=basis,
+        report_path=report_path,
+    )

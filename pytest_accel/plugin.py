@@ -1,0 +1,169 @@
+"""pytest entry point (``-p pytest_accel.plugin``, auto-loaded as ``accel``): hooks, fixtures and markers only.
+
+Everything is delegated; nothing here imports torch, onnxruntime or ultralytics.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from importlib import metadata
+from typing import Any
+
+import pytest
+
+from pytest_accel import hookspecs
+from pytest_accel.checker import MARKER_ONLY, MARKER_TOLERANCE, AccelChecker
+from pytest_accel.devices import Backend, BackendRegistry, Device
+from pytest_accel.metrics import METRIC_KINDS
+from pytest_accel.options import OPT_DEVICE, add_options, read_options
+from pytest_accel.report.json_report import build_report, write_report
+from pytest_accel.report.terminal import TerminalSummary
+from pytest_accel.session import AccelSession
+
+ENTRY_POINT_GROUP = "pytest_accel.backends"
+SESSION_KEY = pytest.StashKey[AccelSession]()
+
+MARKERS = (
+    f"{MARKER_ONLY}(*patterns): run this test only on devices whose spec, key or backend name matches one of the "
+    "glob patterns (e.g. 'cuda*', 'ort:*', 'onnxruntime'); other devices skip it with the reason.",
+    f"{MARKER_TOLERANCE}(mapping=None, **kinds): tolerances for this test, by metric kind "
+    f"({', '.join(METRIC_KINDS)}) or, in the mapping, by full metric name; they win over "
+    "--accel-tolerance, ini and defaults.",
+)
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_accel_register_backends(registry: BackendRegistry) -> None:
+    """The built-in backends, through the same hook third parties use (tryfirst: plugins may override them)."""
+    from pytest_accel.devices.onnxruntime import OrtBackend
+    from pytest_accel.devices.torch import TorchBackend
+
+    registry.register(TorchBackend())
+    registry.register(OrtBackend())
+
+
+def register_entry_point_backends(registry: BackendRegistry) -> None:
+    for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        where = f"entry point {entry_point.name} = {entry_point.value} (group {ENTRY_POINT_GROUP})"
+        try:
+            loaded = entry_point.load()
+            if isinstance(loaded, type) and issubclass(loaded, Backend):
+                registry.register(loaded())
+            elif isinstance(loaded, Backend):
+                registry.register(loaded)
+            elif callable(loaded):
+                loaded(registry)
+            else:
+                raise TypeError(f"it is a {type(loaded).__name__}, not a Backend class, instance or callable")
+        except Exception as error:  # noqa: BLE001 - a broken third-party plugin must not look like our bug
+            raise pytest.UsageError(f"pytest-accel: {where} failed to load: {error}") from None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for marker in MARKERS:
+        config.addinivalue_line("markers", marker)
+    options = read_options(config)
+    registry = BackendRegistry()
+    config.hook.pytest_accel_register_backends(registry=registry)
+    register_entry_point_backends(registry)
+    session = AccelSession(config, options, registry)
+    config.stash[SESSION_KEY] = session
+    if options.explicit_devices:
+        session.devices()  # resolve now: a bad --device stops the run before collection
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is None:
+        return []
+    options = session.options
+    lines = [
+        f"accel: baselines {options.baseline_dir}, gate {','.join(sorted(options.gate)) or 'none'}, "
+        f"missing baseline: {options.missing_baseline}, profile {options.profile or 'per device'}"
+    ]
+    if not session.devices_resolved:
+        lines.append(f"accel: no {OPT_DEVICE} given; tests that take `device` run on cpu")
+        return lines
+    for device in session.devices():
+        if device.available:
+            lines.append(f"accel device {device.spec}: {device.key} ({device.info.describe()})")
+        else:
+            lines.append(f"accel device {device.spec}: unavailable, its tests skip ({device.reason})")  # type: ignore[attr-defined]
+    return lines
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "device" not in metafunc.fixturenames:
+        return
+    devices = metafunc.config.stash[SESSION_KEY].devices()
+    metafunc.parametrize("device", devices, ids=[d.id for d in devices], indirect=True, scope="session")
+
+
+def _matches(device: Device, patterns: tuple[Any, ...]) -> bool:
+    names = (device.spec, device.key, device.backend_name, device.runtime)
+    return any(fnmatch.fnmatchcase(name, str(pattern)) for pattern in patterns for name in names)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        device = callspec.params.get("device") if callspec is not None else None
+        if not isinstance(device, Device):
+            continue
+        for marker in item.iter_markers(MARKER_ONLY):
+            if not marker.args:
+                raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.{MARKER_ONLY}() needs at least one pattern")
+            if not _matches(device, marker.args):
+                wanted = ", ".join(map(str, marker.args))
+                item.add_marker(pytest.mark.skip(reason=f"{MARKER_ONLY}({wanted}): not for {device.spec}"))
+
+
+@pytest.fixture(scope="session")
+def device(request: pytest.FixtureRequest) -> Device:
+    """The device under test; tests taking it run once per ``--device``."""
+    if not hasattr(request, "param"):
+        raise pytest.UsageError("the `device` fixture must be requested as a test argument to be parametrized")
+    selected: Device = request.param
+    if not selected.available:
+        pytest.skip(f"{selected.spec} is not available: {selected.reason}")  # type: ignore[attr-defined]
+    return selected
+
+
+@pytest.fixture
+def accel(request: pytest.FixtureRequest, device: Device) -> AccelChecker:
+    """Measure on the test's device and check metrics against its baselines: ``accel.check(*metrics)``."""
+    try:
+        return AccelChecker(request.config.stash[SESSION_KEY], request.node, device, request)
+    except pytest.UsageError as error:  # a malformed accel_tolerance marker: name it, no traceback
+        pytest.fail(f"pytest-accel: {error}", pytrace=False)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    accel_session = session.config.stash.get(SESSION_KEY, None)
+    if accel_session is None or accel_session.options.report_path is None:
+        return
+    if getattr(session.config, "workerinput", None) is not None:
+        return  # xdist workers: the controller writes the report
+    write_report(accel_session.options.report_path, build_report(accel_session, int(exitstatus)))
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is None:
+        return
+    lines = list(TerminalSummary(session).lines())
+    if session.options.report_path is not None:
+        lines.append(f"JSON report: {session.options.report_path}")
+    if not lines:
+        return
+    terminalreporter.write_sep("=", "pytest-accel")
+    for line in lines:
+        terminalreporter.write_line(line)

@@ -1,0 +1,85 @@
+"""``--accel-report=PATH``: every measurement of the run with device info, software stack and verdicts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pytest_accel import __version__, environment
+from pytest_accel.baselines import atomic_write_json, thin_samples, utc_now
+from pytest_accel.session import AccelSession
+
+REPORT_SCHEMA = "pytest-accel/report"
+REPORT_SCHEMA_VERSION = 1
+
+
+def build_report(session: AccelSession, exit_status: int) -> dict[str, Any]:
+    devices: dict[str, Any] = {}
+    results = []
+    for record in session.records:
+        device = record.device
+        devices.setdefault(device.spec, {"key": device.key, "available": device.available, **device.info.to_dict()})
+        metrics = []
+        for verdict in record.verdicts:
+            metric = verdict.metric
+            entry: dict[str, Any] = {
+                "name": metric.name,
+                "kind": metric.kind,
+                "value": metric.value,
+                "unit": metric.unit,
+                "direction": metric.direction,
+                "baseline": verdict.baseline_value,
+                "delta": verdict.delta,
+                "tolerance": verdict.tolerance,
+                "tolerance_source": verdict.tolerance_source,
+                "verdict": verdict.status,
+                "gated": verdict.gated,
+                "detail": verdict.detail,
+            }
+            if metric.limit is not None:
+                entry["limit"] = metric.limit
+            if metric.summary:
+                entry["summary"] = metric.summary
+            if metric.samples:
+                entry["samples"] = thin_samples(metric.samples)
+            metrics.append(entry)
+        results.append(
+            {
+                "nodeid": record.nodeid,
+                "device": device.spec,
+                "device_key": device.key,
+                "suite": record.suite,
+                "test": record.test,
+                "baseline_file": str(record.baseline_path),
+                "metrics": metrics,
+            }
+        )
+    options = session.options
+    return {
+        "schema": REPORT_SCHEMA,
+        "schema_version": REPORT_SCHEMA_VERSION,
+        "created_at": utc_now(),
+        "pytest_accel": __version__,
+        "command": environment.command_line(),
+        "exit_status": exit_status,
+        "git_commit": session.git_commit,
+        "software": session.software,
+        "options": {
+            "devices": list(options.device_specs),
+            "profile": options.profile or "per device (quick on CPU, standard on accelerators)",
+            "baseline_dir": str(options.baseline_dir),
+            "gate": sorted(options.gate),
+            "missing_baseline": options.missing_baseline,
+            "update_baselines": options.update_baselines,
+            "latency_basis": options.latency_basis,
+        },
+        "devices": devices,
+        "results": results,
+        "baselines_written": [
+            {"path": str(w.path), "action": w.action, "changes": w.changes} for w in session.written
+        ],
+    }
+
+
+def write_report(path: Path, report: dict[str, Any]) -> None:
+    atomic_write_json(path, report)

@@ -1,0 +1,134 @@
+"""The terminal summary: a table per device, the devices side by side, and what needs attention."""
+
+from __future__ import annotations
+
+import shlex
+from collections import OrderedDict
+from pathlib import Path
+from typing import Iterator
+
+from pytest_accel.baselines import Verdict
+from pytest_accel.metrics import format_value
+from pytest_accel.options import OPT_MISSING, OPT_UPDATE
+from pytest_accel.session import AccelSession, TestRecord
+
+SPEED_KINDS = ("latency", "throughput", "startup")
+MAX_LISTED = 12
+
+
+def _table(rows: list[list[str]], indent: str = "  ") -> Iterator[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        yield indent + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+
+
+def _delta(verdict: Verdict) -> str:
+    return "-" if verdict.delta is None else f"{verdict.delta * 100:+.1f}%"
+
+
+def _speedup(first: Verdict, other: Verdict) -> str:
+    a, b = first.metric.value, other.metric.value
+    if a <= 0 or b <= 0:
+        return ""
+    factor = b / a if first.metric.direction == "higher" else a / b
+    return f" ({factor:.2f}x)"
+
+
+class TerminalSummary:
+    def __init__(self, session: AccelSession) -> None:
+        self.session = session
+
+    def lines(self) -> Iterator[str]:
+        records = [r for r in self.session.records if r.verdicts]
+        if not records and not self.session.written:
+            return
+        by_device: OrderedDict[str, list[TestRecord]] = OrderedDict()
+        for record in records:
+            by_device.setdefault(record.device.spec, []).append(record)
+        for spec, device_records in by_device.items():
+            yield from self._device_table(device_records)
+        if len(by_device) > 1:
+            yield from self._side_by_side(by_device)
+        yield from self._attention(records)
+
+    def _device_table(self, records: list[TestRecord]) -> Iterator[str]:
+        device = records[0].device
+        yield f"{device.spec} -> {device.key}  ({device.info.describe()})"
+        rows = [["test", "metric", "value", "baseline", "delta", "verdict"]]
+        for record in records:
+            for verdict in record.verdicts:
+                metric = verdict.metric
+                baseline = format_value(verdict.baseline_value, metric.unit)
+                if metric.kind == "parity" and verdict.tolerance is not None:
+                    baseline = f"{'<=' if metric.direction == 'lower' else '>='} {verdict.tolerance:.3g}"
+                rows.append(
+                    [f"{record.suite}::{record.test}", metric.name, format_value(metric.value, metric.unit),
+                     baseline, _delta(verdict), verdict.label]
+                )
+        yield from _table(rows)
+        yield ""
+
+    def _side_by_side(self, by_device: OrderedDict[str, list[TestRecord]]) -> Iterator[str]:
+        specs = list(by_device)
+        cells: OrderedDict[tuple[str, str], dict[str, Verdict]] = OrderedDict()
+        for spec, records in by_device.items():
+            for record in records:
+                for verdict in record.verdicts:
+                    cells.setdefault((record.suite, verdict.metric.name), {})[spec] = verdict
+        yield f"side by side (speed-up over {specs[0]} for latency, throughput and first run)"
+        rows = [["metric", *specs]]
+        for (suite, name), per_device in cells.items():
+            first = per_device.get(specs[0])
+            row = [f"{suite}: {name}"]
+            for spec in specs:
+                verdict = per_device.get(spec)
+                if verdict is None:
+                    row.append("-")
+                    continue
+                text = format_value(verdict.metric.value, verdict.metric.unit)
+                if first is not None and spec != specs[0] and verdict.metric.kind in SPEED_KINDS:
+                    text += _speedup(first, verdict)
+                row.append(text)
+            rows.append(row)
+        yield from _table(rows)
+        yield ""
+
+    def _attention(self, records: list[TestRecord]) -> Iterator[str]:
+        options = self.session.options
+        missing = [(r, v) for r in records for v in r.verdicts if v.status == "missing"]
+        if missing:
+            yield f"{len(missing)} metric(s) had no baseline ({OPT_MISSING}={options.missing_baseline}: not checked):"
+            by_file: OrderedDict[Path, list[str]] = OrderedDict()
+            for record, verdict in missing:
+                by_file.setdefault(record.baseline_path, []).append(verdict.metric.name)
+            for path, names in list(by_file.items())[:MAX_LISTED]:
+                yield f"  {self._display(path)}: {', '.join(names)}"
+            if len(by_file) > MAX_LISTED:
+                yield f"  ... and {len(by_file) - MAX_LISTED} more files"
+            yield f"  record them with: {self._rerun_command(f'{OPT_MISSING}=record')}"
+        ungated = [(r, v) for r in records for v in r.verdicts if v.regressed and not v.gated]
+        if ungated:
+            yield f"{len(ungated)} regression(s) in kinds outside the gate (reported, not failed):"
+            for record, verdict in ungated[:MAX_LISTED]:
+                yield f"  {record.device.spec} {verdict.metric.name}: {verdict.detail}"
+        flagged = [(r, v) for r in records for v in r.verdicts if v.status == "faster"]
+        if flagged:
+            yield f"{len(flagged)} metric(s) suspiciously faster than their baseline:"
+            for record, verdict in flagged[:MAX_LISTED]:
+                yield f"  {record.device.spec} {verdict.metric.name}: {verdict.detail}"
+        if self.session.written:
+            yield f"{len(self.session.written)} baseline file(s) written ({OPT_UPDATE if options.update_baselines else f'{OPT_MISSING}=record'}):"
+            for written in self.session.written:
+                yield f"  {written.action} {self._display(written.path)}"
+                for change in written.changes[:MAX_LISTED]:
+                    yield f"    {change}"
+
+    def _display(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(self.session.config.invocation_params.dir))
+        except ValueError:
+            return str(path)
+
+    def _rerun_command(self, extra: str) -> str:
+        args = [a for a in self.session.config.invocation_params.args if not a.startswith(OPT_MISSING)]
+        return shlex.join(["pytest", *args, extra])

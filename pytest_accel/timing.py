@@ -1,0 +1,200 @@
+"""Sync-correct timing: first run apart, warm-up, a sample-count policy per profile, nearest-rank percentiles.
+
+Every timed round is ``fn(); device.synchronize()`` between two ``perf_counter`` reads, so asynchronous devices are
+timed to completion. Rounds are executed by pytest-benchmark's ``pedantic`` when its fixture is available (so its
+statistics, table, JSON and compare tooling see the same numbers) and by an equivalent local loop otherwise.
+Before every round, untimed by the round itself, the device's calibration probe runs and is timed on its own: the
+probe samples are interleaved with the workload samples, which is what lets a later comparison tell a slower
+workload from a slower machine.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+from pytest_accel.metrics import Metric
+
+if TYPE_CHECKING:
+    from pytest_accel.devices import Device
+
+#: Minimum samples before a percentile is reported: MLPerf LoadGen's early-stopping minimums for p90 and p99.
+PERCENTILE_MIN_SAMPLES: dict[float, int] = {50.0: 1, 90.0: 64, 99.0: 662}
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    warmup_rounds: int
+    min_rounds: int
+    max_rounds: int
+    target_seconds: float
+    description: str
+
+
+PROFILES: dict[str, Profile] = {
+    "quick": Profile("quick", 3, 20, 200, 1.0, "p50 only; seconds per measurement; the CPU default"),
+    "standard": Profile("standard", 10, 64, 2000, 5.0, "p50+p90; the accelerator default"),
+    "full": Profile("full", 50, 1024, 20000, 60.0, "p50+p90+p99; MLPerf-grade counts"),
+}
+
+
+def default_profile_for(device: Device) -> Profile:
+    """quick for CPU-class devices (slow per round, the 2-core CI case), standard for accelerators."""
+    is_cpu = device.spec in ("cpu", "ort:cpu") or device.spec.endswith(":xnnpack")
+    return PROFILES["quick" if is_cpu else "standard"]
+
+
+def nearest_rank(sorted_samples: Sequence[float], percentile: float) -> float:
+    """The nearest-rank percentile (as MLPerf LoadGen reports): the smallest sample with at least p% at or below."""
+    if not sorted_samples:
+        raise ValueError("no samples")
+    if not 0 < percentile <= 100:
+        raise ValueError(f"percentile {percentile} must be in (0, 100]")
+    rank = math.ceil(percentile / 100 * len(sorted_samples))
+    return sorted_samples[max(rank, 1) - 1]
+
+
+def percentiles(samples: Sequence[float]) -> dict[str, float]:
+    """p50, p90, p99 — each only when there are enough samples for it (never a p99 from 20 samples)."""
+    ordered = sorted(samples)
+    return {
+        f"p{percentile:g}": nearest_rank(ordered, percentile)
+        for percentile, minimum in PERCENTILE_MIN_SAMPLES.items()
+        if len(ordered) >= minimum
+    }
+
+
+def choose_rounds(profile: Profile, seconds_per_round: float) -> int:
+    if seconds_per_round <= 0:
+        return profile.max_rounds
+    wanted = math.ceil(profile.target_seconds / seconds_per_round)
+    return max(profile.min_rounds, min(profile.max_rounds, wanted))
+
+
+@dataclass
+class LatencyMeasurement:
+    name: str
+    samples: list[float]
+    probe_samples: list[float]
+    first_run_seconds: float
+    batch_size: int
+    profile: str
+    executor: str  # "pytest-benchmark" or "local"
+    peak_memory_bytes: int | None = None
+
+    @property
+    def median(self) -> float:
+        return nearest_rank(sorted(self.samples), 50)
+
+    def summary(self) -> dict[str, Any]:
+        summary: dict[str, Any] = {"n": len(self.samples), **percentiles(self.samples)}
+        summary["mean"] = sum(self.samples) / len(self.samples)
+        summary["min"] = min(self.samples)
+        summary["profile"] = self.profile
+        summary["executor"] = self.executor
+        if self.probe_samples:
+            summary["probe_p50"] = nearest_rank(sorted(self.probe_samples), 50)
+        return summary
+
+    def metrics(self) -> list[Metric]:
+        """Latency (p50, with samples), first run, throughput at this batch size, peak memory where known."""
+        summary = self.summary()
+        result = [
+            Metric(
+                f"{self.name}.latency",
+                self.median,
+                "s",
+                "latency",
+                "lower",
+                samples=list(self.samples),
+                probe_samples=list(self.probe_samples) or None,
+                summary=summary,
+            ),
+            Metric(f"{self.name}.first_run", self.first_run_seconds, "s", "startup", "lower"),
+            Metric(
+                f"{self.name}.throughput",
+                self.batch_size / self.median,
+                "items/s",
+                "throughput",
+                "higher",
+                samples=list(self.samples),
+                probe_samples=list(self.probe_samples) or None,
+                summary={"batch_size": self.batch_size, "n": len(self.samples)},
+            ),
+        ]
+        if self.peak_memory_bytes is not None:
+            result.append(Metric(f"{self.name}.peak_memory", self.peak_memory_bytes, "B", "memory", "lower"))
+        return result
+
+
+def _timed(fn: Callable[[], object], device: Device) -> float:
+    start = time.perf_counter()
+    fn()
+    device.synchronize()
+    return time.perf_counter() - start
+
+
+def measure_latency(
+    name: str,
+    fn: Callable[[], object],
+    device: Device,
+    profile: Profile,
+    *,
+    batch_size: int = 1,
+    benchmark: Any | None = None,
+) -> LatencyMeasurement:
+    """Time ``fn`` on ``device``: first run, warm-up, then the profile's rounds with the probe interleaved.
+
+    ``benchmark`` is a pytest-benchmark fixture that has not been used yet in this test, or None.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    device.synchronize()
+    device.reset_peak_memory()
+    first_run = _timed(fn, device)
+    warmup = [_timed(fn, device) for _ in range(profile.warmup_rounds)]
+    per_round = sorted(warmup)[len(warmup) // 2] if warmup else first_run
+    rounds = choose_rounds(profile, per_round)
+
+    probe = device.calibration_probe()
+    probe_samples: list[float] = []
+
+    def timed_probe() -> None:
+        if probe is not None:
+            probe_samples.append(_timed(probe, device))
+
+    def target() -> None:
+        fn()
+        device.synchronize()
+
+    if benchmark is not None and getattr(benchmark, "enabled", False):
+        benchmark.pedantic(target, setup=timed_probe, rounds=rounds, warmup_rounds=0, iterations=1)
+        samples = list(benchmark.stats.stats.data)
+        executor = "pytest-benchmark"
+    else:
+        samples = []
+        for _ in range(rounds):
+            timed_probe()
+            start = time.perf_counter()
+            target()
+            samples.append(time.perf_counter() - start)
+        executor = "local"
+    measurement = LatencyMeasurement(
+        name=name,
+        samples=samples,
+        probe_samples=probe_samples,
+        first_run_seconds=first_run,
+        batch_size=batch_size,
+        profile=profile.name,
+        executor=executor,
+        peak_memory_bytes=device.peak_memory_bytes(),
+    )
+    if executor == "pytest-benchmark":
+        benchmark.extra_info.update(
+            {"accel_device": device.spec, "accel_device_key": device.key, "accel_metric": name}
+            | {f"accel_{k}": v for k, v in measurement.summary().items()}
+        )
+    return measurement

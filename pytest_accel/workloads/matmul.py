@@ -1,0 +1,73 @@
+"""A square fp32 matrix multiply on any device: the smallest real workload, used by the smoke suite.
+
+Inputs are fixed by seed; the reference product is computed in float64 with numpy on the host.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from pytest_accel.devices import Device
+
+
+def inputs(size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return (
+        rng.standard_normal((size, size), dtype=np.float32),
+        rng.standard_normal((size, size), dtype=np.float32),
+    )
+
+
+def reference_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return a.astype(np.float64) @ b.astype(np.float64)
+
+
+def _onnx_matmul(size: int) -> bytes:
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "b"], ["y"], name="matmul")],
+        "accel_matmul",
+        [
+            helper.make_tensor_value_info("a", TensorProto.FLOAT, [size, size]),
+            helper.make_tensor_value_info("b", TensorProto.FLOAT, [size, size]),
+        ],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [size, size])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+class Matmul:
+    """``run()`` multiplies the device-resident inputs; ``result()`` brings one product back to the host."""
+
+    def __init__(self, device: Device, size: int) -> None:
+        self.device = device
+        self.a, self.b = inputs(size)
+        self.run: Callable[[], Any]
+        if device.runtime == "torch":
+            import torch
+
+            a = torch.from_numpy(self.a).to(device.torch_device)  # type: ignore[attr-defined]
+            b = torch.from_numpy(self.b).to(device.torch_device)  # type: ignore[attr-defined]
+            self.run = lambda: torch.mm(a, b)
+            self._to_host = lambda out: out.cpu().numpy()
+        elif device.runtime == "onnxruntime":
+            session = device.create_session(_onnx_matmul(size))  # type: ignore[attr-defined]
+            feeds = {"a": self.a, "b": self.b}
+            self.run = lambda: session.run(None, feeds)[0]
+            self._to_host = lambda out: out
+        else:
+            raise NotImplementedError(f"no matmul for runtime {device.runtime!r} of {device.spec}")
+
+    def result(self) -> np.ndarray:
+        out = self.run()
+        self.device.synchronize()
+        return np.asarray(self._to_host(out), dtype=np.float64)
+
+    def flops(self) -> int:
+        n = self.a.shape[0]
+        return 2 * n**3

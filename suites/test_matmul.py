@@ -1,0 +1,37 @@
+"""Smoke suite: an fp32 matmul per device — parity with a float64 host reference, latency, throughput.
+
+A small real workload that exercises every part of the plugin on any backend in seconds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pytest_accel.metrics import Metric
+from pytest_accel.workloads.matmul import Matmul, reference_product
+
+SIZE = 512
+# fp32 accumulation over 512 terms of unit-variance products: errors ~1e-5 relative to the row scale.
+MAX_REL_ERROR = 1e-4
+
+
+@pytest.fixture(scope="module")
+def matmul(device):
+    return Matmul(device, SIZE)
+
+
+def test_matmul_parity(matmul, accel):
+    obtained = matmul.result()
+    expected = reference_product(matmul.a, matmul.b)
+    scale = np.abs(expected).max()
+    accel.check(
+        Metric("matmul.max_rel_error", float(np.abs(obtained - expected).max() / scale), "", "parity", "lower",
+               limit=MAX_REL_ERROR),
+    )
+
+
+def test_matmul_latency(matmul, accel):
+    measurement = accel.measure_latency("matmul", matmul.run)
+    gflops = Metric("matmul.gflops", matmul.flops() / measurement.median / 1e9, "GFLOP/s", "info", "higher")
+    accel.check(*measurement.metrics(), gflops)
