@@ -5,7 +5,7 @@ Every value is validated here, where it enters; errors name the option, the bad 
 
 from __future__ import annotations
 
-import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -206,18 +206,17 @@ def _choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
-def _nearest_existing(path: Path) -> Path:
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
-
-
 def check_writable(option: str, path: Path, why: str) -> None:
-    if path.exists() and not path.is_dir():
-        raise OptionError(f"{option}={path}: not a folder ({why})")
-    existing = _nearest_existing(path)
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise OptionError(f"{option}={path}: {existing} is not writable ({why})")
+    """Create ``path`` if needed and prove a file can be made in it (permission bits alone mislead root)."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except FileExistsError:
+        raise OptionError(f"{option}={path}: exists and is not a folder ({why})") from None
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise OptionError(f"{option}={path}: not writable: {reason} ({why})") from None
 
 
 def read_options(config: pytest.Config) -> AccelOptions:

@@ -1,0 +1,47 @@
+"""Inner test files and small helpers shared by the plugin tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+#: An inner test whose "accuracy" comes from value.txt, so a run can be made better or worse at will.
+ACCURACY_TEST = """
+from pathlib import Path
+from pytest_accel.metrics import Metric
+
+def test_accuracy(accel):
+    value = float(Path(__file__).with_name("value.txt").read_text())
+    accel.check(Metric("toy.accuracy", value, "", "accuracy", "higher"))
+"""
+
+#: An inner test that really spins the CPU for delay.txt seconds per call and checks its latency.
+LATENCY_TEST = """
+import time
+from pathlib import Path
+
+def spin(seconds):
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+def test_latency(accel):
+    delay = float(Path(__file__).with_name("delay.txt").read_text())
+    accel.check(*accel.measure_latency("toy", lambda: spin(delay)).metrics())
+"""
+
+
+def baseline_files(root: Path) -> list[Path]:
+    return sorted(p for p in (root / "baselines").rglob("*.json"))
+
+
+def load_json(path: Path) -> Any:
+    return json.loads(path.read_text())
+
+
+
+
+def literal(text: str) -> str:
+    """Escape fnmatch's brackets so a pattern can contain 'name [kind]' and 'test[cpu]' as they print."""
+    return text.replace("[", "\x00").replace("]", "[]]").replace("\x00", "[[]")
