@@ -239,8 +239,11 @@ def compare(
         worse, better = ratio < 1 - tolerance, ratio > 1 + tolerance
     else:
         worse, better = ratio > 1 + tolerance, ratio < 1 - tolerance
-    detail = f"{_percent(ratio - 1)} against a tolerance of {tolerance:.3g} ({tolerance_source})"
-    return verdict("regression" if worse else "improved" if better else "pass", detail)
+    if worse:
+        return verdict("regression", "worse than the baseline beyond the tolerance")
+    if better:
+        return verdict("improved", "better than the baseline beyond the tolerance; update it if this is real")
+    return verdict("pass", "within the tolerance")
 
 
 def _compare_timed(

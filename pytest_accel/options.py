@@ -47,8 +47,8 @@ DEFAULT_TOLERANCES: dict[str, float] = {
 DEFAULT_ALPHA = 0.01
 
 
-class OptionError(pytest.UsageError):
-    pass
+#: pytest's UsageError is final; the alias names what our validation raises.
+OptionError = pytest.UsageError
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,9 @@ def parse_tolerance_value(source: str, key: str, text: Any) -> float:
     try:
         value = float(text)
     except (TypeError, ValueError):
-        raise OptionError(f"{source}: {key}={text!r} is not a number; expected a non-negative number such as 0.05")
+        raise OptionError(
+            f"{source}: {key}={text!r} is not a number; expected a non-negative number such as 0.05"
+        ) from None
     if not value >= 0 or value == float("inf"):
         raise OptionError(f"{source}: {key}={text!r} must be a finite number >= 0")
     return value

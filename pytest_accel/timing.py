@@ -170,7 +170,9 @@ def measure_latency(
         fn()
         device.synchronize()
 
-    if benchmark is not None and getattr(benchmark, "enabled", False):
+    if not getattr(benchmark, "enabled", False):
+        benchmark = None
+    if benchmark is not None:
         benchmark.pedantic(target, setup=timed_probe, rounds=rounds, warmup_rounds=0, iterations=1)
         samples = list(benchmark.stats.stats.data)
         executor = "pytest-benchmark"
@@ -192,7 +194,7 @@ def measure_latency(
         executor=executor,
         peak_memory_bytes=device.peak_memory_bytes(),
     )
-    if executor == "pytest-benchmark":
+    if benchmark is not None:
         benchmark.extra_info.update(
             {"accel_device": device.spec, "accel_device_key": device.key, "accel_metric": name}
             | {f"accel_{k}": v for k, v in measurement.summary().items()}

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-import pytest
-
 # pytester's in-process runs drop modules first imported inside them; a second import of torch's or
-# onnxruntime's (or numpy.fft's, via scipy) C extension then crashes or fails. Importing them here keeps them loaded across runs.
+# onnxruntime's (or numpy.fft's, via scipy) C extension then crashes or fails. Importing them here keeps
+# them loaded across runs.
 import onnxruntime  # noqa: F401,E402
+import pytest
 import scipy.stats  # noqa: F401,E402
 import torch  # noqa: F401,E402
 

@@ -158,4 +158,6 @@ def test_accel_only_marker_limits_devices(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest("-rs", f"{OPT_DEVICE}=cpu", f"{OPT_DEVICE}=ort:cpu")
     result.assert_outcomes(passed=2, skipped=2)
-    result.stdout.fnmatch_lines(["SKIPPED * accel_only(ort:*): not for cpu", "SKIPPED * accel_only(torch): not for ort:cpu"])
+    result.stdout.fnmatch_lines(
+        ["SKIPPED * accel_only(ort:*): not for cpu", "SKIPPED * accel_only(torch): not for ort:cpu"]
+    )

@@ -21,8 +21,11 @@ from pytest_accel.options import (
         ([f"{OPT_PROFILE}=fast"], "ERROR: --accel-profile='fast' is not allowed; choose one of: quick, standard, full"),
         ([f"{OPT_MISSING}=ignore"], "ERROR: --accel-missing-baseline='ignore' is not allowed; choose one of: fail, "
                                     "warn, record"),
-        ([f"{OPT_GATE}=accuracy,speed"], "ERROR: --accel-gate='accuracy,speed': unknown kind 'speed'; allowed: "
-                                         "accuracy, parity, convergence, latency, throughput, memory, startup, all, none"),
+        (
+            [f"{OPT_GATE}=accuracy,speed"],
+            "ERROR: --accel-gate='accuracy,speed': unknown kind 'speed'; allowed: accuracy, parity, convergence, "
+            "latency, throughput, memory, startup, all, none",
+        ),
         ([f"{OPT_GATE}="], "ERROR: --accel-gate='': unknown kind (empty); allowed: *"),
         ([f"{OPT_LATENCY_BASIS}=relative"], "ERROR: --accel-latency-basis='relative' is not allowed; choose one of: "
                                             "both, absolute, normalised"),

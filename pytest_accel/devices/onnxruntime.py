@@ -42,7 +42,9 @@ def _ort() -> Any:
     try:
         import onnxruntime
     except ImportError as error:
-        raise DeviceUnavailable("ort", f"onnxruntime is not installed ({error}); pip install 'pytest-accel[onnxruntime]'")
+        raise DeviceUnavailable(
+            "ort", f"onnxruntime is not installed ({error}); pip install 'pytest-accel[onnxruntime]'"
+        ) from None
     return onnxruntime
 
 
@@ -171,7 +173,9 @@ def _gpu_from_torch() -> tuple[str, str, int | None]:
 
 class OrtBackend(Backend):
     name = "onnxruntime"
-    grammar = "ort:<provider> with " + ", ".join(SHORT_PROVIDER_NAMES) + " or a full name such as ort:CUDAExecutionProvider"
+    grammar = (
+        "ort:<provider> with " + ", ".join(SHORT_PROVIDER_NAMES) + " or a full name such as ort:CUDAExecutionProvider"
+    )
 
     def parse(self, spec: str) -> str | None:
         prefix, sep, rest = spec.partition(":")

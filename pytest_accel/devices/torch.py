@@ -24,7 +24,9 @@ def _torch() -> Any:
     try:
         import torch
     except ImportError as error:  # pragma: no cover - depends on the environment
-        raise DeviceUnavailable("torch", f"PyTorch is not installed ({error}); pip install 'pytest-accel[torch]'")
+        raise DeviceUnavailable(
+            "torch", f"PyTorch is not installed ({error}); pip install 'pytest-accel[torch]'"
+        ) from None
     return torch
 
 

@@ -19,7 +19,7 @@ MAX_LISTED = 12
 def _table(rows: list[list[str]], indent: str = "  ") -> Iterator[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        yield indent + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+        yield indent + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
 
 
 def _delta(verdict: Verdict) -> str:
@@ -45,7 +45,7 @@ class TerminalSummary:
         by_device: OrderedDict[str, list[TestRecord]] = OrderedDict()
         for record in records:
             by_device.setdefault(record.device.spec, []).append(record)
-        for spec, device_records in by_device.items():
+        for device_records in by_device.values():
             yield from self._device_table(device_records)
         if len(by_device) > 1:
             yield from self._side_by_side(by_device)
@@ -81,13 +81,13 @@ class TerminalSummary:
             first = per_device.get(specs[0])
             row = [f"{suite}: {name}"]
             for spec in specs:
-                verdict = per_device.get(spec)
-                if verdict is None:
+                cell = per_device.get(spec)
+                if cell is None:
                     row.append("-")
                     continue
-                text = format_value(verdict.metric.value, verdict.metric.unit)
-                if first is not None and spec != specs[0] and verdict.metric.kind in SPEED_KINDS:
-                    text += _speedup(first, verdict)
+                text = format_value(cell.metric.value, cell.metric.unit)
+                if first is not None and spec != specs[0] and cell.metric.kind in SPEED_KINDS:
+                    text += _speedup(first, cell)
                 row.append(text)
             rows.append(row)
         yield from _table(rows)
@@ -117,7 +117,8 @@ class TerminalSummary:
             for record, verdict in flagged[:MAX_LISTED]:
                 yield f"  {record.device.spec} {verdict.metric.name}: {verdict.detail}"
         if self.session.written:
-            yield f"{len(self.session.written)} baseline file(s) written ({OPT_UPDATE if options.update_baselines else f'{OPT_MISSING}=record'}):"
+            why = OPT_UPDATE if options.update_baselines else f"{OPT_MISSING}=record"
+            yield f"{len(self.session.written)} baseline file(s) written ({why}):"
             for written in self.session.written:
                 yield f"  {written.action} {self._display(written.path)}"
                 for change in written.changes[:MAX_LISTED]:
