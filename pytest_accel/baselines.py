@@ -24,6 +24,8 @@ SCHEMA_VERSION = 1
 REFERENCE_FOLDER = "reference"
 #: Stored timing samples are thinned to this many evenly spaced order statistics; enough for the rank test.
 MAX_STORED_SAMPLES = 2000
+#: A first run is one sample, so no significance test applies; differences under this are not judged.
+STARTUP_SLACK_SECONDS = 0.1
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.\-]+")
 
 
@@ -239,6 +241,9 @@ def compare(
         worse, better = ratio < 1 - tolerance, ratio > 1 + tolerance
     else:
         worse, better = ratio > 1 + tolerance, ratio < 1 - tolerance
+    if worse and metric.kind == "startup" and abs(metric.value - base_value) < STARTUP_SLACK_SECONDS:
+        return verdict("noise", f"beyond the tolerance but by less than {STARTUP_SLACK_SECONDS:g} s, which a single "
+                                "sample cannot tell from scheduling noise")
     if worse:
         return verdict("regression", "worse than the baseline beyond the tolerance")
     if better:
