@@ -96,11 +96,17 @@ class AccelChecker:
 
     def _benchmark(self) -> Any | None:
         """pytest-benchmark's fixture, once per test (it allows one use); later measurements time locally."""
-        if self._benchmark_used or not self.session.config.pluginmanager.hasplugin("benchmark"):
+        config = self.session.config
+        if self._benchmark_used or not config.pluginmanager.hasplugin("benchmark"):
+            return None
+        if config.getoption("benchmark_disable", False) and not config.getoption("benchmark_enable", False):
             return None
         self._benchmark_used = True
         benchmark = self._request.getfixturevalue("benchmark")
-        return benchmark if getattr(benchmark, "enabled", False) else None
+        if getattr(benchmark, "enabled", False):
+            return benchmark
+        benchmark.skipped = True  # disabled by pytest-benchmark itself (xdist): not "unused", we time locally
+        return None
 
     def measure_latency(self, name: str, fn: Callable[[], object], *, batch_size: int = 1) -> LatencyMeasurement:
         """Time ``fn`` (one inference/step on this device) per the profile; see :func:`timing.measure_latency`."""
