@@ -2,42 +2,16 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from pytest_accel.options import OPT_DEVICE, OPT_MISSING
 
-#: A backend for a "host BLAS" device: numpy on the CPU, described honestly; tests run real work on it.
-BACKEND_MODULE = """
-import numpy as np
-from pytest_accel.devices import Backend, Device, DeviceInfo
+#: The example out-of-tree backend ("host BLAS": numpy on the CPU); the tests run real work on it.
+EXAMPLE = Path(__file__).parents[1] / "examples" / "accel_hostblas"
+BACKEND_MODULE = (EXAMPLE / "accel_hostblas.py").read_text()
 
-class HostBlasDevice(Device):
-    runtime = "numpy"
-
-    def describe(self):
-        return DeviceInfo(backend=self.backend_name, spec=self.spec, vendor="numpy", model="host blas",
-                          runtime={"numpy": np.__version__})
-
-    def calibration_probe(self):
-        a = np.ones((64, 64), dtype=np.float32)
-        return lambda: a @ a
-
-class HostBlasBackend(Backend):
-    name = "hostblas"
-    grammar = "hostblas"
-
-    def parse(self, spec):
-        return spec if spec == "hostblas" else None
-
-    def discover(self):
-        return ["hostblas"]
-
-    def open(self, spec):
-        return HostBlasDevice(spec, self.name)
-"""
 
 WORKLOAD_TEST = """
 import numpy as np
@@ -51,10 +25,10 @@ def test_blas(device, accel):
 
 
 def test_backend_from_a_conftest(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(hostblas=BACKEND_MODULE, test_blas=WORKLOAD_TEST)
+    pytester.makepyfile(accel_hostblas=BACKEND_MODULE, test_blas=WORKLOAD_TEST)
     pytester.makeconftest(
         """
-        from hostblas import HostBlasBackend
+        from accel_hostblas import HostBlasBackend
 
         def pytest_accel_register_backends(registry):
             registry.register(HostBlasBackend())
@@ -68,9 +42,9 @@ def test_backend_from_a_conftest(pytester: pytest.Pytester) -> None:
 
 
 def test_unknown_spec_lists_the_conftest_backend(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(hostblas=BACKEND_MODULE)
+    pytester.makepyfile(accel_hostblas=BACKEND_MODULE)
     pytester.makeconftest(
-        "from hostblas import HostBlasBackend\n"
+        "from accel_hostblas import HostBlasBackend\n"
         "def pytest_accel_register_backends(registry):\n    registry.register(HostBlasBackend())\n"
     )
     result = pytester.runpytest(f"{OPT_DEVICE}=hostblass")
@@ -81,7 +55,7 @@ def test_unknown_spec_lists_the_conftest_backend(pytester: pytest.Pytester) -> N
 
 def _install_entry_point(site: Path, value: str) -> None:
     site.mkdir()
-    (site / "hostblas.py").write_text(textwrap.dedent(BACKEND_MODULE))
+    (site / "accel_hostblas.py").write_text(BACKEND_MODULE)
     dist = site / "acme_hostblas-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-hostblas\nVersion: 1.0\n")
@@ -90,7 +64,7 @@ def _install_entry_point(site: Path, value: str) -> None:
 
 def test_backend_from_an_installed_entry_point(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     site = pytester.path / "site"
-    _install_entry_point(site, "hostblas:HostBlasBackend")
+    _install_entry_point(site, "accel_hostblas:HostBlasBackend")
     monkeypatch.setenv("PYTHONPATH", str(site))
     pytester.makepyfile(test_blas=WORKLOAD_TEST)
     result = pytester.runpytest_subprocess("-v", f"{OPT_DEVICE}=hostblas", f"{OPT_DEVICE}=cpu")
@@ -100,9 +74,9 @@ def test_backend_from_an_installed_entry_point(pytester: pytest.Pytester, monkey
 
 def test_broken_entry_point_is_named(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     site = pytester.path / "site"
-    _install_entry_point(site, "hostblas:NoSuchBackend")
+    _install_entry_point(site, "accel_hostblas:NoSuchBackend")
     monkeypatch.setenv("PYTHONPATH", str(site))
     result = pytester.runpytest_subprocess()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: pytest-accel: entry point hostblas = hostblas:NoSuchBackend (group "
+    result.stderr.fnmatch_lines(["ERROR: pytest-accel: entry point hostblas = accel_hostblas:NoSuchBackend (group "
                                  "pytest_accel.backends) failed to load: *NoSuchBackend*"])
