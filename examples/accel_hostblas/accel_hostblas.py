@@ -7,29 +7,40 @@ offers a calibration probe. Installing this package registers it through the ``p
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
+
 from pytest_accel.devices import Backend, Device, DeviceInfo
+
 
 class HostBlasDevice(Device):
     runtime = "numpy"
 
-    def describe(self):
-        return DeviceInfo(backend=self.backend_name, spec=self.spec, vendor="numpy", model="host blas",
-                          runtime={"numpy": np.__version__})
+    def describe(self) -> DeviceInfo:
+        return DeviceInfo(
+            backend=self.backend_name, spec=self.spec, vendor="numpy", model="host blas",
+            runtime={"numpy": np.__version__},
+        )
 
-    def calibration_probe(self):
-        a = np.ones((64, 64), dtype=np.float32)
-        return lambda: a @ a
+    def calibration_probe(self) -> Callable[[], None]:
+        matrix = np.ones((64, 64), dtype=np.float32)
+
+        def probe() -> None:
+            matrix @ matrix
+
+        return probe
+
 
 class HostBlasBackend(Backend):
     name = "hostblas"
     grammar = "hostblas"
 
-    def parse(self, spec):
+    def parse(self, spec: str) -> str | None:
         return spec if spec == "hostblas" else None
 
-    def discover(self):
+    def discover(self) -> list[str]:
         return ["hostblas"]
 
-    def open(self, spec):
+    def open(self, spec: str) -> Device:
         return HostBlasDevice(spec, self.name)
