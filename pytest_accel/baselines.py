@@ -223,9 +223,7 @@ def compare(
         if limit is None:
             return verdict("info", "no limit given for this parity metric: reported only")
         within = metric.value <= limit if metric.direction == "lower" else metric.value >= limit
-        relation = "<=" if metric.direction == "lower" else ">="
-        shown = f"{metric.value:.4g} {relation} {limit:.4g}"
-        return verdict("pass" if within else "regression", f"{shown} required" if not within else shown)
+        return verdict("pass" if within else "regression", "within the bound" if within else "outside the bound")
     if baseline is None:
         return verdict("missing", "no baseline")
     assert tolerance is not None and base_value is not None
@@ -289,11 +287,13 @@ def describe_verdict(v: Verdict) -> str:
     m = v.metric
     expected = format_value(v.baseline_value, m.unit) if v.baseline_value is not None else "-"
     if m.kind == "parity" and v.tolerance is not None:
-        expected = f"{'<=' if m.direction == 'lower' else '>='} {v.tolerance:.4g}"
+        expected = f"{'<=' if m.direction == 'lower' else '>='} {v.tolerance:.4g} ({v.tolerance_source})"
+    if m.expected is not None and m.expected_source:
+        expected += f" (reference {m.expected_source})"
     parts = [f"obtained {format_value(m.value, m.unit)}", f"expected {expected}"]
     if v.delta is not None and m.kind != "parity":
         parts.append(f"diff {_percent(v.delta)}")
-    if v.tolerance is not None:
+    if v.tolerance is not None and m.kind != "parity":
         parts.append(f"tolerance {v.tolerance:.3g} ({v.tolerance_source})")
     return f"{m.name} [{m.kind}]: " + ", ".join(parts) + f"; {v.detail}"
 

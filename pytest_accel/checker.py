@@ -151,9 +151,12 @@ class AccelChecker:
         verdicts: list[Verdict] = []
         for metric in metrics:
             tolerance, source = self.tolerance_for(metric)
+            against = stored_metrics.get(metric.name)
+            if metric.expected is not None:
+                against = {"value": metric.expected, "unit": metric.unit}
             verdict = compare(
                 metric,
-                stored_metrics.get(metric.name),
+                against,
                 tolerance,
                 source,
                 alpha=options.alpha,

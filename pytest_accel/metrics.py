@@ -39,6 +39,10 @@ class Metric:
     samples: list[float] | None = None
     probe_samples: list[float] | None = None
     summary: dict[str, Any] = field(default_factory=dict)
+    #: a device-independent reference (e.g. the fp32 mAP in baselines/reference/) checked instead of the device's
+    #: own baseline; ``expected_source`` names where it came from
+    expected: float | None = None
+    expected_source: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in METRIC_KINDS and self.kind != INFO_KIND:

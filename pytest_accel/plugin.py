@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import fnmatch
 from importlib import metadata
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
 from pytest_accel import hookspecs
+from pytest_accel.baselines import BaselineError
 from pytest_accel.checker import MARKER_ONLY, MARKER_TOLERANCE, AccelChecker
 from pytest_accel.devices import Backend, BackendRegistry, Device
 from pytest_accel.metrics import METRIC_KINDS
@@ -144,6 +145,22 @@ def accel(request: pytest.FixtureRequest, device: Device) -> AccelChecker:
         return AccelChecker(request.config.stash[SESSION_KEY], request.node, device, request)
     except pytest.UsageError as error:  # a malformed accel_tolerance marker: name it, no traceback
         pytest.fail(f"pytest-accel: {error}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def accel_reference(request: pytest.FixtureRequest) -> Callable[[str, str], dict[str, Any] | None]:
+    """``accel_reference(suite, name)``: a device-independent reference document from ``<baselines>/reference/``,
+    or None when there is none. A corrupt file is an error naming it."""
+    store = request.config.stash[SESSION_KEY].store
+
+    def load(suite: str, name: str) -> dict[str, Any] | None:
+        path = store.reference_path(suite, name)
+        try:
+            return store.load(path)
+        except BaselineError as error:
+            raise pytest.UsageError(f"pytest-accel: {error}") from None
+
+    return load
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

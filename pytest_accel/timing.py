@@ -41,10 +41,14 @@ PROFILES: dict[str, Profile] = {
 }
 
 
+def is_cpu_class(device: Device) -> bool:
+    """The host CPU, through any backend."""
+    return device.spec in ("cpu", "ort:cpu", "ort:xnnpack") or device.info.cores is not None
+
+
 def default_profile_for(device: Device) -> Profile:
     """quick for CPU-class devices (slow per round, the 2-core CI case), standard for accelerators."""
-    is_cpu = device.spec in ("cpu", "ort:cpu") or device.spec.endswith(":xnnpack")
-    return PROFILES["quick" if is_cpu else "standard"]
+    return PROFILES["quick" if is_cpu_class(device) else "standard"]
 
 
 def nearest_rank(sorted_samples: Sequence[float], percentile: float) -> float:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pytest_accel.devices import Device
+from pytest_accel.devices.onnxruntime import OrtFallbackError
 from pytest_accel.metrics import Metric
 from pytest_accel.workloads.matmul import Matmul, reference_product
 
@@ -17,8 +19,11 @@ MAX_REL_ERROR = 1e-4
 
 
 @pytest.fixture(scope="module")
-def matmul(device):
-    return Matmul(device, SIZE)
+def matmul(device: Device) -> Matmul:
+    try:
+        return Matmul(device, SIZE)
+    except OrtFallbackError as error:
+        pytest.fail(f"pytest-accel: {error}", pytrace=False)
 
 
 def test_matmul_parity(matmul, accel):

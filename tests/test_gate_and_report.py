@@ -42,9 +42,9 @@ def test_side_by_side_and_json_report(pytester: pytest.Pytester) -> None:
             "  mm::test_matmul * mm.latency * missing",
             "ort:cpu -> ort-cpu-* (*)",
             "side by side (speed-up over cpu for latency, throughput and first run)",
-            "  metric * cpu * ort:cpu",
-            "  mm: mm.latency *s *s (*x)",
-            "  mm: mm.throughput * items/s * items/s (*x)",
+            "  test * metric * cpu * ort:cpu",
+            "  mm::test_matmul * mm.latency *s *s (*x)",
+            "  mm::test_matmul * mm.throughput * items/s * items/s (*x)",
             "JSON report: *out/report.json",
         ]
     )

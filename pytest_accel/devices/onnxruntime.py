@@ -86,7 +86,7 @@ class OrtDevice(Device):
         return DeviceInfo(
             backend=self.backend_name,
             spec=self.spec,
-            vendor=vendor or short_name(self.provider),
+            vendor=vendor,
             model=model or "unknown",
             memory_bytes=memory,
             runtime=runtime,
@@ -108,27 +108,33 @@ class OrtDevice(Device):
                 source, sess_options=options, providers=[(self.provider, self.provider_options)]
             )
         except Exception as error:  # onnxruntime raises its own Fail/InvalidArgument types
-            if "fallback" in str(error).lower():
-                raise OrtFallbackError(
-                    f"{self.provider} cannot run the whole model and CPU fallback is disabled: {error}"
-                ) from error
-            raise
+            if "fallback" not in str(error).lower():
+                raise
+            placement = self.node_placement(source)
+            on_cpu = [f"{name} ({op})" for name, (provider, op) in placement.items() if provider == _CPU]
+            listed = ", ".join(on_cpu[:20]) + (f" and {len(on_cpu) - 20} more" if len(on_cpu) > 20 else "")
+            raise OrtFallbackError(
+                f"{self.provider} cannot run {len(on_cpu)} of {len(placement)} nodes, which would fall back to the "
+                f"CPU: {listed or '(none found in a profiled run)'}"
+            ) from None
 
-    def node_placement(self, model: str | os.PathLike[str] | bytes, feeds: dict[str, Any]) -> dict[str, str]:
-        """Which provider ran each node, read from one profiled run: {node name: provider}."""
-        options = self.session_options()
+    def node_placement(self, model: str | bytes, feeds: dict[str, Any] | None = None) -> dict[str, tuple[str, str]]:
+        """{node name: (provider, op type)} from one profiled run with CPU fallback allowed.
+
+        ``feeds`` default to zeros shaped by the model's inputs, symbolic dimensions set to 1.
+        """
+        options = self.ort.SessionOptions()
         with tempfile.TemporaryDirectory(prefix="accel-ort-profile-") as folder:
             options.enable_profiling = True
             options.profile_file_prefix = str(Path(folder) / "profile")
-            session = self.create_session(model, options)
-            session.run(None, feeds)
-            profile_path = session.end_profiling()
-            events = json.loads(Path(profile_path).read_text())
-        placement: dict[str, str] = {}
+            session = self.ort.InferenceSession(model, sess_options=options, providers=[self.provider, _CPU])
+            session.run(None, feeds if feeds is not None else _zero_feeds(session))
+            events = json.loads(Path(session.end_profiling()).read_text())
+        placement: dict[str, tuple[str, str]] = {}
         for event in events:
             args = event.get("args", {})
             if event.get("cat") == "Node" and "provider" in args:
-                placement[event["name"].removesuffix("_kernel_time")] = args["provider"]
+                placement[event["name"].removesuffix("_kernel_time")] = (args["provider"], args.get("op_name", "?"))
         return placement
 
     def calibration_probe(self) -> Callable[[], None] | None:
@@ -157,6 +163,18 @@ class OrtDevice(Device):
 
 
 _NVIDIA_PROVIDERS = {"CUDAExecutionProvider", "TensorrtExecutionProvider"}
+_NUMPY_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
+                "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(uint8)": "uint8", "tensor(bool)": "bool"}
+
+
+def _zero_feeds(session: Any) -> dict[str, Any]:
+    import numpy as np
+
+    feeds = {}
+    for node in session.get_inputs():
+        shape = [dim if isinstance(dim, int) and dim > 0 else 1 for dim in node.shape]
+        feeds[node.name] = np.zeros(shape, dtype=_NUMPY_TYPES.get(node.type, "float32"))
+    return feeds
 
 
 def _gpu_from_torch() -> tuple[str, str, int | None]:

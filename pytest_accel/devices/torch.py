@@ -128,6 +128,14 @@ class TorchDevice(Device):
         peak = getattr(self._module(), "max_memory_allocated", None)
         return int(peak(self.torch_device)) if callable(peak) else None
 
+    def prepare_module(self, module: torch.nn.Module) -> torch.nn.Module:
+        """Hand a model (already on this device, in its dtype) to the backend before it is run.
+
+        The identity here. A backend that compiles, converts or instruments models (a vendor SDK's graph compiler,
+        ``torch.compile`` with a custom backend) overrides it; workloads call it on every model they run.
+        """
+        return module
+
     def calibration_probe(self) -> Callable[[], None]:
         torch = self.torch
         generator = torch.Generator().manual_seed(0)

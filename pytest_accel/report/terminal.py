@@ -70,16 +70,16 @@ class TerminalSummary:
 
     def _side_by_side(self, by_device: OrderedDict[str, list[TestRecord]]) -> Iterator[str]:
         specs = list(by_device)
-        cells: OrderedDict[tuple[str, str], dict[str, Verdict]] = OrderedDict()
+        cells: OrderedDict[tuple[str, str, str], dict[str, Verdict]] = OrderedDict()
         for spec, records in by_device.items():
             for record in records:
                 for verdict in record.verdicts:
-                    cells.setdefault((record.suite, verdict.metric.name), {})[spec] = verdict
+                    cells.setdefault((record.suite, record.test, verdict.metric.name), {})[spec] = verdict
         yield f"side by side (speed-up over {specs[0]} for latency, throughput and first run)"
-        rows = [["metric", *specs]]
-        for (suite, name), per_device in cells.items():
+        rows = [["test", "metric", *specs]]
+        for (suite, test, name), per_device in cells.items():
             first = per_device.get(specs[0])
-            row = [f"{suite}: {name}"]
+            row = [f"{suite}::{test}", name]
             for spec in specs:
                 cell = per_device.get(spec)
                 if cell is None:

@@ -1,0 +1,92 @@
+"""The ``pytest-accel`` console script: build the bundled assets and record device-independent references."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from pytest_accel.workloads.cache import default_cache_dir
+
+
+def _build_detector(args: argparse.Namespace) -> int:
+    from pytest_accel.baselines import BaselineStore
+    from pytest_accel.workloads.detection.model import DetectorSource
+    from pytest_accel.workloads.detection.reference import record_reference
+    from pytest_accel.workloads.detection.train import TrainSettings, train_detector
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        print(f"pytest-accel: {out} exists; pass --force to replace it", file=sys.stderr)
+        return 2
+    settings = TrainSettings(epochs=args.epochs, seed=args.seed, device=args.device, imgsz=args.imgsz)
+    result = train_detector(out, default_cache_dir(), settings)
+    print(f"trained {settings.epochs} epochs in {result.seconds:.0f} s on {settings.device}: {out}")
+    source = DetectorSource(out, args.imgsz, default_cache_dir())
+    path, scores = record_reference(BaselineStore(Path(args.baseline_dir)), source, result.data_yaml, force=True)
+    print(f"fp32 reference on the val split: mAP50-95 {scores.map50_95:.4f}, mAP50 {scores.map50:.4f} -> {path}")
+    return 0
+
+
+def _detection_reference(args: argparse.Namespace) -> int:
+    from pytest_accel.baselines import BaselineStore
+    from pytest_accel.workloads.detection.dataset import ensure_dataset
+    from pytest_accel.workloads.detection.model import BUNDLED_WEIGHTS, DetectorSource, check_model_path
+    from pytest_accel.workloads.detection.reference import record_reference
+
+    try:
+        model = check_model_path(Path(args.model)) if args.model else BUNDLED_WEIGHTS
+    except ValueError as error:
+        print(f"pytest-accel: --model: {error}", file=sys.stderr)
+        return 2
+    data = Path(args.data) if args.data else ensure_dataset(default_cache_dir())
+    if not data.is_file():
+        print(f"pytest-accel: --data={data}: no such file", file=sys.stderr)
+        return 2
+    source = DetectorSource(model, args.imgsz, default_cache_dir())
+    try:
+        path, scores = record_reference(BaselineStore(Path(args.baseline_dir)), source, data, force=args.force)
+    except FileExistsError as error:
+        print(f"pytest-accel: {error}", file=sys.stderr)
+        return 2
+    print(f"fp32 reference: mAP50-95 {scores.map50_95:.4f}, mAP50 {scores.map50:.4f} "
+          f"({scores.images} images, {scores.boxes} boxes) -> {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pytest-accel", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    build = commands.add_parser("build-detector", help="train the bundled detector on the generated data set and "
+                                "record its fp32 reference")
+    from pytest_accel.workloads.detection.model import BUNDLED_WEIGHTS
+
+    build.add_argument("--epochs", type=int, default=60, help="default: 60")
+    build.add_argument("--seed", type=int, default=0, help="default: 0")
+    build.add_argument("--device", default="cpu", help="ultralytics device string (cpu, 0, ...); default: cpu")
+    build.add_argument("--imgsz", type=int, default=320, help="default: 320")
+    build.add_argument("--out", default=str(BUNDLED_WEIGHTS), help=f"default: {BUNDLED_WEIGHTS}")
+    build.add_argument("--baseline-dir", default="baselines", help="default: baselines")
+    build.add_argument("--force", action="store_true", help="replace existing weights")
+    build.set_defaults(run=_build_detector)
+
+    reference = commands.add_parser("detection-reference", help="record the fp32 CPU mAP of a model on a data "
+                                    "set as the accuracy reference")
+    reference.add_argument("--model", default=None, help="weights (.pt) or ONNX; default: the bundled detector")
+    reference.add_argument("--data", default=None, help="data set YAML; default: the generated data set")
+    reference.add_argument("--imgsz", type=int, default=320, help="default: 320")
+    reference.add_argument("--baseline-dir", default="baselines", help="default: baselines")
+    reference.add_argument("--force", action="store_true", help="replace an existing reference")
+    reference.set_defaults(run=_detection_reference)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,172 @@
+"""Accuracy against ground truth (mAP through ultralytics' metrics) and parity against a golden run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Sequence
+
+import numpy as np
+
+from pytest_accel.workloads.detection.pipeline import VAL_CONF, Batch, load_bgr, postprocess, preprocess
+from pytest_accel.workloads.detection.runners import DetectorRunner
+from pytest_accel.workloads.detection.ultralytics_env import import_ultralytics
+
+
+@dataclass(frozen=True)
+class LabelledImage:
+    path: Path
+    boxes: np.ndarray  # (M, 4) xyxy in pixels of the original image
+    classes: np.ndarray  # (M,)
+
+
+def load_split(data_yaml: Path, split: str = "val") -> tuple[dict[int, str], list[LabelledImage]]:
+    """Images and ground truth of one split of an ultralytics data set YAML (no download is attempted)."""
+    import_ultralytics()
+    from ultralytics.data.utils import IMG_FORMATS, check_det_dataset, img2label_paths
+
+    data = check_det_dataset(str(data_yaml), autodownload=False)
+    sources = data[split] if isinstance(data[split], list) else [data[split]]
+    image_paths: list[Path] = []
+    for source in map(Path, sources):
+        if source.is_dir():
+            found = (p for p in source.rglob("*") if p.suffix.lower().lstrip(".") in IMG_FORMATS)
+            image_paths.extend(sorted(found))
+        elif source.suffix == ".txt":
+            base = source.parent
+            lines = [line.strip() for line in source.read_text().splitlines() if line.strip()]
+            image_paths.extend((base / line).resolve() for line in lines)
+    if not image_paths:
+        raise ValueError(f"{data_yaml}: the {split} split holds no images")
+    samples = []
+    label_paths = [Path(p) for p in img2label_paths([str(p) for p in image_paths])]
+    for image_path, label_path in zip(image_paths, label_paths, strict=True):
+        height, width = load_bgr(image_path).shape[:2]
+        has_labels = label_path.is_file() and label_path.stat().st_size > 0
+        rows = np.loadtxt(label_path, ndmin=2) if has_labels else np.zeros((0, 5))
+        cx, cy, w, h = rows[:, 1] * width, rows[:, 2] * height, rows[:, 3] * width, rows[:, 4] * height
+        boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+        samples.append(LabelledImage(image_path, boxes.astype(np.float32), rows[:, 0].astype(np.int64)))
+    return dict(data["names"]), samples
+
+
+@dataclass(frozen=True)
+class MapResult:
+    map50_95: float
+    map50: float
+    images: int
+    boxes: int
+
+
+def evaluate_map(
+    runner: DetectorRunner, samples: Sequence[LabelledImage], names: dict[int, str], imgsz: int, batch_size: int = 8
+) -> MapResult:
+    """mAP50-95 and mAP50 of the runner on ``samples``: ultralytics' matching, AP and NMS, our loop and device."""
+    import torch
+
+    import_ultralytics()
+    from ultralytics.engine.validator import BaseValidator
+    from ultralytics.utils.metrics import DetMetrics, box_iou
+
+    metrics = DetMetrics(names=names)
+    # match_predictions reads nothing but the IoU thresholds from its validator
+    matcher = SimpleNamespace(iouv=torch.linspace(0.5, 0.95, 10))
+    for start in range(0, len(samples), batch_size):
+        chunk = samples[start : start + batch_size]
+        batch = preprocess([load_bgr(sample.path) for sample in chunk], imgsz)
+        detections = postprocess(runner, runner.forward(runner.to_device(batch.tensor)), batch, imgsz, VAL_CONF)
+        for sample, found in zip(chunk, detections, strict=True):
+            predicted_classes = torch.from_numpy(found[:, 5]).long()
+            true_classes = torch.from_numpy(sample.classes)
+            if len(found) and len(sample.classes):
+                iou = box_iou(torch.from_numpy(sample.boxes), torch.from_numpy(found[:, :4]))
+                tp = BaseValidator.match_predictions(matcher, predicted_classes, true_classes, iou).numpy()  # type: ignore[arg-type]
+            else:
+                tp = np.zeros((len(found), 10), dtype=bool)
+            metrics.update_stats(
+                {
+                    "tp": tp,
+                    "conf": found[:, 4],
+                    "pred_cls": found[:, 5],
+                    "target_cls": sample.classes,
+                    "target_img": np.unique(sample.classes),
+                    "im_name": sample.path.name,
+                }
+            )
+    metrics.process()
+    boxes = int(sum(len(s.classes) for s in samples))
+    return MapResult(float(metrics.box.map), float(metrics.box.map50), len(samples), boxes)
+
+
+# --- parity --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RawParity:
+    max_abs_error: float
+    relative_l2_error: float
+    cosine_similarity: float
+
+
+def raw_parity(obtained: np.ndarray, golden: np.ndarray) -> RawParity:
+    if obtained.shape != golden.shape:
+        raise ValueError(f"head output shape {obtained.shape} differs from the golden run's {golden.shape}")
+    a, b = obtained.astype(np.float64).ravel(), golden.astype(np.float64).ravel()
+    difference = a - b
+    return RawParity(
+        max_abs_error=float(np.abs(difference).max()),
+        relative_l2_error=float(np.linalg.norm(difference) / (np.linalg.norm(b) or 1.0)),
+        cosine_similarity=float(a @ b / ((np.linalg.norm(a) * np.linalg.norm(b)) or 1.0)),
+    )
+
+
+@dataclass(frozen=True)
+class BoxParity:
+    reference_boxes: int
+    matched_fraction: float
+    mean_score_error: float
+    max_score_error: float
+
+
+def box_parity(
+    obtained: Sequence[np.ndarray], golden: Sequence[np.ndarray], min_iou: float = 0.9, min_conf: float = 0.25
+) -> BoxParity:
+    """Share of the golden run's confident boxes (conf >= min_conf) found again: same class, IoU >= min_iou.
+
+    Candidates on the device side may score down to half of min_conf, so a box sitting on the threshold in one run
+    is not lost to rounding in the other.
+    """
+    import torch
+
+    import_ultralytics()
+    from ultralytics.utils.metrics import box_iou
+
+    references = matched = 0
+    score_errors: list[float] = []
+    for found, expected in zip(obtained, golden, strict=True):
+        expected = expected[expected[:, 4] >= min_conf]
+        found = found[found[:, 4] >= min_conf / 2]
+        references += len(expected)
+        if not len(expected) or not len(found):
+            continue
+        iou = box_iou(torch.from_numpy(expected[:, :4]), torch.from_numpy(found[:, :4])).numpy()
+        iou[expected[:, 5][:, None] != found[:, 5][None, :]] = 0
+        taken: set[int] = set()
+        for row in np.argsort(-expected[:, 4]):
+            candidates = [j for j in np.argsort(-iou[row]) if iou[row, j] >= min_iou and j not in taken]
+            if candidates:
+                taken.add(candidates[0])
+                matched += 1
+                score_errors.append(abs(float(found[candidates[0], 4] - expected[row, 4])))
+    return BoxParity(
+        reference_boxes=references,
+        matched_fraction=matched / references if references else 1.0,
+        mean_score_error=float(np.mean(score_errors)) if score_errors else 0.0,
+        max_score_error=float(np.max(score_errors)) if score_errors else 0.0,
+    )
+
+
+def golden_inputs(samples: Sequence[LabelledImage], imgsz: int, count: int) -> Batch:
+    """The fixed inputs of the parity check: the first ``count`` images of the split."""
+    return preprocess([load_bgr(sample.path) for sample in samples[:count]], imgsz)

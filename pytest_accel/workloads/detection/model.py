@@ -1,0 +1,104 @@
+"""Which detector runs: the bundled one, or any ultralytics weights file or exported ONNX model; ONNX export."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pytest_accel.workloads.detection.ultralytics_env import import_ultralytics
+
+BUNDLED_WEIGHTS = Path(__file__).with_name("assets") / "shapes-yolov8n.pt"
+MODEL_SUFFIXES = (".pt", ".onnx")
+
+
+class DetectorUnsupported(Exception):
+    """This model cannot run on this device/dtype combination (a reason to skip, not a failure)."""
+
+
+@dataclass(frozen=True)
+class DetectorSource:
+    """A model to run: ultralytics weights (for PyTorch devices, and exported for ONNX Runtime) or an ONNX file."""
+
+    path: Path
+    imgsz: int
+    cache_dir: Path
+
+    @property
+    def is_onnx(self) -> bool:
+        return self.path.suffix == ".onnx"
+
+    @property
+    def digest(self) -> str:
+        return _file_digest(self.path)
+
+    def torch_module(self) -> Any:
+        """A fresh fused fp32 ``nn.Module`` on the CPU, in eval mode."""
+        if self.is_onnx:
+            raise DetectorUnsupported(f"{self.path.name} is an ONNX model; PyTorch devices need ultralytics weights")
+        import_ultralytics()
+        from ultralytics import YOLO
+
+        module = YOLO(str(self.path)).model.float().fuse().eval()
+        for parameter in module.parameters():
+            parameter.requires_grad_(False)
+        return module
+
+    def class_names(self) -> dict[int, str]:
+        if self.is_onnx:
+            import ast
+
+            import onnx
+
+            metadata = {p.key: p.value for p in onnx.load(str(self.path), load_external_data=False).metadata_props}
+            return ast.literal_eval(metadata["names"]) if "names" in metadata else {}
+        import_ultralytics()
+        from ultralytics import YOLO
+
+        return dict(YOLO(str(self.path)).names)
+
+    def onnx_path(self) -> Path:
+        """The ONNX model: the file itself, or an export (dynamic batch) cached by weights digest and image size."""
+        if self.is_onnx:
+            return self.path
+        import_ultralytics()
+        from ultralytics import YOLO, __version__
+
+        folder = self.cache_dir / "detection" / "onnx" / f"{self.digest}-{self.imgsz}-u{__version__}"
+        exported = folder / f"{self.path.stem}.onnx"
+        if exported.is_file():
+            return exported
+        folder.mkdir(parents=True, exist_ok=True)
+        work = folder / f".export-{self.path.stem}.pt"  # ultralytics writes the export beside the weights
+        shutil.copyfile(self.path, work)
+        try:
+            written = Path(YOLO(str(work)).export(format="onnx", imgsz=self.imgsz, dynamic=True, simplify=True,
+                                                  verbose=False))
+            written.replace(exported)
+        finally:
+            work.unlink(missing_ok=True)
+        return exported
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def check_model_path(path: Path) -> Path:
+    """A readable .pt or .onnx file, or ValueError naming the problem."""
+    if path.suffix not in MODEL_SUFFIXES:
+        raise ValueError(f"{path}: expected an ultralytics weights file (.pt) or an ONNX model (.onnx)")
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    try:
+        with path.open("rb") as handle:
+            handle.read(1)
+    except OSError as error:
+        raise ValueError(f"{path}: cannot be read ({error.strerror})") from None
+    return path

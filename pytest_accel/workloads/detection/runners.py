@@ -1,0 +1,95 @@
+"""Run the detector's forward pass on a device: PyTorch (fp32/fp16/bf16) or ONNX Runtime (the fp32 export).
+
+A runner splits one inference into ``to_device`` (host batch in), ``forward`` (device-resident output, not
+synchronised) and ``to_host`` (float32 numpy out), so model-only and end-to-end timings cut at the same places on
+every backend.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+
+from pytest_accel.devices import Device
+from pytest_accel.workloads.detection.model import DetectorSource, DetectorUnsupported
+
+TORCH_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+
+class DetectorRunner(Protocol):
+    device: Device
+    dtype: str
+
+    def to_device(self, batch: np.ndarray) -> Any: ...
+
+    def forward(self, prepared: Any) -> Any: ...
+
+    def to_host(self, output: Any) -> np.ndarray: ...
+
+    def output_for_nms(self, output: Any) -> Any: ...
+
+
+class TorchRunner:
+    def __init__(self, device: Device, source: DetectorSource, dtype: str) -> None:
+        import torch
+
+        self.torch = torch
+        self.device = device
+        self.dtype = dtype
+        self.torch_dtype = getattr(torch, TORCH_DTYPES[dtype])
+        module = source.torch_module().to(device.torch_device, self.torch_dtype)  # type: ignore[attr-defined]
+        self.module = device.prepare_module(module)  # type: ignore[attr-defined]
+
+    def to_device(self, batch: np.ndarray) -> Any:
+        return self.torch.from_numpy(batch).to(self.device.torch_device, self.torch_dtype)  # type: ignore[attr-defined]
+
+    def forward(self, prepared: Any) -> Any:
+        with self.torch.inference_mode():
+            output = self.module(prepared)
+        return output[0] if isinstance(output, (tuple, list)) else output
+
+    def output_for_nms(self, output: Any) -> Any:
+        return output.float()
+
+    def to_host(self, output: Any) -> np.ndarray:
+        return output.float().cpu().numpy()
+
+
+class OrtRunner:
+    def __init__(self, device: Device, source: DetectorSource, dtype: str) -> None:
+        if dtype != "fp32":
+            raise DetectorUnsupported(f"ONNX Runtime runs the fp32 export; {dtype} is a PyTorch-device dtype here")
+        self.device = device
+        self.dtype = dtype
+        self.model_path = source.onnx_path()
+        self.session = device.create_session(self.model_path)  # type: ignore[attr-defined]
+        self.input_name = self.session.get_inputs()[0].name
+
+    def to_device(self, batch: np.ndarray) -> Any:
+        return {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)}
+
+    def forward(self, prepared: Any) -> Any:
+        return self.session.run(None, prepared)[0]
+
+    def output_for_nms(self, output: Any) -> Any:
+        import torch
+
+        return torch.from_numpy(output)
+
+    def to_host(self, output: Any) -> np.ndarray:
+        return np.asarray(output, dtype=np.float32)
+
+
+def make_runner(device: Device, source: DetectorSource, dtype: str) -> DetectorRunner:
+    """The runner for this device's runtime; DetectorUnsupported (skip) where the combination cannot run."""
+    if dtype not in TORCH_DTYPES:
+        raise ValueError(f"dtype {dtype!r} is not one of {', '.join(TORCH_DTYPES)}")
+    if device.runtime == "torch":
+        if dtype not in device.supported_dtypes:
+            supported = ", ".join(device.supported_dtypes)
+            raise DetectorUnsupported(f"{device.spec} does not support {dtype} (supports {supported})")
+        return TorchRunner(device, source, dtype)
+    if device.runtime == "onnxruntime":
+        return OrtRunner(device, source, dtype)
+    raise DetectorUnsupported(f"no detection runner for runtime {device.runtime!r} of {device.spec}")

@@ -1,0 +1,183 @@
+"""Detection suite: YOLO inference per device and dtype — accuracy, parity with a CPU fp32 golden run, latency,
+throughput, first inference and peak memory, each checked against baselines."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from pytest_accel.devices import Device
+from pytest_accel.devices.onnxruntime import OrtFallbackError
+from pytest_accel.metrics import Metric
+from pytest_accel.workloads.cache import default_cache_dir
+from pytest_accel.workloads.detection.dataset import ensure_dataset
+from pytest_accel.workloads.detection.evaluation import (
+    LabelledImage,
+    box_parity,
+    evaluate_map,
+    golden_inputs,
+    load_split,
+    raw_parity,
+)
+from pytest_accel.workloads.detection.model import BUNDLED_WEIGHTS, DetectorSource, DetectorUnsupported
+from pytest_accel.workloads.detection.pipeline import DEPLOY_CONF, detect, load_bgr, postprocess
+from pytest_accel.workloads.detection.reference import SUITE, matching_reference, reference_name
+from pytest_accel.workloads.detection.runners import DetectorRunner, make_runner
+from suites.conftest import DetectionOptions, default_batch_sizes
+
+PARITY_IMAGES = 16
+#: relative L2 error of the raw head outputs against the CPU fp32 golden run. fp32 leaves room for TF32
+#: convolutions (on by default in cuDNN), which carry fp16's 10-bit mantissa.
+RAW_PARITY_LIMITS = {"fp32": 5e-3, "fp16": 2e-2, "bf16": 6e-2}
+BOX_MATCH_MIN = 0.99
+
+
+@dataclass(frozen=True)
+class ValData:
+    yaml: Path
+    names: dict[int, str]
+    samples: list[LabelledImage]
+
+
+@dataclass(frozen=True)
+class Golden:
+    raw: np.ndarray
+    detections: list[np.ndarray]
+    inputs: Any
+
+
+@pytest.fixture(scope="session")
+def detection_source(detection_options: DetectionOptions) -> DetectorSource:
+    path = detection_options.model or BUNDLED_WEIGHTS
+    if not path.is_file():
+        raise pytest.UsageError(f"the bundled detector {path} is missing; build it with: pytest-accel build-detector")
+    return DetectorSource(path, detection_options.imgsz, default_cache_dir())
+
+
+@pytest.fixture(scope="session")
+def detection_val(detection_options: DetectionOptions) -> ValData:
+    yaml = detection_options.data or ensure_dataset(default_cache_dir())
+    names, samples = load_split(yaml)
+    return ValData(yaml, names, samples)
+
+
+@pytest.fixture(scope="session")
+def detection_reference(accel_reference: Any, detection_source: DetectorSource, detection_val: ValData) -> dict | None:
+    name = reference_name(detection_source)
+    document = accel_reference(SUITE, name)
+    return None if matching_reference(document, detection_source, detection_val.yaml) else document
+
+
+@pytest.fixture(scope="session")
+def golden(detection_source: DetectorSource, detection_val: ValData) -> Golden:
+    """The CPU fp32 run on the parity images, computed once per pytest run."""
+    from pytest_accel.devices.onnxruntime import OrtBackend
+    from pytest_accel.devices.torch import TorchBackend
+
+    cpu = OrtBackend().open("ort:cpu") if detection_source.is_onnx else TorchBackend().open("cpu")
+    runner = make_runner(cpu, detection_source, "fp32")
+    batch = golden_inputs(detection_val.samples, detection_source.imgsz, PARITY_IMAGES)
+    output = runner.forward(runner.to_device(batch.tensor))
+    detections = postprocess(runner, output, batch, detection_source.imgsz, DEPLOY_CONF / 2)
+    return Golden(runner.to_host(output), detections, batch)
+
+
+@pytest.fixture(scope="session")
+def _runners() -> dict[tuple[str, str], DetectorRunner | DetectorUnsupported]:
+    return {}
+
+
+@pytest.fixture
+def runner(
+    device: Device, detection_dtype: str, detection_source: DetectorSource,
+    _runners: dict[tuple[str, str], DetectorRunner | DetectorUnsupported],
+) -> DetectorRunner:
+    key = (device.spec, detection_dtype)
+    if key not in _runners:
+        try:
+            _runners[key] = make_runner(device, detection_source, detection_dtype)
+        except DetectorUnsupported as reason:
+            _runners[key] = reason
+        except OrtFallbackError as error:
+            pytest.fail(f"pytest-accel: {error}", pytrace=False)
+    built = _runners[key]
+    if isinstance(built, DetectorUnsupported):
+        pytest.skip(str(built))
+    return built
+
+
+def test_accuracy(runner: DetectorRunner, detection_val: ValData, detection_source: DetectorSource,
+                  detection_reference: dict | None, accel: Any) -> None:
+    result = evaluate_map(runner, detection_val.samples, detection_val.names, detection_source.imgsz)
+    metrics = []
+    for name, value in ((f"{SUITE}.map50_95", result.map50_95), (f"{SUITE}.map50", result.map50)):
+        expected = detection_reference["metrics"][name]["value"] if detection_reference else None
+        source = f"reference/{SUITE}/{reference_name(detection_source)}.json" if detection_reference else None
+        metrics.append(Metric(name, value, "", "accuracy", "higher", expected=expected, expected_source=source,
+                              summary={"images": result.images, "boxes": result.boxes}))
+    accel.check(*metrics)
+
+
+def test_parity(runner: DetectorRunner, golden: Golden, detection_source: DetectorSource, accel: Any) -> None:
+    output = runner.forward(runner.to_device(golden.inputs.tensor))
+    raw = raw_parity(runner.to_host(output), golden.raw)
+    boxes = box_parity(postprocess(runner, output, golden.inputs, detection_source.imgsz, DEPLOY_CONF / 2),
+                       golden.detections, min_conf=DEPLOY_CONF)
+    accel.check(
+        Metric(f"{SUITE}.head_rel_l2_error", raw.relative_l2_error, "", "parity", "lower",
+               limit=RAW_PARITY_LIMITS[runner.dtype]),
+        Metric(f"{SUITE}.head_max_abs_error", raw.max_abs_error, "", "info", "lower"),
+        Metric(f"{SUITE}.head_cosine", raw.cosine_similarity, "", "info", "higher"),
+        Metric(f"{SUITE}.box_match", boxes.matched_fraction, "", "parity", "higher", limit=BOX_MATCH_MIN,
+               summary={"reference_boxes": boxes.reference_boxes, "min_iou": 0.9}),
+        Metric(f"{SUITE}.box_score_error_mean", boxes.mean_score_error, "", "info", "lower"),
+        Metric(f"{SUITE}.box_score_error_max", boxes.max_score_error, "", "info", "lower"),
+    )
+
+
+def test_first_inference(device: Device, detection_dtype: str, detection_source: DetectorSource,
+                         detection_val: ValData, runner: DetectorRunner, accel: Any) -> None:
+    """Load + move + backend preparation + first forward of a fresh model, synchronised."""
+    batch = golden_inputs(detection_val.samples, detection_source.imgsz, 1)
+    device.synchronize()
+    start = time.perf_counter()
+    fresh = make_runner(device, detection_source, detection_dtype)
+    fresh.to_host(fresh.forward(fresh.to_device(batch.tensor)))
+    device.synchronize()
+    accel.check(Metric(f"{SUITE}.first_inference", time.perf_counter() - start, "s", "startup", "lower"))
+
+
+def test_latency_model_only(runner: DetectorRunner, detection_val: ValData, detection_source: DetectorSource,
+                            accel: Any) -> None:
+    """Input already on the device, output left there and synchronised."""
+    prepared = runner.to_device(golden_inputs(detection_val.samples, detection_source.imgsz, 1).tensor)
+    measurement = accel.measure_latency(f"{SUITE}.model", lambda: runner.forward(prepared))
+    accel.check(*measurement.metrics())
+
+
+def test_latency_end_to_end(runner: DetectorRunner, detection_val: ValData, detection_source: DetectorSource,
+                            accel: Any) -> None:
+    """Host image in (letterbox, transfer), forward, NMS, detections on the host out."""
+    image = load_bgr(detection_val.samples[0].path)
+    measurement = accel.measure_latency(
+        f"{SUITE}.end_to_end", lambda: detect(runner, [image], detection_source.imgsz, DEPLOY_CONF)
+    )
+    accel.check(*(m for m in measurement.metrics() if not m.name.endswith(".throughput")))
+
+
+def test_throughput(runner: DetectorRunner, device: Device, detection_options: DetectionOptions,
+                    detection_val: ValData, detection_source: DetectorSource, accel: Any) -> None:
+    """Images/s of the model-only forward at each batch size (Offline scenario)."""
+    sizes = detection_options.batch_sizes or default_batch_sizes(device)
+    one = golden_inputs(detection_val.samples, detection_source.imgsz, 1).tensor
+    metrics = []
+    for size in sizes:
+        prepared = runner.to_device(np.repeat(one, size, axis=0))
+        measurement = accel.measure_latency(f"{SUITE}.b{size}", lambda p=prepared: runner.forward(p), batch_size=size)
+        metrics.extend(m for m in measurement.metrics() if m.name.endswith((".throughput", ".peak_memory")))
+    accel.check(*metrics)

@@ -1,0 +1,108 @@
+"""The detection suite's checks fail when the device under test misbehaves.
+
+A backend whose device perturbs one layer's activations must fail parity and accuracy; one whose device adds a fixed
+delay to every forward pass must fail latency against the baseline recorded without it. Both run the real suite
+file with the bundled detector on the CPU.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import literal
+
+REPO = Path(__file__).parents[1]
+
+MISBEHAVING_BACKENDS = """
+import os
+import time
+
+from pytest_accel.devices import Backend
+from pytest_accel.devices.torch import TorchDevice
+
+
+class MisbehavingCpu(TorchDevice):
+    def __init__(self, name):
+        super().__init__("cpu")
+        self.spec = name
+
+    def prepare_module(self, module):
+        if self.spec == "perturbed":
+            layer = module.model[6]  # a backbone C2f block
+            layer.register_forward_hook(lambda _module, _inputs, output: output * 1.25)
+        else:
+            forward = module.forward
+
+            def delayed_forward(*args, **kwargs):
+                time.sleep(float(os.environ.get("ACCEL_TEST_DELAY", "0")))
+                return forward(*args, **kwargs)
+
+            module.forward = delayed_forward
+        return module
+
+
+class MisbehavingBackend(Backend):
+    name = "misbehaving"
+    grammar = "perturbed, delayed"
+
+    def parse(self, spec):
+        return spec if spec in ("perturbed", "delayed") else None
+
+    def discover(self):
+        return []
+
+    def open(self, spec):
+        return MisbehavingCpu(spec)
+
+
+def pytest_accel_register_backends(registry):
+    registry.register(MisbehavingBackend())
+"""
+
+
+@pytest.fixture
+def suite_copy(pytester: pytest.Pytester) -> pytest.Pytester:
+    suites = pytester.path / "suites"
+    suites.mkdir()
+    for name in ("__init__.py", "conftest.py", "test_detection.py"):
+        shutil.copy(REPO / "suites" / name, suites / name)
+    (suites / "conftest.py").write_text((suites / "conftest.py").read_text() + "\n" + MISBEHAVING_BACKENDS)
+    shutil.copytree(REPO / "baselines" / "reference", pytester.path / "baselines" / "reference")
+    return pytester
+
+
+def test_perturbed_activations_fail_parity_and_accuracy(suite_copy: pytest.Pytester) -> None:
+    result = suite_copy.runpytest_subprocess(
+        "suites/test_detection.py", "--device=perturbed", "--yolo-dtypes=fp32", "-k", "parity or accuracy"
+    )
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*pytest-accel: 1 check(s) failed on perturbed (perturbed-*)",
+            literal("*detection.map50_95 [accuracy]: obtained *, expected * (reference reference/detection/"
+                    "shapes-yolov8n.json), diff -*%, tolerance 0.01 (default); worse than the baseline beyond the "
+                    "tolerance"),
+            "*check(s) failed on perturbed*",
+            literal("*detection.head_rel_l2_error [parity]: obtained *, expected <= 0.005 (the metric's limit); "
+                    "outside the bound"),
+            literal("*detection.box_match [parity]: obtained *, expected >= 0.99 (the metric's limit); outside "
+                    "the bound"),
+        ]
+    )
+
+
+def test_added_delay_fails_latency(suite_copy: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    args = ("suites/test_detection.py", "--device=delayed", "--yolo-dtypes=fp32", "-k", "latency_model_only")
+    monkeypatch.setenv("ACCEL_TEST_DELAY", "0")
+    suite_copy.runpytest_subprocess(*args, "--accel-missing-baseline=record").assert_outcomes(passed=1)
+    monkeypatch.setenv("ACCEL_TEST_DELAY", "0.03")
+    result = suite_copy.runpytest_subprocess(*args)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [literal("*detection.model.latency [latency]: obtained * ms, expected * ms, diff +*%, tolerance 0.1 "
+                 "(default); median time +*% (probe-normalised +*%), slower beyond the tolerance of 0.1; "
+                 "Mann-Whitney p=*")]
+    )
