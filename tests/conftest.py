@@ -3,6 +3,7 @@ from __future__ import annotations
 # pytester's in-process runs drop modules first imported inside them; a second import of torch's or
 # onnxruntime's (or numpy.fft's, via scipy) C extension then crashes or fails. Importing them here keeps
 # them loaded across runs.
+import onnx  # noqa: F401,E402
 import onnxruntime  # noqa: F401,E402
 import pytest
 import scipy.stats  # noqa: F401,E402
