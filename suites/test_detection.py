@@ -31,9 +31,10 @@ from pytest_accel.workloads.detection.runners import DetectorRunner, make_runner
 from suites.conftest import DetectionOptions, default_batch_sizes
 
 PARITY_IMAGES = 16
-#: relative L2 error of the raw head outputs against the CPU fp32 golden run. fp32 leaves room for TF32
-#: convolutions (on by default in cuDNN), which carry fp16's 10-bit mantissa.
-RAW_PARITY_LIMITS = {"fp32": 5e-3, "fp16": 2e-2, "bf16": 6e-2}
+#: relative L2 error of the raw head outputs against the CPU fp32 golden run, about 10x what the CPU gave (fp16
+#: 5.4e-4, bf16 5.2e-3 with the decode in fp32). fp32 leaves room for TF32 convolutions (on by default in cuDNN),
+#: which carry fp16's 10-bit mantissa.
+RAW_PARITY_LIMITS = {"fp32": 5e-3, "fp16": 5e-3, "bf16": 3e-2}
 BOX_MATCH_MIN = 0.99
 
 
