@@ -1,0 +1,48 @@
+"""The detection suite's options: a clear one-line error for a missing or unreadable model or data file."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).parents[1]
+
+
+@pytest.fixture
+def suites(pytester: pytest.Pytester) -> pytest.Pytester:
+    (pytester.path / "suites").mkdir()
+    for name in ("__init__.py", "conftest.py", "test_detection.py"):
+        shutil.copy(REPO / "suites" / name, pytester.path / "suites" / name)
+    pytester.path.joinpath("notes.txt").write_text("not a model")
+    return pytester
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--yolo-model=missing.pt"], "ERROR: --yolo-model=missing.pt: no such file"),
+        (["--yolo-model=notes.txt"], "ERROR: --yolo-model=notes.txt: expected an ultralytics weights file or ONNX "
+                                     "model (.pt, .onnx)"),
+        (["--yolo-model=."], "ERROR: --yolo-model=.: expected an ultralytics weights file or ONNX model (.pt, .onnx)"),
+        (["--yolo-data=missing.yaml"], "ERROR: --yolo-data=missing.yaml: no such file"),
+        (["--yolo-data=notes.txt"], "ERROR: --yolo-data=notes.txt: expected an ultralytics data set YAML (.yaml, .yml)"),
+        (["--yolo-imgsz=300"], "ERROR: --yolo-imgsz='300': expected a multiple of 32 between 32 and 4096"),
+        (["--yolo-imgsz=big"], "ERROR: --yolo-imgsz='big': expected a multiple of 32 between 32 and 4096"),
+        (["--yolo-dtypes=fp32,int8"], "ERROR: --yolo-dtypes='fp32,int8': allowed: fp32, fp16, bf16"),
+        (["--yolo-batch-sizes=1,0"], "ERROR: --yolo-batch-sizes='1,0': expected comma-separated positive integers*"),
+    ],
+)
+def test_bad_detection_options(suites: pytest.Pytester, args: list[str], message: str) -> None:
+    result = suites.runpytest("suites", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_unreadable_model_file(suites: pytest.Pytester) -> None:
+    # /proc/self/mem is a regular file whose first byte cannot be read, by root either
+    (suites.path / "mem.pt").symlink_to("/proc/self/mem")
+    result = suites.runpytest("suites", "--yolo-model=mem.pt")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --yolo-model=mem.pt: cannot be read (Input/output error)"])
