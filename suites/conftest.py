@@ -63,8 +63,9 @@ def _int_list(option: str, text: str) -> tuple[int, ...]:
 
 
 def _readable(option: str, text: str, suffixes: tuple[str, ...], kind: str) -> Path:
-    path = Path(text).expanduser().resolve()
-    if path.suffix.lower() not in suffixes:
+    given = Path(text).expanduser()
+    path = given.absolute()
+    if given.suffix.lower() not in suffixes:
         raise pytest.UsageError(f"{option}={text}: expected {kind} ({', '.join(suffixes)})")
     if not path.is_file():
         raise pytest.UsageError(f"{option}={text}: no such file")
