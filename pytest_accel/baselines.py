@@ -162,6 +162,8 @@ def validate_document(path: Path, document: Any) -> None:
 
 # --- comparison -----------------------------------------------------------------------------------------------
 
+#: kinds whose tolerance is an absolute bound on the value itself (an error, a p-value), not a change from a baseline
+BOUND_KINDS = ("parity", "convergence")
 PASSING = ("pass", "improved", "faster", "noise", "missing", "recorded", "updated", "info")
 
 
@@ -218,10 +220,10 @@ def compare(
 
     if metric.kind == INFO_KIND:
         return verdict("info", "reported only")
-    if metric.kind == "parity":
+    if metric.kind in BOUND_KINDS:
         limit = tolerance
         if limit is None:
-            return verdict("info", "no limit given for this parity metric: reported only")
+            return verdict("info", f"no limit given for this {metric.kind} metric: reported only")
         within = metric.value <= limit if metric.direction == "lower" else metric.value >= limit
         return verdict("pass" if within else "regression", "within the bound" if within else "outside the bound")
     if baseline is None:
@@ -286,14 +288,14 @@ def _compare_timed(
 def describe_verdict(v: Verdict) -> str:
     m = v.metric
     expected = format_value(v.baseline_value, m.unit) if v.baseline_value is not None else "-"
-    if m.kind == "parity" and v.tolerance is not None:
+    if m.kind in BOUND_KINDS and v.tolerance is not None:
         expected = f"{'<=' if m.direction == 'lower' else '>='} {v.tolerance:.4g} ({v.tolerance_source})"
     if m.expected is not None and m.expected_source:
         expected += f" (reference {m.expected_source})"
     parts = [f"obtained {format_value(m.value, m.unit)}", f"expected {expected}"]
-    if v.delta is not None and m.kind != "parity":
+    if v.delta is not None and m.kind not in BOUND_KINDS:
         parts.append(f"diff {_percent(v.delta)}")
-    if v.tolerance is not None and m.kind != "parity":
+    if v.tolerance is not None and m.kind not in BOUND_KINDS:
         parts.append(f"tolerance {v.tolerance:.3g} ({v.tolerance_source})")
     return f"{m.name} [{m.kind}]: " + ", ".join(parts) + f"; {v.detail}"
 

@@ -9,6 +9,7 @@ from typing import Any, Callable, Mapping
 import pytest
 
 from pytest_accel.baselines import (
+    BOUND_KINDS,
     BaselineError,
     Verdict,
     atomic_write_json,
@@ -126,7 +127,7 @@ class AccelChecker:
             for key in (metric.name, metric.kind):
                 if key in values:
                     return values[key], source
-        if metric.kind == "parity":
+        if metric.kind in BOUND_KINDS:
             return metric.limit, "the metric's limit"
         return DEFAULT_TOLERANCES.get(metric.kind), "default"
 

@@ -9,7 +9,7 @@ from typing import Any, Literal
 METRIC_KINDS: tuple[str, ...] = (
     "accuracy",  # relative drop allowed, higher is better (mAP, val accuracy)
     "parity",  # absolute bound on an error against a golden run, lower is better
-    "convergence",  # relative, epochs/steps to a target
+    "convergence",  # absolute bound, e.g. the p-value of a slower-convergence test
     "latency",  # timed samples; significance test + relative slowdown
     "throughput",  # timed samples; significance test + relative drop
     "memory",  # relative growth of peak memory

@@ -34,11 +34,11 @@ INI_TOLERANCE_PREFIX = "accel_tolerance_"
 MISSING_CHOICES = ("fail", "warn", "record")
 LATENCY_BASES = ("both", "absolute", "normalised")
 
-#: Default tolerance per metric kind. Relative for every kind but parity, whose tolerance is an absolute bound
-#: on the error (the metric's own ``limit`` is its default). accuracy 0.01 is MLPerf's "99% of the reference".
+#: Default tolerance per metric kind. Relative for every kind but parity and convergence, whose tolerance is an
+#: absolute bound on the value (an error; a p-value), the metric's own ``limit`` by default. accuracy 0.01 is
+#: MLPerf's "99% of the reference".
 DEFAULT_TOLERANCES: dict[str, float] = {
     "accuracy": 0.01,
-    "convergence": 0.10,
     "latency": 0.10,
     "throughput": 0.10,
     "memory": 0.10,
@@ -131,7 +131,8 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="KEY=VALUE",
         help="override a tolerance, repeatable; KEY is a metric kind or a full metric name (with a dot, e.g. "
         "matmul.latency). Precedence: marker > this option > ini accel_tolerance_<kind> > built-in default. "
-        "Default: " + ", ".join(f"{k}={v:g}" for k, v in DEFAULT_TOLERANCES.items()) + ", parity=the metric's limit.",
+        "Default: " + ", ".join(f"{k}={v:g}" for k, v in DEFAULT_TOLERANCES.items())
+        + ", parity and convergence=the metric's limit.",
     )
     group.addoption(
         OPT_LATENCY_BASIS,
@@ -150,7 +151,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini(INI_BASELINE_DIR, "folder of stored baselines, relative to the ini file", default=None)
     parser.addini(INI_GATE, "comma-separated metric kinds that fail tests (see --accel-gate)", default=None)
     parser.addini(INI_ALPHA, f"significance level of the latency test (default {DEFAULT_ALPHA})", default=None)
-    for kind in (*DEFAULT_TOLERANCES, "parity"):
+    for kind in (*DEFAULT_TOLERANCES, "parity", "convergence"):
         parser.addini(f"{INI_TOLERANCE_PREFIX}{kind}", f"tolerance for {kind} metrics", default=None)
 
 
@@ -270,7 +271,7 @@ def read_options(config: pytest.Config) -> AccelOptions:
         gate = frozenset(METRIC_KINDS)
 
     ini_tolerances: dict[str, float] = {}
-    for kind in (*DEFAULT_TOLERANCES, "parity"):
+    for kind in (*DEFAULT_TOLERANCES, "parity", "convergence"):
         name = f"{INI_TOLERANCE_PREFIX}{kind}"
         text = config.getini(name)
         if text not in (None, "", []):

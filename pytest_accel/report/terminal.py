@@ -7,7 +7,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Iterator
 
-from pytest_accel.baselines import Verdict
+from pytest_accel.baselines import BOUND_KINDS, Verdict
 from pytest_accel.metrics import format_value
 from pytest_accel.options import OPT_MISSING, OPT_UPDATE
 from pytest_accel.session import AccelSession, TestRecord
@@ -59,7 +59,7 @@ class TerminalSummary:
             for verdict in record.verdicts:
                 metric = verdict.metric
                 baseline = format_value(verdict.baseline_value, metric.unit)
-                if metric.kind == "parity" and verdict.tolerance is not None:
+                if metric.kind in BOUND_KINDS and verdict.tolerance is not None:
                     baseline = f"{'<=' if metric.direction == 'lower' else '>='} {verdict.tolerance:.3g}"
                 rows.append(
                     [f"{record.suite}::{record.test}", metric.name, format_value(metric.value, metric.unit),

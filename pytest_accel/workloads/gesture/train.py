@@ -1,0 +1,164 @@
+"""The gesture classifier (a small MLP on the 42 normalised landmark features) and its training recipe.
+
+Everything random is fixed by the seed and independent of the device: the initial weights are drawn on the CPU and
+copied over, the batch order comes from a host-side generator, and dropout masks come from the device's generator
+seeded the same way. Mixed precision is PyTorch autocast (bf16, or fp16 with a gradient scaler).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from pytest_accel.devices import Device
+from pytest_accel.workloads.gesture.data import FEATURES, LandmarkSet
+
+AUTOCAST_DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    hidden: tuple[int, ...] = (64, 32)
+    dropout: float = 0.2
+    learning_rate: float = 1e-3
+    batch_size: int = 128
+    max_epochs: int = 60
+    target_accuracy: float = 0.90
+
+    def describe(self) -> dict[str, Any]:
+        return {"hidden": list(self.hidden), "dropout": self.dropout, "learning_rate": self.learning_rate,
+                "batch_size": self.batch_size, "max_epochs": self.max_epochs,
+                "target_accuracy": self.target_accuracy, "optimizer": "Adam", "loss": "cross-entropy"}
+
+
+def build_classifier(classes: int, recipe: Recipe, seed: int) -> Any:
+    """The MLP with CPU-drawn initial weights (identical on every device)."""
+    import torch
+    from torch import nn
+
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    layers: list[nn.Module] = []
+    width = FEATURES
+    for hidden in recipe.hidden:
+        layers += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(recipe.dropout)]
+        width = hidden
+    layers.append(nn.Linear(width, classes))
+    model = nn.Sequential(*layers)
+    torch.random.set_rng_state(generator_state)
+    return model
+
+
+@dataclass
+class TrainingRun:
+    seed: int
+    dtype: str
+    epoch_losses: list[float] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+    epoch_seconds: list[float] = field(default_factory=list)
+    samples: int = 0
+    epochs_to_target: int | None = None
+    seconds_to_target: float | None = None
+
+    @property
+    def final_accuracy(self) -> float:
+        return self.val_accuracy[-1]
+
+    @property
+    def samples_per_second(self) -> float:
+        return self.samples / sum(self.epoch_seconds)
+
+
+class Trainer:
+    """Trains and evaluates the classifier on one device in one precision."""
+
+    def __init__(self, device: Device, dtype: str, recipe: Recipe) -> None:
+        import torch
+
+        if dtype != "fp32" and dtype not in AUTOCAST_DTYPES:
+            raise ValueError(f"dtype {dtype!r}: expected fp32, {', '.join(AUTOCAST_DTYPES)}")
+        self.torch = torch
+        self.device = device
+        self.torch_device = device.torch_device  # type: ignore[attr-defined]
+        self.dtype = dtype
+        self.recipe = recipe
+
+    def _autocast(self) -> Any:
+        import contextlib
+
+        if self.dtype == "fp32":
+            return contextlib.nullcontext()
+        return self.torch.autocast(self.torch_device.type, dtype=getattr(self.torch, AUTOCAST_DTYPES[self.dtype]))
+
+    def _tensors(self, data: LandmarkSet) -> tuple[Any, Any]:
+        torch = self.torch
+        return (torch.from_numpy(data.features).to(self.torch_device),
+                torch.from_numpy(data.labels).to(self.torch_device))
+
+    def accuracy(self, model: Any, features: Any, labels: Any) -> float:
+        model.eval()
+        with self.torch.no_grad(), self._autocast():
+            predicted = model(features).argmax(dim=1)
+        model.train()
+        return float((predicted == labels).float().mean().item())
+
+    def train(self, train: LandmarkSet, val: LandmarkSet, seed: int, stop_at_target: bool = False) -> TrainingRun:
+        torch = self.torch
+        recipe = self.recipe
+        model = build_classifier(len(train.class_names), recipe, seed).to(self.torch_device)
+        model = self.device.prepare_module(model)  # type: ignore[attr-defined]
+        optimiser = torch.optim.Adam(model.parameters(), lr=recipe.learning_rate)
+        scaler = torch.amp.GradScaler(self.torch_device.type, enabled=self.dtype == "fp16")
+        loss_fn = torch.nn.CrossEntropyLoss()
+        features, labels = self._tensors(train)
+        val_features, val_labels = self._tensors(val)
+        order = np.random.default_rng(seed)
+        torch.manual_seed(seed)  # dropout masks
+        run = TrainingRun(seed, self.dtype)
+        model.train()
+        elapsed = 0.0
+        for epoch in range(1, recipe.max_epochs + 1):
+            permutation = torch.from_numpy(order.permutation(len(train.labels))).to(self.torch_device)
+            self.device.synchronize()
+            start = time.perf_counter()
+            total = torch.zeros((), device=self.torch_device)
+            for first in range(0, len(permutation), recipe.batch_size):
+                batch = permutation[first : first + recipe.batch_size]
+                optimiser.zero_grad(set_to_none=True)
+                with self._autocast():
+                    loss = loss_fn(model(features[batch]).float(), labels[batch])
+                scaler.scale(loss).backward()
+                scaler.step(optimiser)
+                scaler.update()
+                total += loss.detach() * len(batch)
+            self.device.synchronize()
+            seconds = time.perf_counter() - start
+            elapsed += seconds
+            run.epoch_seconds.append(seconds)
+            run.samples += len(permutation)
+            run.epoch_losses.append(float(total.item()) / len(permutation))
+            run.val_accuracy.append(self.accuracy(model, val_features, val_labels))
+            if run.epochs_to_target is None and run.val_accuracy[-1] >= recipe.target_accuracy:
+                run.epochs_to_target = epoch
+                run.seconds_to_target = elapsed
+                if stop_at_target:
+                    break
+        return run
+
+    def first_step_gradients(self, train: LandmarkSet, seed: int) -> dict[str, np.ndarray]:
+        """Gradients of the first batch's loss for the seed's initial weights, dropout off (it draws on the device's
+        generator, which differs between devices)."""
+        torch = self.torch
+        model = build_classifier(len(train.class_names), self.recipe, seed).to(self.torch_device)
+        model = self.device.prepare_module(model)  # type: ignore[attr-defined]
+        model.eval()
+        batch = np.random.default_rng(seed).permutation(len(train.labels))[: self.recipe.batch_size]
+        features = torch.from_numpy(train.features[batch]).to(self.torch_device)
+        labels = torch.from_numpy(train.labels[batch]).to(self.torch_device)
+        with self._autocast():
+            loss = torch.nn.functional.cross_entropy(model(features).float(), labels)
+        loss.backward()
+        return {name: p.grad.detach().float().cpu().numpy() for name, p in model.named_parameters()}
