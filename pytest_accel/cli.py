@@ -55,6 +55,25 @@ def _detection_reference(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gesture_reference(args: argparse.Namespace) -> int:
+    from pytest_accel.baselines import BaselineStore
+    from pytest_accel.workloads.gesture.reference import load_gesture_data, record_reference
+    from pytest_accel.workloads.gesture.train import Recipe
+
+    data_path = Path(args.data) if args.data else None
+    if data_path is not None and not data_path.is_file():
+        print(f"pytest-accel: --data={data_path}: no such file", file=sys.stderr)
+        return 2
+    try:
+        data = load_gesture_data(data_path)
+        path = record_reference(BaselineStore(Path(args.baseline_dir)), data, Recipe(), args.seeds, args.force)
+    except (FileExistsError, ValueError) as error:
+        print(f"pytest-accel: {error}", file=sys.stderr)
+        return 2
+    print(f"gesture reference ({args.seeds} seeds, CPU fp32) -> {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pytest-accel", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -80,6 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     reference.add_argument("--baseline-dir", default="baselines", help="default: baselines")
     reference.add_argument("--force", action="store_true", help="replace an existing reference")
     reference.set_defaults(run=_detection_reference)
+
+    gesture = commands.add_parser("gesture-reference", help="record the gesture classifier's convergence reference "
+                                  "(epochs to target and final accuracy over several seeds, CPU fp32)")
+    gesture.add_argument("--data", default=None, help="landmark CSV; default: the generated landmarks")
+    gesture.add_argument("--seeds", type=int, default=8, help="default: 8")
+    gesture.add_argument("--baseline-dir", default="baselines", help="default: baselines")
+    gesture.add_argument("--force", action="store_true", help="replace an existing reference")
+    gesture.set_defaults(run=_gesture_reference)
     return parser
 
 

@@ -16,6 +16,11 @@ OPT_YOLO_IMGSZ = "--yolo-imgsz"
 OPT_YOLO_BATCH_SIZES = "--yolo-batch-sizes"
 OPT_YOLO_DTYPES = "--yolo-dtypes"
 DETECTION_DTYPES = ("fp32", "fp16", "bf16")
+OPT_GESTURE_DATA = "--gesture-data"
+OPT_GESTURE_IMAGES = "--gesture-images"
+OPT_GESTURE_LANDMARKER = "--gesture-landmarker"
+OPT_GESTURE_DTYPES = "--gesture-dtypes"
+GESTURE_DTYPES = ("fp32", "bf16", "fp16")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -40,6 +45,56 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         OPT_YOLO_DTYPES, default=",".join(DETECTION_DTYPES), metavar="LIST",
         help="comma-separated dtypes for the PyTorch devices (fp32, fp16, bf16); ONNX Runtime runs fp32. "
         "Default: fp32,fp16,bf16.",
+    )
+    group.addoption(
+        OPT_GESTURE_DATA, default=None, metavar="CSV",
+        help="landmark CSV (label + 42 x,y or 63 x,y,z values per row) to train the gesture classifier on, split "
+        "75/25 with a fixed seed. Default: generated landmarks.",
+    )
+    group.addoption(
+        OPT_GESTURE_IMAGES, default=None, metavar="DIR",
+        help=f"image folder (one sub-folder per label) to extract landmarks from with MediaPipe; needs "
+        f"{OPT_GESTURE_LANDMARKER}. Default: none.",
+    )
+    group.addoption(
+        OPT_GESTURE_LANDMARKER, default=None, metavar="TASK",
+        help="MediaPipe hand_landmarker.task model file for --gesture-images. Default: none.",
+    )
+    group.addoption(
+        OPT_GESTURE_DTYPES, default="fp32,bf16", metavar="LIST",
+        help="comma-separated training precisions: fp32, and bf16/fp16 autocast where the device supports them. "
+        "Default: fp32,bf16.",
+    )
+
+
+@dataclass(frozen=True)
+class GestureOptions:
+    data: Path | None
+    images: Path | None
+    landmarker: Path | None
+    dtypes: tuple[str, ...]
+
+
+def read_gesture_options(config: pytest.Config) -> GestureOptions:
+    data, images, landmarker = (config.getoption(o) for o in (OPT_GESTURE_DATA, OPT_GESTURE_IMAGES,
+                                                              OPT_GESTURE_LANDMARKER))
+    if data and images:
+        raise pytest.UsageError(f"{OPT_GESTURE_DATA} and {OPT_GESTURE_IMAGES} both name the data; give one")
+    if images and not landmarker:
+        raise pytest.UsageError(f"{OPT_GESTURE_IMAGES}={images} needs {OPT_GESTURE_LANDMARKER}=PATH to MediaPipe's "
+                                "hand_landmarker.task")
+    if images and not Path(images).is_dir():
+        raise pytest.UsageError(f"{OPT_GESTURE_IMAGES}={images}: no such folder")
+    text = config.getoption(OPT_GESTURE_DTYPES)
+    dtypes = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not dtypes or any(d not in GESTURE_DTYPES for d in dtypes):
+        raise pytest.UsageError(f"{OPT_GESTURE_DTYPES}={text!r}: allowed: {', '.join(GESTURE_DTYPES)}")
+    return GestureOptions(
+        data=_readable(OPT_GESTURE_DATA, data, (".csv",), "a landmark CSV") if data else None,
+        images=Path(images).absolute() if images else None,
+        landmarker=_readable(OPT_GESTURE_LANDMARKER, landmarker, (".task",), "a MediaPipe .task model file")
+        if landmarker else None,
+        dtypes=dtypes,
     )
 
 
@@ -105,10 +160,17 @@ def read_detection_options(config: pytest.Config) -> DetectionOptions:
 
 
 _OPTIONS_KEY = pytest.StashKey[DetectionOptions]()
+_GESTURE_KEY = pytest.StashKey[GestureOptions]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_OPTIONS_KEY] = read_detection_options(config)
+    config.stash[_GESTURE_KEY] = read_gesture_options(config)
+
+
+@pytest.fixture(scope="session")
+def gesture_options(pytestconfig: pytest.Config) -> GestureOptions:
+    return pytestconfig.stash[_GESTURE_KEY]
 
 
 @pytest.fixture(scope="session")
@@ -120,6 +182,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     options = metafunc.config.stash[_OPTIONS_KEY]
     if "detection_dtype" in metafunc.fixturenames:
         metafunc.parametrize("detection_dtype", options.dtypes, scope="session")
+    if "gesture_dtype" in metafunc.fixturenames:
+        metafunc.parametrize("gesture_dtype", metafunc.config.stash[_GESTURE_KEY].dtypes, scope="session")
 
 
 def default_batch_sizes(device: Any) -> tuple[int, ...]:

@@ -130,6 +130,11 @@ class Device(ABC):
     def supported_dtypes(self) -> tuple[str, ...]:
         return ("fp32",)
 
+    @property
+    def claims_determinism(self) -> bool:
+        """Whether the same program with the same seed gives bit-identical results here."""
+        return False
+
     def reset_peak_memory(self) -> None:
         """Start a new peak-memory window, where the backend can."""
 

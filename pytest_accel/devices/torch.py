@@ -115,6 +115,11 @@ class TorchDevice(Device):
         supported: Callable[[], bool] | None = getattr(self._module(), "is_bf16_supported", None)
         return ("fp32", "fp16", "bf16") if callable(supported) and supported() else ("fp32", "fp16")
 
+    @property
+    def claims_determinism(self) -> bool:
+        """The CPU is; other devices when ``torch.use_deterministic_algorithms(True)`` is in force."""
+        return self.type == "cpu" or bool(self.torch.are_deterministic_algorithms_enabled())
+
     def reset_peak_memory(self) -> None:
         reset = getattr(self._module(), "reset_peak_memory_stats", None)
         if self.type != "cpu" and callable(reset):

@@ -1,0 +1,122 @@
+"""The gesture suite run for real: a broken backward pass fails gradient parity and convergence; a landmark CSV
+replaces the generated data; bad gesture options are one-line errors."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pytest_accel.workloads.gesture.hand import GESTURE_NAMES, generate
+from tests.helpers import literal, load_json
+
+REPO = Path(__file__).parents[1]
+
+#: A CPU device whose backward pass is wrong: the first layer's weight gradient comes back scaled by -1. (A positive
+#: scale would not do: Adam divides every gradient element by its own running magnitude, so it cancels.)
+BROKEN_BACKWARD = """
+from pytest_accel.devices import Backend
+from pytest_accel.devices.torch import TorchDevice
+
+
+class BrokenBackwardCpu(TorchDevice):
+    def __init__(self):
+        super().__init__("cpu")
+        self.spec = "brokengrad"
+
+    def prepare_module(self, module):
+        module[0].weight.register_hook(lambda grad: grad * -1.0)
+        return module
+
+
+class BrokenBackend(Backend):
+    name = "broken"
+    grammar = "brokengrad"
+
+    def parse(self, spec):
+        return spec if spec == "brokengrad" else None
+
+    def discover(self):
+        return []
+
+    def open(self, spec):
+        return BrokenBackwardCpu()
+
+
+def pytest_accel_register_backends(registry):
+    registry.register(BrokenBackend())
+"""
+
+
+@pytest.fixture
+def suites(pytester: pytest.Pytester) -> pytest.Pytester:
+    (pytester.path / "suites").mkdir()
+    for name in ("__init__.py", "conftest.py", "test_gesture.py"):
+        shutil.copy(REPO / "suites" / name, pytester.path / "suites" / name)
+    shutil.copytree(REPO / "baselines" / "reference", pytester.path / "baselines" / "reference")
+    return pytester
+
+
+def test_broken_backward_fails_gradient_parity_and_convergence(suites: pytest.Pytester) -> None:
+    conftest = suites.path / "suites" / "conftest.py"
+    conftest.write_text(conftest.read_text() + BROKEN_BACKWARD)
+    result = suites.runpytest_subprocess(
+        "suites/test_gesture.py", "--device=brokengrad", "--gesture-dtypes=fp32", "-k", "gradient or convergence"
+    )
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            literal("*gesture.convergence_p_slower [convergence]: obtained *, expected >= 0.01 (the metric's limit); "
+                    "outside the bound"),
+            literal("*gesture.gradient_rel_error_max [parity]: obtained 2, expected <= 0.0001 (the metric's limit); "
+                    "outside the bound"),
+        ]
+    )
+
+
+def test_landmark_csv_replaces_the_generated_data(suites: pytest.Pytester) -> None:
+    landmarks, labels = generate(800, seed=11)
+    rows = [",".join([GESTURE_NAMES[label], *map(str, points.ravel())]) for points, label in zip(landmarks, labels)]
+    suites.path.joinpath("recorded.csv").write_text("\n".join(rows) + "\n")
+    result = suites.runpytest_subprocess(
+        "suites/test_gesture.py", "--device=cpu", "--gesture-dtypes=fp32", "--gesture-data=recorded.csv",
+        "-k", "training", "--accel-report=report.json",
+    )
+    result.assert_outcomes(passed=1)
+    [record] = load_json(suites.path / "report.json")["results"]
+    accuracy = next(m for m in record["metrics"] if m["name"] == "gesture.final_accuracy")
+    assert 0.5 < accuracy["value"] <= 1 and accuracy["summary"]["val_samples"] == 200
+    assert "recorded.csv [val]" in accuracy["summary"]["data"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--gesture-images=."], "ERROR: --gesture-images=. needs --gesture-landmarker=PATH to MediaPipe's "
+                                 "hand_landmarker.task"),
+        (["--gesture-images=nowhere", "--gesture-landmarker=x.task"], "ERROR: --gesture-images=nowhere: no such "
+                                                                     "folder"),
+        (["--gesture-images=.", "--gesture-landmarker=hand.task"], "ERROR: --gesture-landmarker=hand.task: no such "
+                                                                   "file"),
+        (["--gesture-data=a.csv", "--gesture-images=."], "ERROR: --gesture-data and --gesture-images both name the "
+                                                         "data; give one"),
+        (["--gesture-data=missing.csv"], "ERROR: --gesture-data=missing.csv: no such file"),
+        (["--gesture-dtypes=fp32,int8"], "ERROR: --gesture-dtypes='fp32,int8': allowed: fp32, bf16, fp16"),
+    ],
+)
+def test_bad_gesture_options(suites: pytest.Pytester, args: list[str], message: str) -> None:
+    result = suites.runpytest("suites", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_generated_data_needs_tens_of_epochs() -> None:
+    """The generated task is learnable but not trivial: the reference's seeds need several epochs to the target and
+    stay short of 100%."""
+    reference = load_json(REPO / "baselines" / "reference" / "gesture" / "generated-6000x1-2000x2.json")
+    epochs = reference["metrics"]["gesture.epochs_to_target"]["summary"]["per_seed"]
+    finals = reference["metrics"]["gesture.final_accuracy"]["summary"]["per_seed"]
+    assert min(epochs) >= 5 and max(finals) < 0.999
+    assert np.mean(finals) > 0.95
