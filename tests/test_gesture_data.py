@@ -70,8 +70,9 @@ def _write_csv(path: Path, rows: list[list[object]], header: list[str] | None = 
 
 def test_csv_layouts_load_to_the_same_features(tmp_path: Path) -> None:
     landmarks, labels = generate(24, seed=2)
-    xy_rows = [[int(label), *normalise(points[None])[0].tolist()] for points, label in zip(landmarks, labels)]
-    xyz_rows = [[GESTURE_NAMES[label], *points.ravel().tolist()] for points, label in zip(landmarks, labels)]
+    pairs = list(zip(landmarks, labels, strict=True))
+    xy_rows = [[int(label), *normalise(points[None])[0].tolist()] for points, label in pairs]
+    xyz_rows = [[GESTURE_NAMES[label], *points.ravel().tolist()] for points, label in pairs]
     from_xy = load_csv(_write_csv(tmp_path / "xy.csv", xy_rows))
     header = ["label", *[f"{axis}{i}" for i in range(21) for axis in "xyz"]]
     from_xyz = load_csv(_write_csv(tmp_path / "xyz.csv", xyz_rows, header))

@@ -78,7 +78,8 @@ def test_broken_backward_fails_gradient_parity_and_convergence(suites: pytest.Py
 
 def test_landmark_csv_replaces_the_generated_data(suites: pytest.Pytester) -> None:
     landmarks, labels = generate(800, seed=11)
-    rows = [",".join([GESTURE_NAMES[label], *map(str, points.ravel())]) for points, label in zip(landmarks, labels)]
+    pairs = zip(landmarks, labels, strict=True)
+    rows = [",".join([GESTURE_NAMES[label], *map(str, points.ravel())]) for points, label in pairs]
     suites.path.joinpath("recorded.csv").write_text("\n".join(rows) + "\n")
     result = suites.runpytest_subprocess(
         "suites/test_gesture.py", "--device=cpu", "--gesture-dtypes=fp32", "--gesture-data=recorded.csv",
