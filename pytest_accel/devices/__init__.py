@@ -69,6 +69,16 @@ class DeviceInfo:
         return ", ".join(parts)
 
 
+def host_cpu_info(backend: str, spec: str, runtime: dict[str, str], extra: dict[str, str]) -> DeviceInfo:
+    """The host CPU as a device of ``backend``."""
+    from pytest_accel import environment
+
+    vendor, model = environment.cpu_model()
+    return DeviceInfo(backend=backend, spec=spec, vendor=vendor, model=model,
+                      memory_bytes=environment.host_memory_bytes(), cores=environment.cpu_cores(), runtime=runtime,
+                      extra=extra)
+
+
 def normalise_key_part(text: str) -> str:
     """Lower-case, trademark-free, dash-separated: 'Intel(R) Xeon(R) CPU @ 2.2GHz' -> 'intel-xeon'."""
     text = re.sub(r"\((r|tm|c)\)", " ", text, flags=re.IGNORECASE)

@@ -13,8 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from pytest_accel import environment
-from pytest_accel.devices import Backend, Device, DeviceInfo, DeviceUnavailable, normalise_key_part
+from pytest_accel.devices import Backend, Device, DeviceInfo, DeviceUnavailable, host_cpu_info, normalise_key_part
 
 SHORT_PROVIDER_NAMES: dict[str, str] = {
     "cpu": "CPUExecutionProvider",
@@ -71,17 +70,7 @@ class OrtDevice(Device):
     def describe(self) -> DeviceInfo:
         runtime = {"onnxruntime": self.ort.__version__}
         if self.provider in (_CPU, "XnnpackExecutionProvider"):
-            vendor, model = environment.cpu_model()
-            return DeviceInfo(
-                backend=self.backend_name,
-                spec=self.spec,
-                vendor=vendor,
-                model=model,
-                memory_bytes=environment.host_memory_bytes(),
-                cores=environment.cpu_cores(),
-                runtime=runtime,
-                extra={"provider": self.provider},
-            )
+            return host_cpu_info(self.backend_name, self.spec, runtime, {"provider": self.provider})
         vendor, model, memory = _gpu_from_torch() if self.provider in _NVIDIA_PROVIDERS else ("", "", None)
         return DeviceInfo(
             backend=self.backend_name,

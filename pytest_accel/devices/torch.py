@@ -9,8 +9,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from pytest_accel import environment
-from pytest_accel.devices import Backend, Device, DeviceInfo, DeviceUnavailable
+from pytest_accel.devices import Backend, Device, DeviceInfo, DeviceUnavailable, host_cpu_info
 
 if TYPE_CHECKING:
     import torch
@@ -53,17 +52,7 @@ class TorchDevice(Device):
         torch = self.torch
         runtime = {"torch": torch.__version__.split("+")[0]}
         if self.type == "cpu":
-            vendor, model = environment.cpu_model()
-            return DeviceInfo(
-                backend=self.backend_name,
-                spec=self.spec,
-                vendor=vendor,
-                model=model,
-                memory_bytes=environment.host_memory_bytes(),
-                cores=environment.cpu_cores(),
-                runtime=runtime,
-                extra={"torch_threads": str(torch.get_num_threads())},
-            )
+            return host_cpu_info(self.backend_name, self.spec, runtime, {"torch_threads": str(torch.get_num_threads())})
         if self.type == "cuda":
             index = self.torch_device.index or 0
             props = torch.cuda.get_device_properties(index)
