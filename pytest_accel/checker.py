@@ -171,7 +171,8 @@ class AccelChecker:
             metric = verdict.metric
             if options.update_baselines:
                 to_write[metric.name] = metric_record(metric, verdict.tolerance)
-                if verdict.status != "info":
+                # bounds and device-independent references are not baselines: updating cannot settle them
+                if verdict.status != "info" and metric.kind not in BOUND_KINDS and metric.expected is None:
                     verdict.status = "updated"
             elif verdict.status == "missing" and options.missing_baseline == "record":
                 to_write[metric.name] = metric_record(metric, verdict.tolerance)

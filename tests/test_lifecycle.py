@@ -92,3 +92,27 @@ def test_faster_is_flagged_not_failed(latency_project: pytest.Pytester) -> None:
     result = project.runpytest()
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*metric(s) suspiciously faster than their baseline*", "*cpu toy.latency: *"])
+
+
+def test_update_does_not_excuse_a_bound_or_a_reference(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        from pytest_accel.metrics import Metric
+
+        def test_bounds(accel):
+            accel.check(Metric("toy.error", 0.5, "", "parity", "lower", limit=0.1),
+                        Metric("toy.map", 0.5, "", "accuracy", "higher", expected=0.9, expected_source="ref.json"),
+                        Metric("toy.latency_like", 0.5, "s", "startup", "lower"))
+        """
+    )
+    result = pytester.runpytest(OPT_UPDATE)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*pytest-accel: 2 check(s) failed on cpu*",
+            literal("*toy.error [parity]: obtained 0.5, expected <= 0.1 (the metric's limit); outside the bound"),
+            literal("*toy.map [accuracy]: obtained 0.5, expected 0.9 (reference ref.json), diff -44.4%*"),
+        ]
+    )
+    stored = load_json(baseline_files(pytester.path)[0])["metrics"]
+    assert set(stored) == {"toy.error", "toy.map", "toy.latency_like"}, "values are still recorded"
