@@ -244,10 +244,11 @@ def compare(
     if worse and metric.kind == "startup" and abs(metric.value - base_value) < STARTUP_SLACK_SECONDS:
         return verdict("noise", f"beyond the tolerance but by less than {STARTUP_SLACK_SECONDS:g} s, which a single "
                                 "sample cannot tell from scheduling noise")
+    against = "reference" if metric.expected is not None else "baseline"
     if worse:
-        return verdict("regression", "worse than the baseline beyond the tolerance")
+        return verdict("regression", f"worse than the {against} beyond the tolerance")
     if better:
-        return verdict("improved", "better than the baseline beyond the tolerance; update it if this is real")
+        return verdict("improved", f"better than the {against} beyond the tolerance; update it if this is real")
     return verdict("pass", "within the tolerance")
 
 

@@ -227,7 +227,10 @@ class AccelChecker:
         lines.append(f"  baseline: {self._display(self.baseline_path)}")
         if obtained is not None:
             lines.append(f"  obtained: {self._display(obtained)}")
-        lines.append(f"  update:   {self.update_command()}")
+        if any(v.metric.kind not in BOUND_KINDS and v.metric.expected is None for v in failures + missing):
+            lines.append(f"  update:   {self.update_command()}")
+        else:
+            lines.append("  (bounds and references are not baselines: an update would not settle this)")
         return "\n".join(lines)
 
     def _display(self, path: Path) -> str:

@@ -86,6 +86,9 @@ class OrtDevice(Device):
         options = self.ort.SessionOptions()
         if self.provider != _CPU:
             options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
+        # Idle intra-op threads otherwise spin for a while after every run, taking cores from whatever is measured
+        # next in the same process (seen here: a torch matmul 71% slower right after the detection suite on ORT).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return options
 
     def create_session(self, model: str | os.PathLike[str] | bytes, options: Any | None = None) -> Any:
