@@ -119,7 +119,8 @@ class OrtDevice(Device):
         with tempfile.TemporaryDirectory(prefix="accel-ort-profile-") as folder:
             options.enable_profiling = True
             options.profile_file_prefix = str(Path(folder) / "profile")
-            session = self.ort.InferenceSession(model, sess_options=options, providers=[self.provider, _CPU])
+            providers = [self.provider] if self.provider == _CPU else [self.provider, _CPU]
+            session = self.ort.InferenceSession(model, sess_options=options, providers=providers)
             session.run(None, feeds if feeds is not None else _zero_feeds(session))
             events = json.loads(Path(session.end_profiling()).read_text())
         placement: dict[str, tuple[str, str]] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,8 +75,10 @@ class DetectorSource:
         work = folder / f".export-{self.path.stem}.pt"  # ultralytics writes the export beside the weights
         shutil.copyfile(self.path, work)
         try:
-            written = Path(YOLO(str(work)).export(format="onnx", imgsz=self.imgsz, dynamic=True, simplify=True,
-                                                  verbose=False))
+            with warnings.catch_warnings():  # torch's notice about its legacy exporter, which ultralytics chose
+                warnings.simplefilter("ignore", DeprecationWarning)
+                written = Path(YOLO(str(work)).export(format="onnx", imgsz=self.imgsz, dynamic=True, simplify=True,
+                                                      verbose=False))
             written.replace(exported)
         finally:
             work.unlink(missing_ok=True)
