@@ -7,7 +7,6 @@ Layout: ``<baseline-dir>/<device-key>/<suite>/<test-name>.json``; device-indepen
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import tempfile
@@ -300,6 +299,3 @@ def describe_verdict(v: Verdict) -> str:
         parts.append(f"tolerance {v.tolerance:.3g} ({v.tolerance_source})")
     return f"{m.name} [{m.kind}]: " + ", ".join(parts) + f"; {v.detail}"
 
-
-def is_finite(value: float) -> bool:
-    return not (math.isnan(value) or math.isinf(value))

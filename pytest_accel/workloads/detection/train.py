@@ -15,7 +15,6 @@ from pytest_accel.workloads.detection.dataset import DatasetSpec, ensure_dataset
 from pytest_accel.workloads.detection.ultralytics_env import import_ultralytics
 
 ARCHITECTURE = "yolov8n.yaml"
-BUNDLED_WEIGHTS = Path(__file__).with_name("assets") / "shapes-yolov8n.pt"
 
 
 @dataclass(frozen=True)
