@@ -85,10 +85,20 @@ class AccelChecker:
         self._request = request
         self._benchmark_used = False
         self.suite, self.test_name = suite_and_test_names(item, device)
+        self._base_test_name = self.test_name
         self.baseline_path = session.store.path_for(device.key, self.suite, self.test_name)
         self._marker_tolerances = marker_tolerances(item)
         self.record = TestRecord(item.nodeid, device, self.suite, self.test_name, self.baseline_path)
         session.records.append(self.record)
+
+    def set_variant(self, variant: str | None) -> None:
+        """Keep this test's baselines apart for a non-default input (another model, data set or image size):
+        ``<test>@<variant>.json``. Call before measuring; None restores the default file."""
+        name = f"{self._base_test_name}@{variant}" if variant else self._base_test_name
+        self.test_name = name
+        self.baseline_path = self.session.store.path_for(self.device.key, self.suite, name)
+        self.record.test = name
+        self.record.baseline_path = self.baseline_path
 
     @property
     def profile(self) -> Profile:

@@ -26,7 +26,7 @@ from pytest_accel.workloads.detection.evaluation import (
 )
 from pytest_accel.workloads.detection.model import BUNDLED_WEIGHTS, DetectorSource, DetectorUnsupported
 from pytest_accel.workloads.detection.pipeline import DEPLOY_CONF, detect, load_bgr, postprocess
-from pytest_accel.workloads.detection.reference import SUITE, matching_reference, reference_name
+from pytest_accel.workloads.detection.reference import SUITE, data_identity, matching_reference, reference_name
 from pytest_accel.workloads.detection.runners import DetectorRunner, make_runner
 from suites.conftest import DetectionOptions, default_batch_sizes
 
@@ -86,6 +86,22 @@ def golden(detection_source: DetectorSource, detection_val: ValData) -> Golden:
     output = runner.forward(runner.to_device(batch.tensor))
     detections = postprocess(runner, output, batch, detection_source.imgsz, DEPLOY_CONF / 2)
     return Golden(runner.to_host(output), detections, batch)
+
+
+@pytest.fixture(scope="session")
+def detection_variant(detection_options: DetectionOptions, detection_source: DetectorSource,
+                      detection_val: ValData) -> str | None:
+    """None for the bundled model on the generated data at 320 px; else what names this model, data and size."""
+    if detection_options.model is None and detection_options.data is None and detection_source.imgsz == 320:
+        return None
+    return f"{reference_name(detection_source)}_{data_identity(detection_val.yaml)}_{detection_source.imgsz}"
+
+
+@pytest.fixture(autouse=True)
+def _separate_baselines(request: pytest.FixtureRequest) -> None:
+    """Baselines of another model, data set or image size never mix with the bundled defaults'."""
+    if "accel" in request.fixturenames:
+        request.getfixturevalue("accel").set_variant(request.getfixturevalue("detection_variant"))
 
 
 @pytest.fixture(scope="session")

@@ -40,6 +40,14 @@ def gesture_data(gesture_options: GestureOptions) -> GestureData:
     return load_gesture_data(gesture_options.data)
 
 
+@pytest.fixture(autouse=True)
+def _separate_baselines(request: pytest.FixtureRequest, gesture_options: GestureOptions) -> None:
+    """Baselines of recorded data never mix with the generated data's."""
+    if "accel" in request.fixturenames and (gesture_options.data or gesture_options.images):
+        data = request.getfixturevalue("gesture_data")
+        request.getfixturevalue("accel").set_variant(data.identity)
+
+
 @pytest.fixture(scope="session")
 def gesture_reference(accel_reference: Any, gesture_data: GestureData) -> dict | None:
     document = accel_reference(SUITE, gesture_data.identity)
@@ -70,7 +78,7 @@ def test_convergence(trainer: Trainer, gesture_data: GestureData, gesture_refere
     """Epochs to the target accuracy from several seeds, tested against the reference's seeds."""
     runs = [trainer.train(gesture_data.train, gesture_data.val, seed, stop_at_target=True)
             for seed in CONVERGENCE_SEEDS]
-    epochs = [run.epochs_to_target or RECIPE.max_epochs + 1 for run in runs]
+    epochs = [run.epochs_to_target or RECIPE.epochs_for(len(gesture_data.train.labels)) + 1 for run in runs]
     summary: dict[str, Any] = {"per_seed": epochs, "target_accuracy": RECIPE.target_accuracy}
     metrics = []
     if gesture_reference is not None:
@@ -120,7 +128,8 @@ def test_gradient_parity(trainer: Trainer, gesture_data: GestureData, cpu_gradie
 
 def test_determinism(trainer: Trainer, device: Device, gesture_data: GestureData, accel: Any) -> None:
     """Two runs with the same seed: identical losses where the device claims determinism, else the gap reported."""
-    short = Trainer(device, trainer.dtype, Recipe(**{**RECIPE.__dict__, "max_epochs": DETERMINISM_EPOCHS}))
+    short = Trainer(device, trainer.dtype,
+                    Recipe(**{**RECIPE.__dict__, "max_epochs": DETERMINISM_EPOCHS, "min_steps": 0}))
     first, second = (short.train(gesture_data.train, gesture_data.val, seed=7) for _ in range(2))
     gap = float(np.max(np.abs(np.array(first.epoch_losses) - np.array(second.epoch_losses))))
     claims = device.claims_determinism

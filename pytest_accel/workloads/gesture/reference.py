@@ -69,7 +69,8 @@ def record_reference(store: BaselineStore, data: GestureData, recipe: Recipe, se
     device = TorchBackend().open("cpu")
     trainer = Trainer(device, "fp32", recipe)
     runs = [trainer.train(data.train, data.val, seed) for seed in range(seeds)]
-    epochs = [run.epochs_to_target if run.epochs_to_target is not None else recipe.max_epochs + 1 for run in runs]
+    budget = recipe.epochs_for(len(data.train.labels))
+    epochs = [run.epochs_to_target if run.epochs_to_target is not None else budget + 1 for run in runs]
     finals = [run.final_accuracy for run in runs]
     metrics = {
         f"{SUITE}.epochs_to_target": metric_record(

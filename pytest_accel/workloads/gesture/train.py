@@ -26,11 +26,18 @@ class Recipe:
     learning_rate: float = 1e-3
     batch_size: int = 128
     max_epochs: int = 60
+    #: small data sets get more epochs: at least this many optimiser steps in all (a 176-sample recorded set reached
+    #: 94.8% in 60 epochs = 120 steps, 100% with 1200)
+    min_steps: int = 2400
     target_accuracy: float = 0.95
+
+    def epochs_for(self, samples: int) -> int:
+        steps_per_epoch = -(-samples // self.batch_size)
+        return max(self.max_epochs, -(-self.min_steps // steps_per_epoch))
 
     def describe(self) -> dict[str, Any]:
         return {"hidden": list(self.hidden), "dropout": self.dropout, "learning_rate": self.learning_rate,
-                "batch_size": self.batch_size, "max_epochs": self.max_epochs,
+                "batch_size": self.batch_size, "max_epochs": self.max_epochs, "min_steps": self.min_steps,
                 "target_accuracy": self.target_accuracy, "optimizer": "Adam", "loss": "cross-entropy"}
 
 
@@ -130,7 +137,7 @@ class Trainer:
         run = TrainingRun(seed, self.dtype)
         model.train()
         elapsed = 0.0
-        for epoch in range(1, recipe.max_epochs + 1):
+        for epoch in range(1, recipe.epochs_for(len(train.labels)) + 1):
             permutation = torch.from_numpy(order.permutation(len(train.labels))).to(self.torch_device)
             if probe is not None:
                 self.device.synchronize()
