@@ -6,6 +6,7 @@ import hashlib
 import shutil
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,9 @@ class DetectorSource:
     def is_onnx(self) -> bool:
         return self.path.suffix == ".onnx"
 
-    @property
+    @cached_property
     def digest(self) -> str:
+        """Content hash of the model file, read once (it names the export cache and the reference)."""
         return _file_digest(self.path)
 
     def torch_module(self) -> Any:
@@ -46,19 +48,6 @@ class DetectorSource:
         for parameter in module.parameters():
             parameter.requires_grad_(False)
         return module
-
-    def class_names(self) -> dict[int, str]:
-        if self.is_onnx:
-            import ast
-
-            import onnx
-
-            metadata = {p.key: p.value for p in onnx.load(str(self.path), load_external_data=False).metadata_props}
-            return ast.literal_eval(metadata["names"]) if "names" in metadata else {}
-        import_ultralytics()
-        from ultralytics import YOLO
-
-        return dict(YOLO(str(self.path)).names)
 
     def onnx_path(self) -> Path:
         """The ONNX model: the file itself, or an export (dynamic batch) cached by weights digest and image size."""

@@ -43,17 +43,13 @@ def load_gesture_data(csv_path: Path | None) -> GestureData:
     return GestureData(train, val, f"csv-{csv_path.stem}-{digest}")
 
 
-def recipe_identity(recipe: Recipe) -> dict[str, Any]:
-    return recipe.describe()
-
-
 def matching_reference(document: dict[str, Any] | None, data: GestureData, recipe: Recipe) -> str | None:
     if document is None:
         return "no reference file"
     measured = document.get("measured", {})
     if measured.get("data") != data.identity:
         return "reference recorded for other data"
-    if measured.get("recipe") != recipe_identity(recipe):
+    if measured.get("recipe") != recipe.describe():
         return "reference recorded with another recipe"
     return None
 
@@ -81,7 +77,7 @@ def record_reference(store: BaselineStore, data: GestureData, recipe: Recipe, se
                    summary={"per_seed": finals}), 0.01),
     }
     header = {
-        "measured": {"data": data.identity, "recipe": recipe_identity(recipe), "seeds": seeds, "device": device.key,
+        "measured": {"data": data.identity, "recipe": recipe.describe(), "seeds": seeds, "device": device.key,
                      "dtype": "fp32", "train_samples": len(data.train.labels), "val_samples": len(data.val.labels)},
         "software": software_stack(),
         "recorded_at": utc_now(),
