@@ -23,7 +23,9 @@ def _table(rows: list[list[str]], indent: str = "  ") -> Iterator[str]:
 
 
 def _delta(verdict: Verdict) -> str:
-    return "-" if verdict.delta is None else f"{verdict.delta * 100:+.1f}%"
+    if verdict.delta is None or verdict.metric.kind in BOUND_KINDS:  # a bound is not a change from a baseline
+        return "-"
+    return f"{verdict.delta * 100:+.1f}%"
 
 
 def _speedup(first: Verdict, other: Verdict) -> str:
