@@ -1,41 +1,28 @@
-"""The ``accel`` fixture: measure on the test's device and check metrics against that device's baselines."""
+"""The ``accel`` fixture's object: measure on the test's device and check metrics against that device's baselines.
+
+One life cycle for every check: load the test's baseline file, resolve each metric's tolerance, let
+:func:`~pytest_accel.verdicts.compare` make the final verdicts under the run's policy, write what they say to write,
+record them for the reports, and fail the test once, listing every failing metric.
+"""
 
 from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import pytest
 
-from pytest_accel.baselines import (
-    BOUND_KINDS,
-    BaselineError,
-    Verdict,
-    atomic_write_json,
-    compare,
-    describe_verdict,
-    metric_record,
-    safe_name,
-)
+from pytest_accel.baselines import BaselineError, atomic_write_json, metric_record, safe_name
 from pytest_accel.devices import Device
-from pytest_accel.metrics import METRIC_KINDS, Metric, format_value
-from pytest_accel.options import (
-    DEFAULT_TOLERANCES,
-    INI_TOLERANCE_PREFIX,
-    OPT_BASELINE_DIR,
-    OPT_MISSING,
-    OPT_TOLERANCE,
-    OPT_UPDATE,
-    OptionError,
-    check_tolerance_key,
-    parse_tolerance_value,
-)
+from pytest_accel.executors import TestExecutors
+from pytest_accel.metrics import Metric, format_value
+from pytest_accel.options import OPT_BASELINE_DIR, OPT_DEVICE, OPT_MISSING, OPT_UPDATE
+from pytest_accel.paths import display_path
 from pytest_accel.session import AccelSession, TestRecord, WrittenBaseline
 from pytest_accel.timing import PROFILES, LatencyMeasurement, Profile, default_profile_for, measure_latency
-
-MARKER_TOLERANCE = "accel_tolerance"
-MARKER_ONLY = "accel_only"
+from pytest_accel.tolerances import marker_tolerances, resolve_tolerance
+from pytest_accel.verdicts import Verdict, compare, describe_verdict
 
 
 def suite_and_test_names(item: pytest.Item, device: Device) -> tuple[str, str]:
@@ -59,89 +46,47 @@ def suite_and_test_names(item: pytest.Item, device: Device) -> tuple[str, str]:
     return suite, name
 
 
-def marker_tolerances(item: pytest.Item) -> dict[str, float]:
-    """Tolerances from ``accel_tolerance`` markers, the closest marker winning; validated."""
-    merged: dict[str, float] = {}
-    for marker in reversed(list(item.iter_markers(MARKER_TOLERANCE))):
-        source = f"@pytest.mark.{MARKER_TOLERANCE} on {item.nodeid}"
-        given: dict[str, Any] = {}
-        for arg in marker.args:
-            if not isinstance(arg, Mapping):
-                raise OptionError(f"{source}: positional argument {arg!r} must be a dict of metric name -> tolerance")
-            given.update(arg)
-        given.update(marker.kwargs)
-        for key, value in given.items():
-            merged[check_tolerance_key(source, str(key))] = parse_tolerance_value(source, str(key), value)
-    return merged
-
-
 class AccelChecker:
-    """Bound to one test on one device. ``measure_latency`` times; ``check`` compares and records."""
+    """Bound to one test on one device. ``measure_latency`` times; ``check`` compares and records.
 
-    def __init__(self, session: AccelSession, item: pytest.Item, device: Device, request: pytest.FixtureRequest):
+    ``variant`` (from the ``accel_variant`` fixture) keeps the baselines of a non-default input apart:
+    ``<test>@<variant>`` (file ``<test>_<variant>.json``).
+    """
+
+    def __init__(
+        self,
+        session: AccelSession,
+        item: pytest.Item,
+        device: Device,
+        executors: TestExecutors,
+        variant: str | None = None,
+    ) -> None:
         self.session = session
         self.item = item
         self.device = device
-        self._request = request
-        self._benchmark_used = False
-        self.suite, self.test_name = suite_and_test_names(item, device)
-        self._base_test_name = self.test_name
+        self._executors = executors
+        self.suite, base_name = suite_and_test_names(item, device)
+        self.test_name = f"{base_name}@{variant}" if variant else base_name
         self.baseline_path = session.store.path_for(device.key, self.suite, self.test_name)
         self._marker_tolerances = marker_tolerances(item)
         self.record = TestRecord(item.nodeid, device, self.suite, self.test_name, self.baseline_path)
         session.records.append(self.record)
-
-    def set_variant(self, variant: str | None) -> None:
-        """Keep this test's baselines apart for a non-default input (another model, data set or image size):
-        ``<test>@<variant>.json``. Call before measuring; None restores the default file."""
-        name = f"{self._base_test_name}@{variant}" if variant else self._base_test_name
-        self.test_name = name
-        self.baseline_path = self.session.store.path_for(self.device.key, self.suite, name)
-        self.record.test = name
-        self.record.baseline_path = self.baseline_path
 
     @property
     def profile(self) -> Profile:
         name = self.session.options.profile
         return PROFILES[name] if name else default_profile_for(self.device)
 
-    def _benchmark(self) -> Any | None:
-        """pytest-benchmark's fixture, once per test (it allows one use); later measurements time locally."""
-        config = self.session.config
-        if self._benchmark_used or not config.pluginmanager.hasplugin("benchmark"):
-            return None
-        if config.getoption("benchmark_disable", False) and not config.getoption("benchmark_enable", False):
-            return None
-        self._benchmark_used = True
-        benchmark = self._request.getfixturevalue("benchmark")
-        if getattr(benchmark, "enabled", False):
-            return benchmark
-        benchmark.skipped = True  # disabled by pytest-benchmark itself (xdist): not "unused", we time locally
-        return None
-
     def measure_latency(self, name: str, fn: Callable[[], object], *, batch_size: int = 1) -> LatencyMeasurement:
         """Time ``fn`` (one inference/step on this device) per the profile; see :func:`timing.measure_latency`."""
-        return measure_latency(name, fn, self.device, self.profile, batch_size=batch_size, benchmark=self._benchmark())
-
-    # --- tolerances -------------------------------------------------------------------------------------------
+        return measure_latency(
+            name, fn, self.device, self.profile, batch_size=batch_size, executor=self._executors.next()
+        )
 
     def tolerance_for(self, metric: Metric) -> tuple[float | None, str]:
         """marker > CLI > ini > default; at each level a full metric name beats its kind."""
         options = self.session.options
-        levels: list[tuple[Mapping[str, float], str]] = [
-            (self._marker_tolerances, f"marker {MARKER_TOLERANCE}"),
-            (options.cli_tolerances, OPT_TOLERANCE),
-            (options.ini_tolerances, f"ini {INI_TOLERANCE_PREFIX}{metric.kind}"),
-        ]
-        for values, source in levels:
-            for key in (metric.name, metric.kind):
-                if key in values:
-                    return values[key], source
-        if metric.kind in BOUND_KINDS:
-            return metric.limit, "the metric's limit"
-        return DEFAULT_TOLERANCES.get(metric.kind), "default"
-
-    # --- checking ---------------------------------------------------------------------------------------------
+        return resolve_tolerance(metric, self._marker_tolerances, options.cli_tolerances, options.ini_tolerances)
 
     def check(self, *metrics: Metric) -> list[Verdict]:
         """Compare ``metrics`` with this test's baseline file, record the verdicts, write baselines as the options
@@ -159,43 +104,20 @@ class AccelChecker:
             stored = None  # the flag that says "overwrite" was given
         stored_metrics: dict[str, Any] = stored["metrics"] if stored else {}
 
-        verdicts: list[Verdict] = []
-        for metric in metrics:
-            tolerance, source = self.tolerance_for(metric)
-            against = stored_metrics.get(metric.name)
-            if metric.expected is not None:
-                against = {"value": metric.expected, "unit": metric.unit}
-            verdict = compare(
-                metric,
-                against,
-                tolerance,
-                source,
-                alpha=options.alpha,
-                latency_basis=options.latency_basis,
-            )
-            verdict.gated = metric.kind in options.gate
-            verdicts.append(verdict)
-
-        to_write: dict[str, dict[str, Any]] = {}
-        for verdict in verdicts:
-            metric = verdict.metric
-            if options.update_baselines:
-                to_write[metric.name] = metric_record(metric, verdict.tolerance)
-                # bounds and device-independent references are not baselines: updating cannot settle them
-                if verdict.status != "info" and metric.kind not in BOUND_KINDS and metric.expected is None:
-                    verdict.status = "updated"
-            elif verdict.status == "missing" and options.missing_baseline == "record":
-                to_write[metric.name] = metric_record(metric, verdict.tolerance)
-                verdict.status = "recorded"
+        policy = options.policy
+        verdicts = [
+            compare(metric, stored_metrics.get(metric.name), *self.tolerance_for(metric), policy)
+            for metric in metrics
+        ]
+        to_write = {v.metric.name: metric_record(v.metric, v.tolerance) for v in verdicts if v.writes_baseline}
         if to_write:
             self._write(stored, to_write)
         self.record.verdicts.extend(verdicts)
 
         failures = [v for v in verdicts if v.fails_test]
-        missing = [v for v in verdicts if v.status == "missing"]
-        if failures or (missing and options.missing_baseline == "fail"):
-            pytest.fail(self._failure_message(failures, missing if options.missing_baseline == "fail" else []),
-                        pytrace=False)
+        missing = [v for v in verdicts if v.status == "missing"] if options.missing_baseline == "fail" else []
+        if failures or missing:
+            pytest.fail(self._failure_message(failures, missing), pytrace=False)
         return verdicts
 
     def _write(self, stored: dict[str, Any] | None, records: dict[str, dict[str, Any]]) -> None:
@@ -234,26 +156,21 @@ class AccelChecker:
                 "metrics": {v.metric.name: metric_record(v.metric, v.tolerance) for v in self.record.verdicts},
             }
             atomic_write_json(obtained, document)
-        lines.append(f"  baseline: {self._display(self.baseline_path)}")
+        base = self.session.options.invocation_dir
+        lines.append(f"  baseline: {display_path(self.baseline_path, base)}")
         if obtained is not None:
-            lines.append(f"  obtained: {self._display(obtained)}")
-        if any(v.metric.kind not in BOUND_KINDS and v.metric.expected is None for v in failures + missing):
+            lines.append(f"  obtained: {display_path(obtained, base)}")
+        if any(v.metric.basis == "baseline" for v in failures + missing):
             lines.append(f"  update:   {self.update_command()}")
         else:
             lines.append("  (bounds and references are not baselines: an update would not settle this)")
         return "\n".join(lines)
 
-    def _display(self, path: Path) -> str:
-        try:
-            return str(path.relative_to(Path(self.session.config.invocation_params.dir)))
-        except ValueError:
-            return str(path)
-
     def update_command(self) -> str:
-        args = ["pytest", self.item.nodeid, f"--device={self.device.spec}", OPT_UPDATE]
-        if self.session.config.getoption(OPT_BASELINE_DIR):
-            args.append(f"{OPT_BASELINE_DIR}={self.session.config.getoption(OPT_BASELINE_DIR)}")
+        args = ["pytest", self.item.nodeid, f"{OPT_DEVICE}={self.device.spec}", OPT_UPDATE]
+        if self.session.options.baseline_dir_arg:
+            args.append(f"{OPT_BASELINE_DIR}={self.session.options.baseline_dir_arg}")
         return shlex.join(args)
 
 
-__all__ = ["AccelChecker", "MARKER_ONLY", "MARKER_TOLERANCE", "METRIC_KINDS"]
+__all__ = ["AccelChecker", "suite_and_test_names"]

@@ -5,13 +5,22 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from pytest_accel.workloads.cache import default_cache_dir
 
+if TYPE_CHECKING:
+    from pytest_accel.references import ReferenceStore
+
+
+def _references(args: argparse.Namespace) -> ReferenceStore:
+    from pytest_accel.baselines import REFERENCE_FOLDER
+    from pytest_accel.references import ReferenceStore
+
+    return ReferenceStore(Path(args.baseline_dir) / REFERENCE_FOLDER)
+
 
 def _build_detector(args: argparse.Namespace) -> int:
-    from pytest_accel.baselines import BaselineStore
     from pytest_accel.workloads.detection.model import DetectorSource
     from pytest_accel.workloads.detection.reference import record_reference
     from pytest_accel.workloads.detection.train import TrainSettings, train_detector
@@ -24,13 +33,12 @@ def _build_detector(args: argparse.Namespace) -> int:
     result = train_detector(out, default_cache_dir(), settings)
     print(f"trained {settings.epochs} epochs in {result.seconds:.0f} s on {settings.device}: {out}")
     source = DetectorSource(out, args.imgsz, default_cache_dir())
-    path, scores = record_reference(BaselineStore(Path(args.baseline_dir)), source, result.data_yaml, force=True)
+    path, scores = record_reference(_references(args), source, result.data_yaml, force=True)
     print(f"fp32 reference on the val split: mAP50-95 {scores.map50_95:.4f}, mAP50 {scores.map50:.4f} -> {path}")
     return 0
 
 
 def _detection_reference(args: argparse.Namespace) -> int:
-    from pytest_accel.baselines import BaselineStore
     from pytest_accel.workloads.detection.dataset import ensure_dataset
     from pytest_accel.workloads.detection.model import BUNDLED_WEIGHTS, DetectorSource, check_model_path
     from pytest_accel.workloads.detection.reference import record_reference
@@ -38,7 +46,7 @@ def _detection_reference(args: argparse.Namespace) -> int:
     try:
         model = check_model_path(Path(args.model)) if args.model else BUNDLED_WEIGHTS
     except ValueError as error:
-        print(f"pytest-accel: --model: {error}", file=sys.stderr)
+        print(f"pytest-accel: --model={error}", file=sys.stderr)
         return 2
     data = Path(args.data) if args.data else ensure_dataset(default_cache_dir())
     if not data.is_file():
@@ -46,7 +54,7 @@ def _detection_reference(args: argparse.Namespace) -> int:
         return 2
     source = DetectorSource(model, args.imgsz, default_cache_dir())
     try:
-        path, scores = record_reference(BaselineStore(Path(args.baseline_dir)), source, data, force=args.force)
+        path, scores = record_reference(_references(args), source, data, force=args.force)
     except FileExistsError as error:
         print(f"pytest-accel: {error}", file=sys.stderr)
         return 2
@@ -56,7 +64,6 @@ def _detection_reference(args: argparse.Namespace) -> int:
 
 
 def _gesture_reference(args: argparse.Namespace) -> int:
-    from pytest_accel.baselines import BaselineStore
     from pytest_accel.workloads.gesture.reference import load_gesture_data, record_reference
     from pytest_accel.workloads.gesture.train import Recipe
 
@@ -66,7 +73,7 @@ def _gesture_reference(args: argparse.Namespace) -> int:
         return 2
     try:
         data = load_gesture_data(data_path)
-        path = record_reference(BaselineStore(Path(args.baseline_dir)), data, Recipe(), args.seeds, args.force)
+        path = record_reference(_references(args), data, Recipe(), args.seeds, args.force)
     except (FileExistsError, ValueError) as error:
         print(f"pytest-accel: {error}", file=sys.stderr)
         return 2

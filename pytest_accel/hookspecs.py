@@ -1,13 +1,16 @@
-"""The plugin's own hooks. Implement them in a conftest.py or in a plugin installed with an entry point."""
+"""The plugin's own hooks. Implement them in a conftest.py or in a plugin installed with an entry point.
+
+Each hook lists its arguments by name; an implementation may take any subset of them (pluggy's rule).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
-    from pytest_accel.devices import BackendRegistry
+    from pytest_accel.devices import BackendRegistry, Device
 
 
 @pytest.hookspec
@@ -39,4 +42,40 @@ def pytest_accel_register_backends(registry: BackendRegistry) -> None:
 
     Backends can also be installed without a conftest, through the entry-point group ``pytest_accel.backends``
     (the entry point names a Backend subclass, a Backend instance, or a callable taking the registry).
+    """
+
+
+@pytest.hookspec
+def pytest_accel_update_device_info(config: pytest.Config, device: Device, facts: dict[str, str]) -> None:
+    """Add facts about ``device`` to ``facts`` (name -> text). Called once per available device, when the devices
+    are resolved; the facts join ``device.info.extra``, and with it the report header, every baseline file written
+    for the device and the JSON report. They do not change the device key.
+
+    Example ``conftest.py`` recording the firmware of a lab's accelerators and the rack they sit in::
+
+        import os
+        from pathlib import Path
+
+        def pytest_accel_update_device_info(config, device, facts):
+            if device.spec.startswith("cuda"):
+                facts["rack"] = os.environ.get("LAB_RACK", "unknown")
+                firmware = Path("/sys/class/accel/accel0/firmware_version")
+                if firmware.is_file():
+                    facts["firmware"] = firmware.read_text().strip()
+    """
+
+
+@pytest.hookspec
+def pytest_accel_update_report(config: pytest.Config, report: dict[str, Any]) -> None:
+    """Amend the JSON report (``--accel-report``) in place before it is written: add keys, redact values.
+
+    ``report`` follows the schema named in ``report["schema"]`` / ``report["schema_version"]``; keep its keys'
+    meaning and add your own under a key of your own.
+
+    Example ``conftest.py`` adding the CI job that produced the report::
+
+        import os
+
+        def pytest_accel_update_report(config, report):
+            report["ci"] = {"job": os.environ.get("CI_JOB_ID"), "runner": os.environ.get("RUNNER_NAME")}
     """

@@ -1,24 +1,69 @@
-"""What a workload measured: one :class:`Metric` per quantity, with its kind, unit and direction."""
+"""What a workload measured: one :class:`Metric` per quantity, and the one table of metric kinds.
+
+Every rule that depends on a metric's kind reads :data:`KINDS`: its default tolerance, whether the tolerance is an
+absolute bound or a relative change from a stored value, whether it comes from timed rounds (and so gets the
+significance test), whether devices are compared on it as a speed-up, and whether it can be gated.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-#: Kinds a metric can be. Each has its own tolerance meaning (see baselines.compare) and can be gated.
-METRIC_KINDS: tuple[str, ...] = (
-    "accuracy",  # relative drop allowed, higher is better (mAP, val accuracy)
-    "parity",  # absolute bound on an error against a golden run, lower is better
-    "convergence",  # absolute bound, e.g. the p-value of a slower-convergence test
-    "latency",  # timed samples; significance test + relative slowdown
-    "throughput",  # timed samples; significance test + relative drop
-    "memory",  # relative growth of peak memory
-    "startup",  # one-shot time (load + compile + first run): relative, loose
-)
-#: Recorded and reported, never checked (cosine similarity beside a checked error, say).
+Direction = Literal["lower", "higher"]
+#: What a kind's values are judged against: an absolute bound that holds with no baseline ("bound"), a relative
+#: change from a stored value ("relative"), or nothing ("none": reported only).
+Judgement = Literal["bound", "relative", "none"]
+#: What one metric is judged against. "bound" and "reference" are not baselines: no update can settle them.
+Basis = Literal["bound", "reference", "baseline", "none"]
+
+
+@dataclass(frozen=True)
+class MetricKind:
+    name: str
+    judgement: Judgement
+    #: relative tolerance for "relative" kinds; None for bounds (the metric's own limit) and for "none"
+    default_tolerance: float | None
+    #: values come from timed rounds: a slowdown must be significant as well as beyond the tolerance
+    timed: bool
+    #: shown as a speed-up when devices are compared side by side
+    speed: bool
+    description: str
+    #: how people call this kind's values in prose, where the name would read oddly
+    label: str = ""
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
+
+    @property
+    def gateable(self) -> bool:
+        return self.judgement != "none"
+
+
 INFO_KIND = "info"
 
-Direction = Literal["lower", "higher"]
+KINDS: dict[str, MetricKind] = {
+    kind.name: kind
+    for kind in (
+        # accuracy 0.01 is MLPerf's "at least 99% of the reference"
+        MetricKind("accuracy", "relative", 0.01, False, False, "relative drop allowed, higher is better (mAP)"),
+        MetricKind("parity", "bound", None, False, False, "absolute bound on an error against a golden run"),
+        MetricKind("convergence", "bound", None, False, False, "absolute bound, e.g. a convergence test's p-value"),
+        MetricKind("latency", "relative", 0.10, True, True, "timed samples; significant and relative slowdown"),
+        MetricKind("throughput", "relative", 0.10, True, True, "timed samples; significant and relative drop"),
+        MetricKind("memory", "relative", 0.10, False, False, "relative growth of peak memory"),
+        MetricKind("startup", "relative", 1.0, False, True, "one-shot load + compile + first run; relative, loose",
+                   label="first run"),
+        MetricKind(INFO_KIND, "none", None, False, False, "recorded and reported, never checked"),
+    )
+}
+#: The kinds a metric can be checked as (and gated, and given a tolerance): every kind but info.
+METRIC_KINDS: tuple[str, ...] = tuple(name for name, kind in KINDS.items() if kind.gateable)
+#: Built-in relative tolerance per kind; bound kinds use the metric's own ``limit``.
+DEFAULT_TOLERANCES: dict[str, float] = {
+    name: kind.default_tolerance for name, kind in KINDS.items() if kind.default_tolerance is not None
+}
 
 
 @dataclass
@@ -45,15 +90,30 @@ class Metric:
     expected_source: str | None = None
 
     def __post_init__(self) -> None:
-        if self.kind not in METRIC_KINDS and self.kind != INFO_KIND:
-            raise ValueError(f"metric {self.name!r}: kind {self.kind!r} is not one of {', '.join(METRIC_KINDS)}, info")
+        if self.kind not in KINDS:
+            raise ValueError(f"metric {self.name!r}: kind {self.kind!r} is not one of {', '.join(KINDS)}")
         if self.direction not in ("lower", "higher"):
             raise ValueError(f"metric {self.name!r}: direction {self.direction!r} must be 'lower' or 'higher'")
         self.value = float(self.value)
 
     @property
+    def kind_info(self) -> MetricKind:
+        return KINDS[self.kind]
+
+    @property
     def is_timed(self) -> bool:
-        return self.kind in ("latency", "throughput") and bool(self.samples)
+        return self.kind_info.timed and bool(self.samples)
+
+    @property
+    def basis(self) -> Basis:
+        """What this metric is judged against. Only "baseline" is the device's own stored value, which
+        ``--accel-update-baselines`` can settle; a bound or a device-independent reference it cannot."""
+        judgement = self.kind_info.judgement
+        if judgement == "none":
+            return "none"
+        if judgement == "bound":
+            return "bound"
+        return "reference" if self.expected is not None else "baseline"
 
 
 def format_value(value: float | None, unit: str) -> str:

@@ -8,12 +8,20 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
 import pytest
 
-from pytest_accel.metrics import METRIC_KINDS
+from pytest_accel.metrics import DEFAULT_TOLERANCES, KINDS, METRIC_KINDS
 from pytest_accel.timing import PROFILES
+from pytest_accel.tolerances import (
+    INI_TOLERANCE_PREFIX,
+    OPT_TOLERANCE,
+    OptionError,
+    parse_cli_tolerances,
+    parse_tolerance_value,
+)
+from pytest_accel.verdicts import LATENCY_BASES, Policy
 
 OPT_DEVICE = "--device"
 OPT_SKIP_UNAVAILABLE = "--accel-skip-unavailable"
@@ -22,33 +30,19 @@ OPT_BASELINE_DIR = "--accel-baseline-dir"
 OPT_UPDATE = "--accel-update-baselines"
 OPT_MISSING = "--accel-missing-baseline"
 OPT_GATE = "--accel-gate"
-OPT_TOLERANCE = "--accel-tolerance"
 OPT_LATENCY_BASIS = "--accel-latency-basis"
 OPT_REPORT = "--accel-report"
 
 INI_BASELINE_DIR = "accel_baseline_dir"
 INI_GATE = "accel_gate"
 INI_ALPHA = "accel_alpha"
-INI_TOLERANCE_PREFIX = "accel_tolerance_"
 
 MISSING_CHOICES = ("fail", "warn", "record")
-LATENCY_BASES = ("both", "absolute", "normalised")
-
-#: Default tolerance per metric kind. Relative for every kind but parity and convergence, whose tolerance is an
-#: absolute bound on the value (an error; a p-value), the metric's own ``limit`` by default. accuracy 0.01 is
-#: MLPerf's "99% of the reference".
-DEFAULT_TOLERANCES: dict[str, float] = {
-    "accuracy": 0.01,
-    "latency": 0.10,
-    "throughput": 0.10,
-    "memory": 0.10,
-    "startup": 1.0,
-}
 DEFAULT_ALPHA = 0.01
-
-
-#: pytest's UsageError is final; the alias names what our validation raises.
-OptionError = pytest.UsageError
+#: kinds whose tolerance is an absolute bound, by default the metric's own limit
+BOUND_KIND_NAMES = tuple(name for name, kind in KINDS.items() if kind.judgement == "bound")
+#: every kind an ini tolerance can be given for: relative defaults first, then the bounds
+TOLERANCE_KINDS = (*DEFAULT_TOLERANCES, *BOUND_KIND_NAMES)
 
 
 @dataclass(frozen=True)
@@ -66,10 +60,27 @@ class AccelOptions:
     latency_basis: str
     report_path: Path | None
     explicit_devices: bool = field(default=False)
+    #: where pytest was started, and with which arguments (for paths and commands shown to the user)
+    invocation_dir: Path = field(default_factory=Path.cwd)
+    invocation_args: tuple[str, ...] = ()
+    #: --accel-baseline-dir exactly as given (repeated in the update commands we print), or None
+    baseline_dir_arg: str | None = None
+    #: pytest-benchmark is installed and enabled: it runs each test's first timed measurement
+    use_pytest_benchmark: bool = False
 
     @property
     def writes_baselines(self) -> bool:
         return self.update_baselines or self.missing_baseline == "record"
+
+    @property
+    def policy(self) -> Policy:
+        return Policy(
+            gate=self.gate,
+            alpha=self.alpha,
+            latency_basis=self.latency_basis,
+            update=self.update_baselines,
+            record_missing=self.missing_baseline == "record",
+        )
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -132,7 +143,7 @@ def add_options(parser: pytest.Parser) -> None:
         help="override a tolerance, repeatable; KEY is a metric kind or a full metric name (with a dot, e.g. "
         "matmul.latency). Precedence: marker > this option > ini accel_tolerance_<kind> > built-in default. "
         "Default: " + ", ".join(f"{k}={v:g}" for k, v in DEFAULT_TOLERANCES.items())
-        + ", parity and convergence=the metric's limit.",
+        + f", {' and '.join(BOUND_KIND_NAMES)}=the metric's limit.",
     )
     group.addoption(
         OPT_LATENCY_BASIS,
@@ -151,41 +162,8 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini(INI_BASELINE_DIR, "folder of stored baselines, relative to the ini file", default=None)
     parser.addini(INI_GATE, "comma-separated metric kinds that fail tests (see --accel-gate)", default=None)
     parser.addini(INI_ALPHA, f"significance level of the latency test (default {DEFAULT_ALPHA})", default=None)
-    for kind in (*DEFAULT_TOLERANCES, "parity", "convergence"):
+    for kind in TOLERANCE_KINDS:
         parser.addini(f"{INI_TOLERANCE_PREFIX}{kind}", f"tolerance for {kind} metrics", default=None)
-
-
-def parse_tolerance_value(source: str, key: str, text: Any) -> float:
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        raise OptionError(
-            f"{source}: {key}={text!r} is not a number; expected a non-negative number such as 0.05"
-        ) from None
-    if not value >= 0 or value == float("inf"):
-        raise OptionError(f"{source}: {key}={text!r} must be a finite number >= 0")
-    return value
-
-
-def check_tolerance_key(source: str, key: str) -> str:
-    key = key.strip()
-    if "." in key or key in METRIC_KINDS:
-        return key
-    raise OptionError(
-        f"{source}: {key!r} is neither a metric kind ({', '.join(METRIC_KINDS)}) nor a metric name (which "
-        "contains a dot, e.g. matmul.latency)"
-    )
-
-
-def parse_cli_tolerances(values: list[str]) -> dict[str, float]:
-    result: dict[str, float] = {}
-    for item in values:
-        key, sep, text = item.partition("=")
-        if not sep:
-            raise OptionError(f"{OPT_TOLERANCE}={item!r}: expected KEY=VALUE, e.g. latency=0.2")
-        key = check_tolerance_key(f"{OPT_TOLERANCE}={item}", key)
-        result[key] = parse_tolerance_value(OPT_TOLERANCE, key, text.strip())
-    return result
 
 
 def parse_gate(source: str, text: str) -> frozenset[str]:
@@ -271,7 +249,7 @@ def read_options(config: pytest.Config) -> AccelOptions:
         gate = frozenset(METRIC_KINDS)
 
     ini_tolerances: dict[str, float] = {}
-    for kind in (*DEFAULT_TOLERANCES, "parity", "convergence"):
+    for kind in TOLERANCE_KINDS:
         name = f"{INI_TOLERANCE_PREFIX}{kind}"
         text = config.getini(name)
         if text not in (None, "", []):
@@ -305,4 +283,14 @@ def read_options(config: pytest.Config) -> AccelOptions:
         alpha=alpha,
         latency_basis=basis,
         report_path=report_path,
+        invocation_dir=Path(config.invocation_params.dir),
+        invocation_args=tuple(config.invocation_params.args),
+        baseline_dir_arg=getoption(OPT_BASELINE_DIR) or None,
+        use_pytest_benchmark=_pytest_benchmark_enabled(config),
     )
+
+
+def _pytest_benchmark_enabled(config: pytest.Config) -> bool:
+    if not config.pluginmanager.hasplugin("benchmark"):
+        return False
+    return not (config.getoption("benchmark_disable", False) and not config.getoption("benchmark_enable", False))

@@ -7,22 +7,27 @@ from __future__ import annotations
 
 import fnmatch
 from importlib import metadata
-from typing import Any, Callable
+from typing import Any, Generator
 
 import pytest
 
 from pytest_accel import hookspecs
 from pytest_accel.baselines import BaselineError
-from pytest_accel.checker import MARKER_ONLY, MARKER_TOLERANCE, AccelChecker
+from pytest_accel.checker import AccelChecker
 from pytest_accel.devices import Backend, BackendRegistry, Device
+from pytest_accel.errors import DeviceFailure, WorkloadUnsupported
+from pytest_accel.executors import TestExecutors
 from pytest_accel.metrics import METRIC_KINDS
 from pytest_accel.options import OPT_DEVICE, add_options, read_options
+from pytest_accel.references import ReferenceStore
 from pytest_accel.report.json_report import build_report, write_report
 from pytest_accel.report.terminal import TerminalSummary
 from pytest_accel.session import AccelSession
+from pytest_accel.tolerances import MARKER_TOLERANCE
 
 ENTRY_POINT_GROUP = "pytest_accel.backends"
 SESSION_KEY = pytest.StashKey[AccelSession]()
+MARKER_ONLY = "accel_only"
 
 MARKERS = (
     f"{MARKER_ONLY}(*patterns): run this test only on devices whose spec, key or backend name matches one of the "
@@ -97,7 +102,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         if device.available:
             lines.append(f"accel device {device.spec}: {device.key} ({device.info.describe()})")
         else:
-            lines.append(f"accel device {device.spec}: unavailable, its tests skip ({device.reason})")  # type: ignore[attr-defined]
+            lines.append(f"accel device {device.spec}: unavailable, its tests skip ({device.unavailable_reason})")
     return lines
 
 
@@ -134,33 +139,54 @@ def device(request: pytest.FixtureRequest) -> Device:
         raise pytest.UsageError("the `device` fixture must be requested as a test argument to be parametrized")
     selected: Device = request.param
     if not selected.available:
-        pytest.skip(f"{selected.spec} is not available: {selected.reason}")  # type: ignore[attr-defined]
+        pytest.skip(f"{selected.spec} is not available: {selected.unavailable_reason}")
     return selected
 
 
 @pytest.fixture
-def accel(request: pytest.FixtureRequest, device: Device) -> AccelChecker:
+def accel_variant() -> str | None:
+    """Names a non-default input (another model, data set or size) whose baselines must stay apart from the
+    defaults': ``<test>@<variant>`` (file ``<test>_<variant>.json``). None here; a suite overrides this fixture."""
+    return None
+
+
+@pytest.fixture
+def accel(request: pytest.FixtureRequest, device: Device, accel_variant: str | None) -> AccelChecker:
     """Measure on the test's device and check metrics against its baselines: ``accel.check(*metrics)``."""
+    session = request.config.stash[SESSION_KEY]
+    executors = TestExecutors(request, session.options.use_pytest_benchmark)
     try:
-        return AccelChecker(request.config.stash[SESSION_KEY], request.node, device, request)
+        return AccelChecker(session, request.node, device, executors, accel_variant)
     except pytest.UsageError as error:  # a malformed accel_tolerance marker: name it, no traceback
         pytest.fail(f"pytest-accel: {error}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
-def accel_reference(request: pytest.FixtureRequest) -> Callable[[str, str], dict[str, Any] | None]:
-    """``accel_reference(suite, name)``: a device-independent reference document from ``<baselines>/reference/``,
-    or None when there is none. A corrupt file is an error naming it."""
-    store = request.config.stash[SESSION_KEY].store
+def accel_references(request: pytest.FixtureRequest) -> ReferenceStore:
+    """The device-independent references in ``<baselines>/reference/``: ``find(suite, name, identity)`` gives
+    the reference recorded for exactly these inputs, or None. A damaged file fails the tests that use it."""
+    return request.config.stash[SESSION_KEY].references
 
-    def load(suite: str, name: str) -> dict[str, Any] | None:
-        path = store.reference_path(suite, name)
-        try:
-            return store.load(path)
-        except BaselineError as error:
-            raise pytest.UsageError(f"pytest-accel: {error}") from None
 
-    return load
+def _as_test_outcomes() -> Generator[None, None, None]:
+    """Around a test phase: what workloads and devices raise becomes the outcome it means, without a traceback —
+    a skip with the reason (WorkloadUnsupported) or a one-line failure (DeviceFailure, BaselineError)."""
+    try:
+        return (yield)
+    except WorkloadUnsupported as reason:
+        raise pytest.skip.Exception(str(reason), _use_item_location=True) from None
+    except (DeviceFailure, BaselineError) as error:
+        pytest.fail(f"pytest-accel: {error}", pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    return (yield from _as_test_outcomes())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    return (yield from _as_test_outcomes())
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -169,7 +195,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     if getattr(session.config, "workerinput", None) is not None:
         return  # xdist workers: the controller writes the report
-    write_report(accel_session.options.report_path, build_report(accel_session, int(exitstatus)))
+    report = build_report(accel_session, int(exitstatus))
+    session.config.hook.pytest_accel_update_report(config=session.config, report=report)
+    write_report(accel_session.options.report_path, report)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

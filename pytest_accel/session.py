@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from pytest_accel import environment
-from pytest_accel.baselines import BaselineStore, Verdict, utc_now
+from pytest_accel.baselines import REFERENCE_FOLDER, BaselineStore, utc_now
 from pytest_accel.devices import (
     Backend,
     BackendRegistry,
@@ -20,6 +20,8 @@ from pytest_accel.devices import (
     UnavailableDevice,
 )
 from pytest_accel.options import OPT_SKIP_UNAVAILABLE, AccelOptions
+from pytest_accel.references import ReferenceStore
+from pytest_accel.verdicts import Verdict
 
 
 @dataclass
@@ -45,6 +47,7 @@ class AccelSession:
         self.options = options
         self.registry = registry
         self.store = BaselineStore(options.baseline_dir)
+        self.references = ReferenceStore(options.baseline_dir / REFERENCE_FOLDER)
         self.records: list[TestRecord] = []
         self.written: list[WrittenBaseline] = []
         self._devices: list[Device] | None = None
@@ -55,7 +58,13 @@ class AccelSession:
 
     def devices(self) -> list[Device]:
         if self._devices is None:
-            self._devices = resolve_devices(self.registry, self.options.device_specs, self.options.skip_unavailable)
+            devices = resolve_devices(self.registry, self.options.device_specs, self.options.skip_unavailable)
+            for device in devices:
+                if device.available:
+                    facts: dict[str, str] = {}
+                    self.config.hook.pytest_accel_update_device_info(config=self.config, device=device, facts=facts)
+                    device.add_info(facts)
+            self._devices = devices
         return self._devices
 
     @cached_property

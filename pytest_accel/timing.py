@@ -1,8 +1,9 @@
 """Sync-correct timing: first run apart, warm-up, a sample-count policy per profile, nearest-rank percentiles.
 
 Every timed round is ``fn(); device.synchronize()`` between two ``perf_counter`` reads, so asynchronous devices are
-timed to completion. Rounds are executed by pytest-benchmark's ``pedantic`` when its fixture is available (so its
-statistics, table, JSON and compare tooling see the same numbers) and by an equivalent local loop otherwise.
+timed to completion. A :class:`~pytest_accel.executors.RoundExecutor` runs the rounds: pytest-benchmark's fixture
+when it is available (so its statistics, table, JSON and compare tooling see the same numbers), a local loop
+otherwise.
 Before every round, untimed by the round itself, the device's calibration probe runs and is timed on its own: the
 probe samples are interleaved with the workload samples, which is what lets a later comparison tell a slower
 workload from a slower machine.
@@ -15,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from pytest_accel.executors import LocalExecutor, RoundExecutor
 from pytest_accel.metrics import Metric
 
 if TYPE_CHECKING:
@@ -41,14 +43,9 @@ PROFILES: dict[str, Profile] = {
 }
 
 
-def is_cpu_class(device: Device) -> bool:
-    """The host CPU, through any backend."""
-    return device.spec in ("cpu", "ort:cpu", "ort:xnnpack") or device.info.cores is not None
-
-
 def default_profile_for(device: Device) -> Profile:
-    """quick for CPU-class devices (slow per round, the 2-core CI case), standard for accelerators."""
-    return PROFILES["quick" if is_cpu_class(device) else "standard"]
+    """quick for the host CPU (slow per round, the 2-core CI case), standard for accelerators."""
+    return PROFILES["quick" if device.is_host_cpu else "standard"]
 
 
 def nearest_rank(sorted_samples: Sequence[float], percentile: float) -> float:
@@ -162,11 +159,11 @@ def measure_latency(
     profile: Profile,
     *,
     batch_size: int = 1,
-    benchmark: Any | None = None,
+    executor: RoundExecutor | None = None,
 ) -> LatencyMeasurement:
     """Time ``fn`` on ``device``: first run, warm-up, then the profile's rounds with the probe interleaved.
 
-    ``benchmark`` is a pytest-benchmark fixture that has not been used yet in this test, or None.
+    ``executor`` runs the rounds (a local loop by default).
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -193,20 +190,8 @@ def measure_latency(
         fn()
         device.synchronize()
 
-    if not getattr(benchmark, "enabled", False):
-        benchmark = None
-    if benchmark is not None:
-        benchmark.pedantic(target, setup=timed_probe, rounds=rounds, warmup_rounds=0, iterations=1)
-        samples = list(benchmark.stats.stats.data)
-        executor = "pytest-benchmark"
-    else:
-        samples = []
-        for _ in range(rounds):
-            timed_probe()
-            start = time.perf_counter()
-            target()
-            samples.append(time.perf_counter() - start)
-        executor = "local"
+    executor = executor or LocalExecutor()
+    samples = executor.run(target, timed_probe, rounds)
     measurement = LatencyMeasurement(
         name=name,
         samples=samples,
@@ -214,13 +199,12 @@ def measure_latency(
         first_run_seconds=first_run,
         batch_size=batch_size,
         profile=profile.name,
-        executor=executor,
+        executor=executor.name,
         peak_memory_bytes=device.peak_memory_bytes(),
         probe_repeats=repeats,
     )
-    if benchmark is not None:
-        benchmark.extra_info.update(
-            {"accel_device": device.spec, "accel_device_key": device.key, "accel_metric": name}
-            | {f"accel_{k}": v for k, v in measurement.summary().items()}
-        )
+    executor.annotate(
+        {"accel_device": device.spec, "accel_device_key": device.key, "accel_metric": name}
+        | {f"accel_{k}": v for k, v in measurement.summary().items()}
+    )
     return measurement

@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 
 from pytest_accel.devices import Device
-from pytest_accel.devices.onnxruntime import OrtFallbackError
+from pytest_accel.errors import WorkloadUnsupported
 from pytest_accel.metrics import Metric
+from pytest_accel.references import Reference, ReferenceStore
+from pytest_accel.suite_options import DetectionOptions
 from pytest_accel.workloads.cache import default_cache_dir
 from pytest_accel.workloads.detection.dataset import ensure_dataset
 from pytest_accel.workloads.detection.evaluation import (
@@ -24,11 +26,10 @@ from pytest_accel.workloads.detection.evaluation import (
     load_split,
     raw_parity,
 )
-from pytest_accel.workloads.detection.model import BUNDLED_WEIGHTS, DetectorSource, DetectorUnsupported
+from pytest_accel.workloads.detection.model import BUNDLED_WEIGHTS, DetectorSource
 from pytest_accel.workloads.detection.pipeline import DEPLOY_CONF, detect, load_bgr, postprocess
-from pytest_accel.workloads.detection.reference import SUITE, data_identity, matching_reference, reference_name
+from pytest_accel.workloads.detection.reference import SUITE, data_identity, identity, reference_name
 from pytest_accel.workloads.detection.runners import DetectorRunner, make_runner
-from suites.conftest import DetectionOptions, default_batch_sizes
 
 PARITY_IMAGES = 16
 #: relative L2 error of the raw head outputs against the CPU fp32 golden run, about 10x what the CPU gave (fp16
@@ -68,20 +69,17 @@ def detection_val(detection_options: DetectionOptions) -> ValData:
 
 
 @pytest.fixture(scope="session")
-def detection_reference(accel_reference: Any, detection_source: DetectorSource, detection_val: ValData) -> dict | None:
-    name = reference_name(detection_source)
-    document = accel_reference(SUITE, name)
-    return None if matching_reference(document, detection_source, detection_val.yaml) else document
+def detection_reference(accel_references: ReferenceStore, detection_source: DetectorSource,
+                        detection_val: ValData) -> Reference | None:
+    """The fp32 accuracy reference recorded for this model, data set and image size, if there is one."""
+    return accel_references.find(SUITE, reference_name(detection_source),
+                                 identity(detection_source, detection_val.yaml))
 
 
 @pytest.fixture(scope="session")
 def golden(detection_source: DetectorSource, detection_val: ValData) -> Golden:
     """The CPU fp32 run on the parity images, computed once per pytest run."""
-    from pytest_accel.devices.onnxruntime import OrtBackend
-    from pytest_accel.devices.torch import TorchBackend
-
-    cpu = OrtBackend().open("ort:cpu") if detection_source.is_onnx else TorchBackend().open("cpu")
-    runner = make_runner(cpu, detection_source, "fp32")
+    runner = make_runner(detection_source.golden_device(), detection_source, "fp32")
     batch = golden_inputs(detection_val.samples, detection_source.imgsz, PARITY_IMAGES)
     output = runner.forward(runner.to_device(batch.tensor))
     detections = postprocess(runner, output, batch, detection_source.imgsz, DEPLOY_CONF / 2)
@@ -97,46 +95,45 @@ def detection_variant(detection_options: DetectionOptions, detection_source: Det
     return f"{reference_name(detection_source)}_{data_identity(detection_val.yaml)}_{detection_source.imgsz}"
 
 
-@pytest.fixture(autouse=True)
-def _separate_baselines(request: pytest.FixtureRequest) -> None:
+@pytest.fixture
+def accel_variant(detection_variant: str | None) -> str | None:
     """Baselines of another model, data set or image size never mix with the bundled defaults'."""
-    if "accel" in request.fixturenames:
-        request.getfixturevalue("accel").set_variant(request.getfixturevalue("detection_variant"))
+    return detection_variant
 
 
 @pytest.fixture(scope="session")
-def _runners() -> dict[tuple[str, str], DetectorRunner | DetectorUnsupported]:
+def _runners() -> dict[tuple[str, str], DetectorRunner | WorkloadUnsupported]:
     return {}
 
 
 @pytest.fixture
 def runner(
     device: Device, detection_dtype: str, detection_source: DetectorSource,
-    _runners: dict[tuple[str, str], DetectorRunner | DetectorUnsupported],
+    _runners: dict[tuple[str, str], DetectorRunner | WorkloadUnsupported],
 ) -> DetectorRunner:
+    """The model on the device in this dtype, built once per run (the plugin skips unsupported combinations)."""
     key = (device.spec, detection_dtype)
     if key not in _runners:
         try:
             _runners[key] = make_runner(device, detection_source, detection_dtype)
-        except DetectorUnsupported as reason:
+        except WorkloadUnsupported as reason:
             _runners[key] = reason
-        except OrtFallbackError as error:
-            pytest.fail(f"pytest-accel: {error}", pytrace=False)
     built = _runners[key]
-    if isinstance(built, DetectorUnsupported):
-        pytest.skip(str(built))
+    if isinstance(built, WorkloadUnsupported):
+        raise WorkloadUnsupported(str(built))
     return built
 
 
 def test_accuracy(runner: DetectorRunner, detection_val: ValData, detection_source: DetectorSource,
-                  detection_reference: dict | None, accel: Any) -> None:
+                  detection_reference: Reference | None, accel: Any) -> None:
     result = evaluate_map(runner, detection_val.samples, detection_val.names, detection_source.imgsz)
-    metrics = []
-    for name, value in ((f"{SUITE}.map50_95", result.map50_95), (f"{SUITE}.map50", result.map50)):
-        expected = detection_reference["metrics"][name]["value"] if detection_reference else None
-        source = f"reference/{SUITE}/{reference_name(detection_source)}.json" if detection_reference else None
-        metrics.append(Metric(name, value, "", "accuracy", "higher", expected=expected, expected_source=source,
-                              summary={"images": result.images, "boxes": result.boxes}))
+    reference = detection_reference
+    metrics = [
+        Metric(name, value, "", "accuracy", "higher", expected=reference.value(name) if reference else None,
+               expected_source=reference.source if reference else None,
+               summary={"images": result.images, "boxes": result.boxes})
+        for name, value in ((f"{SUITE}.map50_95", result.map50_95), (f"{SUITE}.map50", result.map50))
+    ]
     accel.check(*metrics)
 
 
@@ -190,9 +187,9 @@ def test_latency_end_to_end(runner: DetectorRunner, detection_val: ValData, dete
 def test_throughput(runner: DetectorRunner, device: Device, detection_options: DetectionOptions,
                     detection_val: ValData, detection_source: DetectorSource, accel: Any) -> None:
     """Images/s of the model-only forward at each batch size (Offline scenario)."""
-    sizes = detection_options.batch_sizes or default_batch_sizes(device)
+    sizes = detection_options.batch_sizes_for(device)
     one = golden_inputs(detection_val.samples, detection_source.imgsz, 1).tensor
-    metrics = []
+    metrics: list[Metric] = []
     for size in sizes:
         prepared = runner.to_device(np.repeat(one, size, axis=0))
         measurement = accel.measure_latency(f"{SUITE}.b{size}", lambda p=prepared: runner.forward(p), batch_size=size)

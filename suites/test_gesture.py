@@ -10,16 +10,12 @@ import pytest
 
 from pytest_accel.devices import Device
 from pytest_accel.metrics import Metric
+from pytest_accel.references import Reference, ReferenceStore
 from pytest_accel.stats import convergence_test
+from pytest_accel.suite_options import GestureOptions
 from pytest_accel.workloads.gesture.data import extract_from_images
-from pytest_accel.workloads.gesture.reference import (
-    SUITE,
-    GestureData,
-    load_gesture_data,
-    matching_reference,
-)
+from pytest_accel.workloads.gesture.reference import SUITE, GestureData, identity, load_gesture_data
 from pytest_accel.workloads.gesture.train import Recipe, Trainer, TrainingRun
-from suites.conftest import GestureOptions
 
 RECIPE = Recipe()
 CONVERGENCE_SEEDS = (101, 102, 103)  # observed runs; the reference used seeds 0..K-1
@@ -40,18 +36,16 @@ def gesture_data(gesture_options: GestureOptions) -> GestureData:
     return load_gesture_data(gesture_options.data)
 
 
-@pytest.fixture(autouse=True)
-def _separate_baselines(request: pytest.FixtureRequest, gesture_options: GestureOptions) -> None:
+@pytest.fixture
+def accel_variant(gesture_options: GestureOptions, gesture_data: GestureData) -> str | None:
     """Baselines of recorded data never mix with the generated data's."""
-    if "accel" in request.fixturenames and (gesture_options.data or gesture_options.images):
-        data = request.getfixturevalue("gesture_data")
-        request.getfixturevalue("accel").set_variant(data.identity)
+    return None if gesture_options.default_data else gesture_data.identity
 
 
 @pytest.fixture(scope="session")
-def gesture_reference(accel_reference: Any, gesture_data: GestureData) -> dict | None:
-    document = accel_reference(SUITE, gesture_data.identity)
-    return None if matching_reference(document, gesture_data, RECIPE) else document
+def gesture_reference(accel_references: ReferenceStore, gesture_data: GestureData) -> Reference | None:
+    """The CPU convergence reference recorded for these data and this recipe, if there is one."""
+    return accel_references.find(SUITE, gesture_data.identity, identity(gesture_data, RECIPE))
 
 
 @pytest.fixture(scope="session")
@@ -63,18 +57,12 @@ def cpu_gradients(gesture_data: GestureData) -> dict[str, np.ndarray]:
 
 @pytest.fixture
 def trainer(device: Device, gesture_dtype: str) -> Trainer:
-    if device.runtime != "torch":
-        pytest.skip(f"training runs with PyTorch; {device.spec} is a {device.runtime} device")
-    if gesture_dtype not in device.supported_dtypes:
-        pytest.skip(f"{device.spec} does not support {gesture_dtype}")
+    """The trainer on the device in this precision (the plugin skips devices and dtypes it cannot run on)."""
     return Trainer(device, gesture_dtype, RECIPE)
 
 
-def _reference_value(reference: dict | None, name: str) -> float | None:
-    return reference["metrics"][name]["value"] if reference else None
-
-
-def test_convergence(trainer: Trainer, gesture_data: GestureData, gesture_reference: dict | None, accel: Any) -> None:
+def test_convergence(trainer: Trainer, gesture_data: GestureData, gesture_reference: Reference | None,
+                     accel: Any) -> None:
     """Epochs to the target accuracy from several seeds, tested against the reference's seeds."""
     runs = [trainer.train(gesture_data.train, gesture_data.val, seed, stop_at_target=True)
             for seed in CONVERGENCE_SEEDS]
@@ -82,7 +70,7 @@ def test_convergence(trainer: Trainer, gesture_data: GestureData, gesture_refere
     summary: dict[str, Any] = {"per_seed": epochs, "target_accuracy": RECIPE.target_accuracy}
     metrics = []
     if gesture_reference is not None:
-        reference_epochs = gesture_reference["metrics"][f"{SUITE}.epochs_to_target"]["summary"]["per_seed"]
+        reference_epochs = gesture_reference.summary(f"{SUITE}.epochs_to_target")["per_seed"]
         test = convergence_test(reference_epochs, epochs)
         summary |= {"reference_per_seed": reference_epochs, "reference_olympic_mean": test.reference_mean,
                     "t": test.t_statistic, "p_faster": test.p_faster}
@@ -93,14 +81,15 @@ def test_convergence(trainer: Trainer, gesture_data: GestureData, gesture_refere
     accel.check(*metrics)
 
 
-def test_training(trainer: Trainer, device: Device, gesture_data: GestureData, gesture_reference: dict | None,
-                  accel: Any) -> None:
+def test_training(trainer: Trainer, device: Device, gesture_data: GestureData,
+                  gesture_reference: Reference | None, accel: Any) -> None:
     """One full run: final validation accuracy, training throughput and time to the target accuracy."""
     run: TrainingRun = trainer.train(gesture_data.train, gesture_data.val, seed=0, probe=device.calibration_probe())
-    expected = _reference_value(gesture_reference, f"{SUITE}.final_accuracy")
+    reference = gesture_reference
     metrics = [
-        Metric(f"{SUITE}.final_accuracy", run.final_accuracy, "", "accuracy", "higher", expected=expected,
-               expected_source=f"reference/{SUITE}/{gesture_data.identity}.json" if expected is not None else None,
+        Metric(f"{SUITE}.final_accuracy", run.final_accuracy, "", "accuracy", "higher",
+               expected=reference.value(f"{SUITE}.final_accuracy") if reference else None,
+               expected_source=reference.source if reference else None,
                summary={"val_samples": len(gesture_data.val.labels), "data": gesture_data.val.source}),
         Metric(f"{SUITE}.samples_per_second", run.samples_per_second, "samples/s", "throughput", "higher",
                samples=run.epoch_seconds, probe_samples=run.probe_seconds or None,

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from pytest_accel.devices import Device
-from pytest_accel.devices.onnxruntime import OrtFallbackError
 from pytest_accel.metrics import Metric
 from pytest_accel.workloads.matmul import Matmul, reference_product
 
@@ -20,10 +19,7 @@ MAX_REL_ERROR = 1e-4
 
 @pytest.fixture(scope="module")
 def matmul(device: Device) -> Matmul:
-    try:
-        return Matmul(device, SIZE)
-    except OrtFallbackError as error:
-        pytest.fail(f"pytest-accel: {error}", pytrace=False)
+    return Matmul(device, SIZE)
 
 
 def test_matmul_parity(matmul, accel):

@@ -1,16 +1,17 @@
 """Devices, backends and the backend registry.
 
 A *backend* (PyTorch, ONNX Runtime, a vendor SDK) turns a device spec such as ``cuda:1`` or ``ort:cpu`` into an
-open :class:`Device`. Workloads only ever see a ``Device``: they ask it for its runtime handle
-(``torch_device`` or an ONNX Runtime session), synchronise through it and read its memory counters.
+open :class:`Device`. Workloads only ever see a ``Device``: they pick their code path by the runtime it offers
+(``isinstance(device, TorchRuntime)`` or ``OrtRuntime``), synchronise through it and read its memory counters.
+A device of a vendor's own backend that offers one of these runtimes runs the suites' workloads unchanged.
 """
 
 from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Callable, Iterable, Mapping, Protocol, runtime_checkable
 
 __all__ = [
     "Backend",
@@ -19,6 +20,8 @@ __all__ = [
     "DeviceInfo",
     "DeviceSpecError",
     "DeviceUnavailable",
+    "OrtRuntime",
+    "TorchRuntime",
     "UnavailableDevice",
     "normalise_key_part",
 ]
@@ -91,7 +94,9 @@ def normalise_key_part(text: str) -> str:
 class Device(ABC):
     """One open device of one backend. Subclasses add the runtime handle their workloads need."""
 
-    #: family of workloads this device runs: "torch" or "onnxruntime" for the built-ins
+    #: name of the runtime this device runs workloads with ("torch", "onnxruntime" for the built-ins): shown in
+    #: messages and matched by ``accel_only``; workloads choose their path by :class:`TorchRuntime` or
+    #: :class:`OrtRuntime`
     runtime: str = ""
 
     def __init__(self, spec: str, backend_name: str) -> None:
@@ -109,10 +114,28 @@ class Device(ABC):
         return True
 
     @property
+    def unavailable_reason(self) -> str | None:
+        """Why the device could not be opened (only for stand-ins of unavailable devices)."""
+        return None
+
+    @property
     def info(self) -> DeviceInfo:
         if self._info is None:
             self._info = self.describe()
         return self._info
+
+    def add_info(self, facts: Mapping[str, str]) -> None:
+        """Merge ``facts`` into ``info.extra`` (from the ``pytest_accel_update_device_info`` hook)."""
+        if facts:
+            self._info = replace(self.info, extra={**self.info.extra, **{str(k): str(v) for k, v in facts.items()}})
+
+    @property
+    def is_host_cpu(self) -> bool:
+        """Whether this device is the host CPU (through any backend): slow per round, so quick profiles suit it.
+
+        By default, a device that reports a core count; the built-in backends say exactly.
+        """
+        return self.info.cores is not None
 
     @property
     def key_prefix(self) -> str:
@@ -172,11 +195,36 @@ class UnavailableDevice(Device):
         return False
 
     @property
+    def unavailable_reason(self) -> str | None:
+        return self.reason
+
+    @property
     def key(self) -> str:
         return self.id
 
     def describe(self) -> DeviceInfo:
         return DeviceInfo(backend=self.backend_name, spec=self.spec, vendor="", model="unavailable")
+
+
+@runtime_checkable
+class TorchRuntime(Protocol):
+    """A device that runs PyTorch: tensors go to ``torch_device``, every model passes ``prepare_module`` first."""
+
+    spec: str
+
+    @property
+    def torch_device(self) -> Any: ...
+
+    def prepare_module(self, module: Any) -> Any: ...
+
+
+@runtime_checkable
+class OrtRuntime(Protocol):
+    """A device that runs ONNX models through ONNX Runtime sessions it creates (on its provider only)."""
+
+    spec: str
+
+    def create_session(self, model: Any, options: Any | None = None) -> Any: ...
 
 
 class Backend(ABC):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pytest_accel.devices import Backend, Device, DeviceInfo, DeviceUnavailable, host_cpu_info, normalise_key_part
+from pytest_accel.errors import DeviceFailure
 
 SHORT_PROVIDER_NAMES: dict[str, str] = {
     "cpu": "CPUExecutionProvider",
@@ -31,9 +32,10 @@ SHORT_PROVIDER_NAMES: dict[str, str] = {
 }
 _PROVIDER = re.compile(r"^[A-Za-z][A-Za-z0-9]*ExecutionProvider$")
 _CPU = "CPUExecutionProvider"
+_HOST_PROVIDERS = (_CPU, "XnnpackExecutionProvider")
 
 
-class OrtFallbackError(RuntimeError):
+class OrtFallbackError(DeviceFailure):
     """Nodes of a model would run (or ran) on the CPU provider instead of the provider under test."""
 
 
@@ -67,9 +69,13 @@ class OrtDevice(Device):
     def key_prefix(self) -> str:
         return f"ort-{short_name(self.provider)}"
 
+    @property
+    def is_host_cpu(self) -> bool:
+        return self.provider in _HOST_PROVIDERS
+
     def describe(self) -> DeviceInfo:
         runtime = {"onnxruntime": self.ort.__version__}
-        if self.provider in (_CPU, "XnnpackExecutionProvider"):
+        if self.provider in _HOST_PROVIDERS:
             return host_cpu_info(self.backend_name, self.spec, runtime, {"provider": self.provider})
         vendor, model, memory = _gpu_from_torch() if self.provider in _NVIDIA_PROVIDERS else ("", "", None)
         return DeviceInfo(
@@ -132,27 +138,37 @@ class OrtDevice(Device):
 
     def calibration_probe(self) -> Callable[[], None] | None:
         try:
-            from onnx import TensorProto, helper
+            model = matmul_model(_PROBE_SIZE, inputs=("a", "a"))
         except ImportError:
             return None
         import numpy as np
 
-        size = 256
-        graph = helper.make_graph(
-            [helper.make_node("MatMul", ["a", "a"], ["y"], name="probe_matmul")],
-            "accel_probe",
-            [helper.make_tensor_value_info("a", TensorProto.FLOAT, [size, size])],
-            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [size, size])],
-        )
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-        model.ir_version = 8
-        session = self.create_session(model.SerializeToString())
-        feeds = {"a": np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)}
+        session = self.create_session(model)
+        feeds = {"a": np.random.default_rng(0).standard_normal((_PROBE_SIZE, _PROBE_SIZE), dtype=np.float32)}
 
         def probe() -> None:
             session.run(None, feeds)
 
         return probe
+
+
+_PROBE_SIZE = 256
+
+
+def matmul_model(size: int, inputs: tuple[str, str] = ("a", "b")) -> bytes:
+    """A serialised ONNX model of one fp32 ``size``x``size`` MatMul; ``inputs`` ("a", "a") squares a single input."""
+    from onnx import TensorProto, helper
+
+    names = list(dict.fromkeys(inputs))
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", list(inputs), ["y"], name="matmul")],
+        "accel_matmul",
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, [size, size]) for name in names],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [size, size])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return bytes(model.SerializeToString())
 
 
 _NVIDIA_PROVIDERS = {"CUDAExecutionProvider", "TensorrtExecutionProvider"}
@@ -226,4 +242,4 @@ class OrtBackend(Backend):
         return OrtDevice(spec, provider)
 
 
-__all__ = ["OrtBackend", "OrtDevice", "OrtFallbackError", "SHORT_PROVIDER_NAMES", "normalise_key_part"]
+__all__ = ["OrtBackend", "OrtDevice", "OrtFallbackError", "SHORT_PROVIDER_NAMES", "matmul_model", "normalise_key_part"]

@@ -44,6 +44,10 @@ class TorchDevice(Device):
         self.torch_device: torch.device = self.torch.device(spec)
         self.type = self.torch_device.type
 
+    @property
+    def is_host_cpu(self) -> bool:
+        return self.type == "cpu"
+
     def _module(self) -> Any:
         """The per-device-type torch module (torch.cuda, torch.xpu, torch.<privateuse1>), if any."""
         return getattr(self.torch, self.type, None)

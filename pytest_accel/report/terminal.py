@@ -7,12 +7,12 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Iterator
 
-from pytest_accel.baselines import BOUND_KINDS, Verdict
-from pytest_accel.metrics import format_value
+from pytest_accel.metrics import KINDS, format_value
 from pytest_accel.options import OPT_MISSING, OPT_UPDATE
+from pytest_accel.paths import display_path
 from pytest_accel.session import AccelSession, TestRecord
+from pytest_accel.verdicts import Verdict
 
-SPEED_KINDS = ("latency", "throughput", "startup")
 MAX_LISTED = 12
 
 
@@ -23,7 +23,7 @@ def _table(rows: list[list[str]], indent: str = "  ") -> Iterator[str]:
 
 
 def _delta(verdict: Verdict) -> str:
-    if verdict.delta is None or verdict.metric.kind in BOUND_KINDS:  # a bound is not a change from a baseline
+    if verdict.delta is None or verdict.metric.basis == "bound":  # a bound is not a change from a baseline
         return "-"
     return f"{verdict.delta * 100:+.1f}%"
 
@@ -60,12 +60,9 @@ class TerminalSummary:
         for record in records:
             for verdict in record.verdicts:
                 metric = verdict.metric
-                baseline = format_value(verdict.baseline_value, metric.unit)
-                if metric.kind in BOUND_KINDS and verdict.tolerance is not None:
-                    baseline = f"{'<=' if metric.direction == 'lower' else '>='} {verdict.tolerance:.3g}"
                 rows.append(
                     [f"{record.suite}::{record.test}", metric.name, format_value(metric.value, metric.unit),
-                     baseline, _delta(verdict), verdict.label]
+                     verdict.expected_text, _delta(verdict), verdict.label]
                 )
         yield from _table(rows)
         yield ""
@@ -77,7 +74,8 @@ class TerminalSummary:
             for record in records:
                 for verdict in record.verdicts:
                     cells.setdefault((record.suite, record.test, verdict.metric.name), {})[spec] = verdict
-        yield f"side by side (speed-up over {specs[0]} for latency, throughput and first run)"
+        speed = [kind.title for kind in KINDS.values() if kind.speed]
+        yield f"side by side (speed-up over {specs[0]} for {', '.join(speed[:-1])} and {speed[-1]})"
         rows = [["test", "metric", *specs]]
         for (suite, test, name), per_device in cells.items():
             first = per_device.get(specs[0])
@@ -88,7 +86,7 @@ class TerminalSummary:
                     row.append("-")
                     continue
                 text = format_value(cell.metric.value, cell.metric.unit)
-                if first is not None and spec != specs[0] and cell.metric.kind in SPEED_KINDS:
+                if first is not None and spec != specs[0] and cell.metric.kind_info.speed:
                     text += _speedup(first, cell)
                 row.append(text)
             rows.append(row)
@@ -127,11 +125,8 @@ class TerminalSummary:
                     yield f"    {change}"
 
     def _display(self, path: Path) -> str:
-        try:
-            return str(path.relative_to(self.session.config.invocation_params.dir))
-        except ValueError:
-            return str(path)
+        return display_path(path, self.session.options.invocation_dir)
 
     def _rerun_command(self, extra: str) -> str:
-        args = [a for a in self.session.config.invocation_params.args if not a.startswith(OPT_MISSING)]
+        args = [a for a in self.session.options.invocation_args if not a.startswith(OPT_MISSING)]
         return shlex.join(["pytest", *args, extra])

@@ -9,7 +9,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from pytest_accel.devices import Device
+from pytest_accel.devices import Device, OrtRuntime, TorchRuntime
+from pytest_accel.errors import WorkloadUnsupported
 
 
 def inputs(size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -24,23 +25,6 @@ def reference_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a.astype(np.float64) @ b.astype(np.float64)
 
 
-def _onnx_matmul(size: int) -> bytes:
-    from onnx import TensorProto, helper
-
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["a", "b"], ["y"], name="matmul")],
-        "accel_matmul",
-        [
-            helper.make_tensor_value_info("a", TensorProto.FLOAT, [size, size]),
-            helper.make_tensor_value_info("b", TensorProto.FLOAT, [size, size]),
-        ],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [size, size])],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    return model.SerializeToString()
-
-
 class Matmul:
     """``run()`` multiplies the device-resident inputs; ``result()`` brings one product back to the host."""
 
@@ -48,20 +32,24 @@ class Matmul:
         self.device = device
         self.a, self.b = inputs(size)
         self.run: Callable[[], Any]
-        if device.runtime == "torch":
+        if isinstance(device, TorchRuntime):
             import torch
 
-            a = torch.from_numpy(self.a).to(device.torch_device)  # type: ignore[attr-defined]
-            b = torch.from_numpy(self.b).to(device.torch_device)  # type: ignore[attr-defined]
+            a = torch.from_numpy(self.a).to(device.torch_device)
+            b = torch.from_numpy(self.b).to(device.torch_device)
             self.run = lambda: torch.mm(a, b)
             self._to_host = lambda out: out.cpu().numpy()
-        elif device.runtime == "onnxruntime":
-            session = device.create_session(_onnx_matmul(size))  # type: ignore[attr-defined]
+        elif isinstance(device, OrtRuntime):
+            from pytest_accel.devices.onnxruntime import matmul_model
+
+            session = device.create_session(matmul_model(size))
             feeds = {"a": self.a, "b": self.b}
             self.run = lambda: session.run(None, feeds)[0]
             self._to_host = lambda out: out
         else:
-            raise NotImplementedError(f"no matmul for runtime {device.runtime!r} of {device.spec}")
+            raise WorkloadUnsupported(
+                f"the matmul workload runs on PyTorch or ONNX Runtime devices; {device.spec} runs {device.runtime!r}"
+            )
 
     def result(self) -> np.ndarray:
         out = self.run()

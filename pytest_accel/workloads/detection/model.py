@@ -8,16 +8,18 @@ import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pytest_accel.errors import WorkloadUnsupported
+from pytest_accel.paths import readable_file
 from pytest_accel.workloads.detection.ultralytics_env import import_ultralytics
+
+if TYPE_CHECKING:
+    from pytest_accel.devices import Device
 
 BUNDLED_WEIGHTS = Path(__file__).with_name("assets") / "shapes-yolov8n.pt"
 MODEL_SUFFIXES = (".pt", ".onnx")
-
-
-class DetectorUnsupported(Exception):
-    """This model cannot run on this device/dtype combination (a reason to skip, not a failure)."""
+MODEL_KIND = "an ultralytics weights file or ONNX model"
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,17 @@ class DetectorSource:
     def is_onnx(self) -> bool:
         return self.path.suffix == ".onnx"
 
+    def golden_device(self) -> Device:
+        """Where the fp32 golden run and the reference run: the host CPU, through PyTorch for weights and through
+        ONNX Runtime's CPU provider for an ONNX model."""
+        if self.is_onnx:
+            from pytest_accel.devices.onnxruntime import OrtBackend
+
+            return OrtBackend().open("ort:cpu")
+        from pytest_accel.devices.torch import TorchBackend
+
+        return TorchBackend().open("cpu")
+
     @cached_property
     def digest(self) -> str:
         """Content hash of the model file, read once (it names the export cache and the reference)."""
@@ -40,7 +53,7 @@ class DetectorSource:
     def torch_module(self) -> Any:
         """A fresh fused fp32 ``nn.Module`` on the CPU, in eval mode."""
         if self.is_onnx:
-            raise DetectorUnsupported(f"{self.path.name} is an ONNX model; PyTorch devices need ultralytics weights")
+            raise WorkloadUnsupported(f"{self.path.name} is an ONNX model; PyTorch devices need ultralytics weights")
         import_ultralytics()
         from ultralytics import YOLO
 
@@ -84,13 +97,4 @@ def _file_digest(path: Path) -> str:
 
 def check_model_path(path: Path) -> Path:
     """A readable .pt or .onnx file, or ValueError naming the problem."""
-    if path.suffix not in MODEL_SUFFIXES:
-        raise ValueError(f"{path}: expected an ultralytics weights file (.pt) or an ONNX model (.onnx)")
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file")
-    try:
-        with path.open("rb") as handle:
-            handle.read(1)
-    except OSError as error:
-        raise ValueError(f"{path}: cannot be read ({error.strerror})") from None
-    return path
+    return readable_file(path, MODEL_SUFFIXES, MODEL_KIND)

@@ -10,9 +10,8 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from pytest_accel.baselines import BaselineStore, metric_record, utc_now
-from pytest_accel.environment import software_stack
 from pytest_accel.metrics import Metric
+from pytest_accel.references import ReferenceStore
 from pytest_accel.workloads.detection.dataset import DatasetSpec
 from pytest_accel.workloads.detection.evaluation import MapResult, evaluate_map, load_split
 from pytest_accel.workloads.detection.model import BUNDLED_WEIGHTS, DetectorSource
@@ -39,38 +38,23 @@ def identity(source: DetectorSource, data_yaml: Path) -> dict[str, Any]:
     return {"model_digest": source.digest, "data": data_identity(data_yaml), "imgsz": source.imgsz}
 
 
-def matching_reference(document: dict[str, Any] | None, source: DetectorSource, data_yaml: Path) -> str | None:
-    """None when ``document`` is the reference for this model, data and size; else why it is not."""
-    if document is None:
-        return "no reference file"
-    wanted = identity(source, data_yaml)
-    recorded = document.get("measured", {})
-    differing = [key for key, value in wanted.items() if recorded.get(key) != value]
-    return f"reference recorded for another {', '.join(differing)}" if differing else None
-
-
 def record_reference(
-    store: BaselineStore, source: DetectorSource, data_yaml: Path, force: bool
+    store: ReferenceStore, source: DetectorSource, data_yaml: Path, force: bool
 ) -> tuple[Path, MapResult]:
-    from pytest_accel.devices.onnxruntime import OrtBackend
-    from pytest_accel.devices.torch import TorchBackend
+    """Score ``source`` in fp32 on its golden device and store the result as the reference for these inputs."""
     from pytest_accel.workloads.detection.runners import make_runner
 
-    path = store.reference_path(SUITE, reference_name(source))
-    if path.exists() and not force:
+    path = store.path(SUITE, reference_name(source))
+    if path.exists() and not force:  # before the evaluation, which takes a while
         raise FileExistsError(f"{path} exists; pass --force to replace it")
-    device = OrtBackend().open("ort:cpu") if source.is_onnx else TorchBackend().open("cpu")
+    device = source.golden_device()
     names, samples = load_split(data_yaml)
     result = evaluate_map(make_runner(device, source, "fp32"), samples, names, source.imgsz)
-    metrics = {
-        name: metric_record(Metric(name, value, "", "accuracy", "higher"), 0.01)
+    metrics = [
+        Metric(name, value, "", "accuracy", "higher")
         for name, value in ((f"{SUITE}.map50_95", result.map50_95), (f"{SUITE}.map50", result.map50))
-    }
-    header = {
-        "measured": {**identity(source, data_yaml), "images": result.images, "boxes": result.boxes,
-                     "device": device.key, "dtype": "fp32", "default_data_spec": str(DatasetSpec())},
-        "software": software_stack(),
-        "recorded_at": utc_now(),
-    }
-    store.write(path, metrics, header, None)
+    ]
+    facts = {"images": result.images, "boxes": result.boxes, "device": device.key, "dtype": "fp32",
+             "default_data_spec": str(DatasetSpec())}
+    store.record(SUITE, reference_name(source), identity(source, data_yaml), metrics, facts, force=force)
     return path, result

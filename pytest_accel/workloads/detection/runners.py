@@ -11,8 +11,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from pytest_accel.devices import Device
-from pytest_accel.workloads.detection.model import DetectorSource, DetectorUnsupported
+from pytest_accel.devices import Device, OrtRuntime, TorchRuntime
+from pytest_accel.errors import WorkloadUnsupported
+from pytest_accel.workloads.detection.model import DetectorSource
 
 TORCH_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 
@@ -34,17 +35,20 @@ class TorchRunner:
     def __init__(self, device: Device, source: DetectorSource, dtype: str) -> None:
         import torch
 
+        if not isinstance(device, TorchRuntime):
+            raise WorkloadUnsupported(f"{device.spec} does not run PyTorch modules")
         self.torch = torch
-        self.device = device
+        self.device: Device = device
+        self.torch_device = device.torch_device
         self.dtype = dtype
         self.torch_dtype = getattr(torch, TORCH_DTYPES[dtype])
-        module = source.torch_module().to(device.torch_device, self.torch_dtype)  # type: ignore[attr-defined]
+        module = source.torch_module().to(self.torch_device, self.torch_dtype)
         if dtype != "fp32":
             _decode_in_fp32(module)
-        self.module = device.prepare_module(module)  # type: ignore[attr-defined]
+        self.module = device.prepare_module(module)
 
     def to_device(self, batch: np.ndarray) -> Any:
-        return self.torch.from_numpy(batch).to(self.device.torch_device, self.torch_dtype)  # type: ignore[attr-defined]
+        return self.torch.from_numpy(batch).to(self.torch_device, self.torch_dtype)
 
     def forward(self, prepared: Any) -> Any:
         with self.torch.inference_mode():
@@ -60,12 +64,14 @@ class TorchRunner:
 
 class OrtRunner:
     def __init__(self, device: Device, source: DetectorSource, dtype: str) -> None:
+        if not isinstance(device, OrtRuntime):
+            raise WorkloadUnsupported(f"{device.spec} does not run ONNX Runtime sessions")
         if dtype != "fp32":
-            raise DetectorUnsupported(f"ONNX Runtime runs the fp32 export; {dtype} is a PyTorch-device dtype here")
-        self.device = device
+            raise WorkloadUnsupported(f"ONNX Runtime runs the fp32 export; {dtype} is a PyTorch-device dtype here")
+        self.device: Device = device
         self.dtype = dtype
         self.model_path = source.onnx_path()
-        self.session = device.create_session(self.model_path)  # type: ignore[attr-defined]
+        self.session = device.create_session(self.model_path)
         self.input_name = self.session.get_inputs()[0].name
 
     def to_device(self, batch: np.ndarray) -> Any:
@@ -104,14 +110,14 @@ def _decode_in_fp32(module: Any) -> None:
 
 
 def make_runner(device: Device, source: DetectorSource, dtype: str) -> DetectorRunner:
-    """The runner for this device's runtime; DetectorUnsupported (skip) where the combination cannot run."""
+    """The runner for this device's runtime; WorkloadUnsupported (a skip) where the combination cannot run."""
     if dtype not in TORCH_DTYPES:
         raise ValueError(f"dtype {dtype!r} is not one of {', '.join(TORCH_DTYPES)}")
-    if device.runtime == "torch":
+    if isinstance(device, TorchRuntime):
         if dtype not in device.supported_dtypes:
             supported = ", ".join(device.supported_dtypes)
-            raise DetectorUnsupported(f"{device.spec} does not support {dtype} (supports {supported})")
+            raise WorkloadUnsupported(f"{device.spec} does not support {dtype} (supports {supported})")
         return TorchRunner(device, source, dtype)
-    if device.runtime == "onnxruntime":
+    if isinstance(device, OrtRuntime):
         return OrtRunner(device, source, dtype)
-    raise DetectorUnsupported(f"no detection runner for runtime {device.runtime!r} of {device.spec}")
+    raise WorkloadUnsupported(f"no detection runner for runtime {device.runtime!r} of {device.spec}")

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_accel.baselines import BaselineStore, metric_record, utc_now
-from pytest_accel.environment import software_stack
 from pytest_accel.metrics import Metric
+from pytest_accel.references import ReferenceStore
 from pytest_accel.stats import olympic_mean
 from pytest_accel.workloads.gesture.data import LandmarkSet, generated_set, load_csv
 from pytest_accel.workloads.gesture.train import Recipe, Trainer
@@ -43,24 +42,19 @@ def load_gesture_data(csv_path: Path | None) -> GestureData:
     return GestureData(train, val, f"csv-{csv_path.stem}-{digest}")
 
 
-def matching_reference(document: dict[str, Any] | None, data: GestureData, recipe: Recipe) -> str | None:
-    if document is None:
-        return "no reference file"
-    measured = document.get("measured", {})
-    if measured.get("data") != data.identity:
-        return "reference recorded for other data"
-    if measured.get("recipe") != recipe.describe():
-        return "reference recorded with another recipe"
-    return None
+def identity(data: GestureData, recipe: Recipe) -> dict[str, Any]:
+    """What a convergence reference is valid for: these data, trained with this recipe."""
+    return {"data": data.identity, "recipe": recipe.describe()}
 
 
-def record_reference(store: BaselineStore, data: GestureData, recipe: Recipe, seeds: int, force: bool) -> Path:
+def record_reference(store: ReferenceStore, data: GestureData, recipe: Recipe, seeds: int, force: bool) -> Path:
+    """Train ``seeds`` runs in fp32 on the CPU and store epochs-to-target and final accuracy as the reference."""
     from pytest_accel.devices.torch import TorchBackend
 
     if seeds < 3:
         raise ValueError(f"--seeds={seeds}: the convergence test needs at least 3 reference seeds")
-    path = store.reference_path(SUITE, data.identity)
-    if path.exists() and not force:
+    path = store.path(SUITE, data.identity)
+    if path.exists() and not force:  # before training, which takes a while
         raise FileExistsError(f"{path} exists; pass --force to replace it")
     device = TorchBackend().open("cpu")
     trainer = Trainer(device, "fp32", recipe)
@@ -68,19 +62,12 @@ def record_reference(store: BaselineStore, data: GestureData, recipe: Recipe, se
     budget = recipe.epochs_for(len(data.train.labels))
     epochs = [run.epochs_to_target if run.epochs_to_target is not None else budget + 1 for run in runs]
     finals = [run.final_accuracy for run in runs]
-    metrics = {
-        f"{SUITE}.epochs_to_target": metric_record(
-            Metric(f"{SUITE}.epochs_to_target", olympic_mean(epochs), "epochs", "info", "lower",
-                   summary={"per_seed": epochs, "olympic_mean": olympic_mean(epochs)}), None),
-        f"{SUITE}.final_accuracy": metric_record(
-            Metric(f"{SUITE}.final_accuracy", sum(finals) / len(finals), "", "accuracy", "higher",
-                   summary={"per_seed": finals}), 0.01),
-    }
-    header = {
-        "measured": {"data": data.identity, "recipe": recipe.describe(), "seeds": seeds, "device": device.key,
-                     "dtype": "fp32", "train_samples": len(data.train.labels), "val_samples": len(data.val.labels)},
-        "software": software_stack(),
-        "recorded_at": utc_now(),
-    }
-    store.write(path, metrics, header, None)
-    return path
+    metrics = [
+        Metric(f"{SUITE}.epochs_to_target", olympic_mean(epochs), "epochs", "info", "lower",
+               summary={"per_seed": epochs, "olympic_mean": olympic_mean(epochs)}),
+        Metric(f"{SUITE}.final_accuracy", sum(finals) / len(finals), "", "accuracy", "higher",
+               summary={"per_seed": finals}),
+    ]
+    facts = {"seeds": seeds, "device": device.key, "dtype": "fp32", "train_samples": len(data.train.labels),
+             "val_samples": len(data.val.labels)}
+    return store.record(SUITE, data.identity, identity(data, recipe), metrics, facts, force=force)

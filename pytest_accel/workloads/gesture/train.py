@@ -13,7 +13,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from pytest_accel.devices import Device
+from pytest_accel.devices import Device, TorchRuntime
+from pytest_accel.errors import WorkloadUnsupported
 from pytest_accel.workloads.gesture.data import FEATURES, LandmarkSet
 
 AUTOCAST_DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
@@ -84,13 +85,17 @@ class Trainer:
     """Trains and evaluates the classifier on one device in one precision."""
 
     def __init__(self, device: Device, dtype: str, recipe: Recipe) -> None:
-        import torch
-
         if dtype != "fp32" and dtype not in AUTOCAST_DTYPES:
             raise ValueError(f"dtype {dtype!r}: expected fp32, {', '.join(AUTOCAST_DTYPES)}")
+        if not isinstance(device, TorchRuntime):
+            raise WorkloadUnsupported(f"training runs with PyTorch; {device.spec} runs {device.runtime}")
+        if dtype not in device.supported_dtypes:
+            raise WorkloadUnsupported(f"{device.spec} does not support {dtype}")
+        import torch
+
         self.torch = torch
         self.device = device
-        self.torch_device = device.torch_device  # type: ignore[attr-defined]
+        self.torch_device = device.torch_device
         self.dtype = dtype
         self.recipe = recipe
 
@@ -126,7 +131,7 @@ class Trainer:
         torch = self.torch
         recipe = self.recipe
         model = build_classifier(len(train.class_names), recipe, seed).to(self.torch_device)
-        model = self.device.prepare_module(model)  # type: ignore[attr-defined]
+        model = self.device.prepare_module(model)
         optimiser = torch.optim.Adam(model.parameters(), lr=recipe.learning_rate)
         scaler = torch.amp.GradScaler(self.torch_device.type, enabled=self.dtype == "fp16")
         loss_fn = torch.nn.CrossEntropyLoss()
@@ -176,7 +181,7 @@ class Trainer:
         generator, which differs between devices)."""
         torch = self.torch
         model = build_classifier(len(train.class_names), self.recipe, seed).to(self.torch_device)
-        model = self.device.prepare_module(model)  # type: ignore[attr-defined]
+        model = self.device.prepare_module(model)
         model.eval()
         batch = np.random.default_rng(seed).permutation(len(train.labels))[: self.recipe.batch_size]
         features = torch.from_numpy(train.features[batch]).to(self.torch_device)

@@ -1,0 +1,81 @@
+"""Who runs the timed rounds: a local loop, or pytest-benchmark's fixture behind the same interface.
+
+pytest-benchmark is used for what it does well (its statistics table, ``--benchmark-json`` and compare tooling see
+the same rounds); this module is the only place that knows its fixture's internals.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
+
+if TYPE_CHECKING:
+    import pytest
+
+
+class RoundExecutor(Protocol):
+    #: recorded with every measurement: "local" or "pytest-benchmark"
+    name: str
+
+    def run(self, target: Callable[[], None], before_each: Callable[[], None], rounds: int) -> list[float]:
+        """Seconds of each of ``rounds`` calls of ``target``; ``before_each`` runs, untimed, before every call."""
+        ...
+
+    def annotate(self, facts: Mapping[str, Any]) -> None:
+        """Attach ``facts`` to the executor's own records, where it keeps any."""
+        ...
+
+
+class LocalExecutor:
+    name = "local"
+
+    def run(self, target: Callable[[], None], before_each: Callable[[], None], rounds: int) -> list[float]:
+        samples = []
+        for _ in range(rounds):
+            before_each()
+            start = time.perf_counter()
+            target()
+            samples.append(time.perf_counter() - start)
+        return samples
+
+    def annotate(self, facts: Mapping[str, Any]) -> None:
+        pass
+
+
+class BenchmarkExecutor:
+    """pytest-benchmark's ``pedantic`` mode: our round count, no warm-up (done before), one call per round."""
+
+    name = "pytest-benchmark"
+
+    def __init__(self, fixture: Any) -> None:
+        self._fixture = fixture
+
+    def run(self, target: Callable[[], None], before_each: Callable[[], None], rounds: int) -> list[float]:
+        self._fixture.pedantic(target, setup=before_each, rounds=rounds, warmup_rounds=0, iterations=1)
+        return list(self._fixture.stats.stats.data)
+
+    def annotate(self, facts: Mapping[str, Any]) -> None:
+        self._fixture.extra_info.update(facts)
+
+
+class TestExecutors:
+    """The executors of one test: pytest-benchmark's fixture for its first measurement (the fixture times one
+    thing per test), the local loop for every later one and whenever pytest-benchmark is off."""
+
+    __test__ = False  # not a test class, whatever pytest's collection patterns say
+
+    def __init__(self, request: pytest.FixtureRequest, use_pytest_benchmark: bool) -> None:
+        self._request = request
+        self._benchmark_available = use_pytest_benchmark
+
+    def next(self) -> RoundExecutor:
+        if not self._benchmark_available:
+            return LocalExecutor()
+        self._benchmark_available = False
+        fixture = self._request.getfixturevalue("benchmark")
+        if getattr(fixture, "enabled", False):
+            return BenchmarkExecutor(fixture)
+        # pytest-benchmark disabled itself (under xdist, say): we time locally, and its fixture must not report
+        # itself "unused" at teardown
+        fixture.skipped = True
+        return LocalExecutor()

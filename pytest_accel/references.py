@@ -1,0 +1,106 @@
+"""Device-independent references: what a workload should reach on any device (the fp32 mAP of the bundled detector,
+the convergence runs of the gesture classifier), recorded once on the CPU and stored beside the baselines.
+
+A reference file is a baseline document whose header says what was measured (``measured``): the *identity* of
+the inputs (model digest, data set, image size, recipe...) plus facts about the run. A reference is applied only to
+runs with the same identity, never to another model or data set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from pytest_accel.baselines import (
+    REFERENCE_FOLDER,
+    BaselineError,
+    load_document,
+    metric_record,
+    safe_name,
+    utc_now,
+    write_document,
+)
+from pytest_accel.environment import software_stack
+from pytest_accel.metrics import KINDS, Metric
+
+
+@dataclass(frozen=True)
+class Reference:
+    suite: str
+    name: str
+    path: Path
+    measured: Mapping[str, Any]
+    metrics: Mapping[str, Mapping[str, Any]]
+
+    @property
+    def source(self) -> str:
+        """How verdicts name it: ``reference/<suite>/<name>.json``."""
+        return f"{REFERENCE_FOLDER}/{self.path.parent.name}/{self.path.name}"
+
+    def _record(self, metric: str) -> Mapping[str, Any]:
+        try:
+            return self.metrics[metric]
+        except KeyError:
+            raise BaselineError(
+                f"reference file {self.path} has no metric {metric!r} (it has: {', '.join(self.metrics) or 'none'}); "
+                "re-record it with the pytest-accel console script"
+            ) from None
+
+    def value(self, metric: str) -> float:
+        return float(self._record(metric)["value"])
+
+    def summary(self, metric: str) -> Mapping[str, Any]:
+        return self._record(metric).get("summary", {})
+
+    def mismatch(self, identity: Mapping[str, Any]) -> str | None:
+        """None when this reference was recorded for ``identity``; else which parts differ."""
+        differing = [key for key, value in identity.items() if self.measured.get(key) != value]
+        return f"reference recorded for another {', '.join(differing)}" if differing else None
+
+
+class ReferenceStore:
+    """``<baseline-dir>/reference/<suite>/<name>.json``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, suite: str, name: str) -> Path:
+        return self.root / safe_name(suite) / f"{safe_name(name)}.json"
+
+    def load(self, suite: str, name: str) -> Reference | None:
+        """The reference file as it is, or None when there is none; BaselineError when it is damaged."""
+        path = self.path(suite, name)
+        document = load_document(path)
+        if document is None:
+            return None
+        measured = document.get("measured", {})
+        if not isinstance(measured, dict):
+            raise BaselineError(f"reference file {path}: 'measured' is not an object")
+        return Reference(suite, name, path, measured, document["metrics"])
+
+    def find(self, suite: str, name: str, identity: Mapping[str, Any]) -> Reference | None:
+        """The reference for exactly these inputs, or None when there is none or it was recorded for others."""
+        reference = self.load(suite, name)
+        if reference is None or reference.mismatch(identity) is not None:
+            return None
+        return reference
+
+    def record(
+        self,
+        suite: str,
+        name: str,
+        identity: Mapping[str, Any],
+        metrics: Sequence[Metric],
+        facts: Mapping[str, Any] | None = None,
+        *,
+        force: bool = False,
+    ) -> Path:
+        """Write a reference (atomically); an existing file is replaced only with ``force``."""
+        path = self.path(suite, name)
+        if path.exists() and not force:
+            raise FileExistsError(f"{path} exists; pass --force to replace it")
+        header = {"measured": {**identity, **(facts or {})}, "software": software_stack(), "recorded_at": utc_now()}
+        records = {metric.name: metric_record(metric, KINDS[metric.kind].default_tolerance) for metric in metrics}
+        write_document(path, header, records)
+        return path

@@ -1,0 +1,174 @@
+"""Options of the bundled conformance suites (detection, gesture): names, registration and validation.
+
+The suites' conftest registers them with :func:`add_suite_options` and reads them once with
+:func:`read_detection_options` / :func:`read_gesture_options`; tests get the frozen dataclasses through fixtures.
+Workloads never see options, only the plain values taken from these objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pytest_accel.paths import readable_file
+
+if TYPE_CHECKING:
+    from pytest_accel.devices import Device
+
+OPT_YOLO_MODEL = "--yolo-model"
+OPT_YOLO_DATA = "--yolo-data"
+OPT_YOLO_IMGSZ = "--yolo-imgsz"
+OPT_YOLO_BATCH_SIZES = "--yolo-batch-sizes"
+OPT_YOLO_DTYPES = "--yolo-dtypes"
+DETECTION_DTYPES = ("fp32", "fp16", "bf16")
+OPT_GESTURE_DATA = "--gesture-data"
+OPT_GESTURE_IMAGES = "--gesture-images"
+OPT_GESTURE_LANDMARKER = "--gesture-landmarker"
+OPT_GESTURE_DTYPES = "--gesture-dtypes"
+GESTURE_DTYPES = ("fp32", "bf16", "fp16")
+#: throughput batch sizes when --yolo-batch-sizes is not given
+HOST_CPU_BATCH_SIZES = (1, 2, 4)
+ACCELERATOR_BATCH_SIZES = (1, 8, 32)
+
+
+def add_suite_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("accel-suites", "pytest-accel suites")
+    group.addoption(
+        OPT_YOLO_MODEL, default=None, metavar="PATH",
+        help="detector to run: an ultralytics weights file (.pt) or an exported ONNX model (.onnx). "
+        "Default: the bundled YOLOv8n trained on the generated shapes data set.",
+    )
+    group.addoption(
+        OPT_YOLO_DATA, default=None, metavar="YAML",
+        help="ultralytics data set YAML whose val split is scored. Default: the generated shapes data set "
+        "(made on first use in the cache, $PYTEST_ACCEL_CACHE or ~/.cache/pytest-accel).",
+    )
+    group.addoption(OPT_YOLO_IMGSZ, default="320", metavar="N", help="inference image size. Default: 320.")
+    group.addoption(
+        OPT_YOLO_BATCH_SIZES, default=None, metavar="LIST",
+        help="comma-separated batch sizes for throughput (at least one). Default: "
+        f"{_join(HOST_CPU_BATCH_SIZES)} on CPUs, {_join(ACCELERATOR_BATCH_SIZES)} on accelerators.",
+    )
+    group.addoption(
+        OPT_YOLO_DTYPES, default=",".join(DETECTION_DTYPES), metavar="LIST",
+        help="comma-separated dtypes for the PyTorch devices (fp32, fp16, bf16); ONNX Runtime runs fp32. "
+        "Default: fp32,fp16,bf16.",
+    )
+    group.addoption(
+        OPT_GESTURE_DATA, default=None, metavar="CSV",
+        help="landmark CSV (label + 42 x,y or 63 x,y,z values per row) to train the gesture classifier on, split "
+        "75/25 with a fixed seed. Default: generated landmarks.",
+    )
+    group.addoption(
+        OPT_GESTURE_IMAGES, default=None, metavar="DIR",
+        help=f"image folder (one sub-folder per label) to extract landmarks from with MediaPipe; needs "
+        f"{OPT_GESTURE_LANDMARKER}. Default: none.",
+    )
+    group.addoption(
+        OPT_GESTURE_LANDMARKER, default=None, metavar="TASK",
+        help="MediaPipe hand_landmarker.task model file for --gesture-images. Default: none.",
+    )
+    group.addoption(
+        OPT_GESTURE_DTYPES, default="fp32,bf16", metavar="LIST",
+        help="comma-separated training precisions: fp32, and bf16/fp16 autocast where the device supports them. "
+        "Default: fp32,bf16.",
+    )
+
+
+def _join(values: tuple[int, ...]) -> str:
+    return ",".join(map(str, values))
+
+
+def _file_option(option: str, text: str, suffixes: tuple[str, ...], kind: str) -> Path:
+    try:
+        return readable_file(text, suffixes, kind)
+    except ValueError as error:
+        raise pytest.UsageError(f"{option}={error}") from None
+
+
+def _dtypes(option: str, text: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    dtypes = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not dtypes or any(d not in allowed for d in dtypes):
+        raise pytest.UsageError(f"{option}={text!r}: allowed: {', '.join(allowed)}")
+    return dtypes
+
+
+def _int_list(option: str, text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        values = ()
+    if not values or any(v < 1 for v in values):
+        raise pytest.UsageError(f"{option}={text!r}: expected comma-separated positive integers, e.g. 1,4,8")
+    return values
+
+
+@dataclass(frozen=True)
+class GestureOptions:
+    data: Path | None
+    images: Path | None
+    landmarker: Path | None
+    dtypes: tuple[str, ...]
+
+    @property
+    def default_data(self) -> bool:
+        return self.data is None and self.images is None
+
+
+def read_gesture_options(config: pytest.Config) -> GestureOptions:
+    data, images, landmarker = (config.getoption(o) for o in (OPT_GESTURE_DATA, OPT_GESTURE_IMAGES,
+                                                              OPT_GESTURE_LANDMARKER))
+    if data and images:
+        raise pytest.UsageError(f"{OPT_GESTURE_DATA} and {OPT_GESTURE_IMAGES} both name the data; give one")
+    if images and not landmarker:
+        raise pytest.UsageError(f"{OPT_GESTURE_IMAGES}={images} needs {OPT_GESTURE_LANDMARKER}=PATH to MediaPipe's "
+                                "hand_landmarker.task")
+    if images and not Path(images).is_dir():
+        raise pytest.UsageError(f"{OPT_GESTURE_IMAGES}={images}: no such folder")
+    return GestureOptions(
+        data=_file_option(OPT_GESTURE_DATA, data, (".csv",), "a landmark CSV") if data else None,
+        images=Path(images).absolute() if images else None,
+        landmarker=_file_option(OPT_GESTURE_LANDMARKER, landmarker, (".task",), "a MediaPipe .task model file")
+        if landmarker else None,
+        dtypes=_dtypes(OPT_GESTURE_DTYPES, config.getoption(OPT_GESTURE_DTYPES), GESTURE_DTYPES),
+    )
+
+
+@dataclass(frozen=True)
+class DetectionOptions:
+    model: Path | None
+    data: Path | None
+    imgsz: int
+    batch_sizes: tuple[int, ...] | None
+    dtypes: tuple[str, ...]
+
+    def batch_sizes_for(self, device: Device) -> tuple[int, ...]:
+        """The throughput batch sizes: as given, else small ones on the host CPU and larger on accelerators."""
+        if self.batch_sizes:
+            return self.batch_sizes
+        return HOST_CPU_BATCH_SIZES if device.is_host_cpu else ACCELERATOR_BATCH_SIZES
+
+
+def read_detection_options(config: pytest.Config) -> DetectionOptions:
+    from pytest_accel.workloads.detection.model import MODEL_KIND, MODEL_SUFFIXES
+
+    model = config.getoption(OPT_YOLO_MODEL)
+    data = config.getoption(OPT_YOLO_DATA)
+    imgsz_text = config.getoption(OPT_YOLO_IMGSZ)
+    try:
+        imgsz = int(imgsz_text)
+    except ValueError:
+        imgsz = -1
+    if imgsz < 32 or imgsz > 4096 or imgsz % 32:
+        raise pytest.UsageError(f"{OPT_YOLO_IMGSZ}={imgsz_text!r}: expected a multiple of 32 between 32 and 4096")
+    batch_text = config.getoption(OPT_YOLO_BATCH_SIZES)
+    return DetectionOptions(
+        model=_file_option(OPT_YOLO_MODEL, model, MODEL_SUFFIXES, MODEL_KIND) if model else None,
+        data=_file_option(OPT_YOLO_DATA, data, (".yaml", ".yml"), "an ultralytics data set YAML") if data else None,
+        imgsz=imgsz,
+        batch_sizes=_int_list(OPT_YOLO_BATCH_SIZES, batch_text) if batch_text else None,
+        dtypes=_dtypes(OPT_YOLO_DTYPES, config.getoption(OPT_YOLO_DTYPES), DETECTION_DTYPES),
+    )

@@ -1,0 +1,90 @@
+"""Tolerances: parsing them where they enter (marker, CLI, ini) and resolving the one that applies to a metric.
+
+Precedence: marker > ``--accel-tolerance`` > ini ``accel_tolerance_<kind>`` > built-in default (the kind's
+relative default, or a bound metric's own limit); at each level a full metric name beats its kind.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import pytest
+
+from pytest_accel.metrics import DEFAULT_TOLERANCES, METRIC_KINDS, Metric
+
+MARKER_TOLERANCE = "accel_tolerance"
+OPT_TOLERANCE = "--accel-tolerance"
+INI_TOLERANCE_PREFIX = "accel_tolerance_"
+
+#: pytest's UsageError is final; the alias names what our validation raises.
+OptionError = pytest.UsageError
+
+
+def parse_tolerance_value(source: str, key: str, text: Any) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise OptionError(
+            f"{source}: {key}={text!r} is not a number; expected a non-negative number such as 0.05"
+        ) from None
+    if not value >= 0 or value == float("inf"):
+        raise OptionError(f"{source}: {key}={text!r} must be a finite number >= 0")
+    return value
+
+
+def check_tolerance_key(source: str, key: str) -> str:
+    key = key.strip()
+    if "." in key or key in METRIC_KINDS:
+        return key
+    raise OptionError(
+        f"{source}: {key!r} is neither a metric kind ({', '.join(METRIC_KINDS)}) nor a metric name (which "
+        "contains a dot, e.g. matmul.latency)"
+    )
+
+
+def parse_cli_tolerances(values: list[str]) -> dict[str, float]:
+    result: dict[str, float] = {}
+    for item in values:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise OptionError(f"{OPT_TOLERANCE}={item!r}: expected KEY=VALUE, e.g. latency=0.2")
+        key = check_tolerance_key(f"{OPT_TOLERANCE}={item}", key)
+        result[key] = parse_tolerance_value(OPT_TOLERANCE, key, text.strip())
+    return result
+
+
+def marker_tolerances(item: pytest.Item) -> dict[str, float]:
+    """Tolerances from ``accel_tolerance`` markers, the closest marker winning; validated."""
+    merged: dict[str, float] = {}
+    for marker in reversed(list(item.iter_markers(MARKER_TOLERANCE))):
+        source = f"@pytest.mark.{MARKER_TOLERANCE} on {item.nodeid}"
+        given: dict[str, Any] = {}
+        for arg in marker.args:
+            if not isinstance(arg, Mapping):
+                raise OptionError(f"{source}: positional argument {arg!r} must be a dict of metric name -> tolerance")
+            given.update(arg)
+        given.update(marker.kwargs)
+        for key, value in given.items():
+            merged[check_tolerance_key(source, str(key))] = parse_tolerance_value(source, str(key), value)
+    return merged
+
+
+def resolve_tolerance(
+    metric: Metric,
+    marker: Mapping[str, float],
+    cli: Mapping[str, float],
+    ini: Mapping[str, float],
+) -> tuple[float | None, str]:
+    """The tolerance for ``metric`` and where it came from."""
+    levels: list[tuple[Mapping[str, float], str]] = [
+        (marker, f"marker {MARKER_TOLERANCE}"),
+        (cli, OPT_TOLERANCE),
+        (ini, f"ini {INI_TOLERANCE_PREFIX}{metric.kind}"),
+    ]
+    for values, source in levels:
+        for key in (metric.name, metric.kind):
+            if key in values:
+                return values[key], source
+    if metric.kind_info.judgement == "bound":
+        return metric.limit, "the metric's limit"
+    return DEFAULT_TOLERANCES.get(metric.kind), "default"
