@@ -94,5 +94,17 @@ def git_commit(path: Path) -> str | None:
     return head + ("-dirty" if dirty else "")
 
 
+CACHE_ENV = "PYTEST_ACCEL_CACHE"
+
+
+def cache_dir() -> Path:
+    """Where generated data sets, exported models and engine caches are kept between runs: $PYTEST_ACCEL_CACHE,
+    else $XDG_CACHE_HOME/pytest-accel, else ~/.cache/pytest-accel."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "pytest-accel"
+
+
 def command_line() -> str:
     return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])

@@ -32,6 +32,8 @@ OPT_MISSING = "--accel-missing-baseline"
 OPT_GATE = "--accel-gate"
 OPT_LATENCY_BASIS = "--accel-latency-basis"
 OPT_REPORT = "--accel-report"
+OPT_ALLOW_TF32 = "--accel-allow-tf32"
+OPT_DETERMINISTIC = "--accel-deterministic"
 
 INI_BASELINE_DIR = "accel_baseline_dir"
 INI_GATE = "accel_gate"
@@ -67,6 +69,10 @@ class AccelOptions:
     baseline_dir_arg: str | None = None
     #: pytest-benchmark is installed and enabled: it runs each test's first timed measurement
     use_pytest_benchmark: bool = False
+    #: fp32 work may use TF32 where the device has it (parity bounds then follow TF32)
+    allow_tf32: bool = False
+    #: deterministic algorithms asked for before any workload runs
+    deterministic: bool = False
 
     @property
     def writes_baselines(self) -> bool:
@@ -158,6 +164,22 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="write a JSON record of every measurement, with device info, software stack and verdicts. "
         "Default: no file.",
+    )
+    group.addoption(
+        OPT_ALLOW_TF32,
+        action="store_true",
+        default=False,
+        help="let fp32 matmuls and convolutions use TF32 on devices that have it (NVIDIA Ampere and later), as "
+        "deployments often do; fp32 parity is then held to TF32 bounds. Without it fp32 means IEEE fp32 wherever "
+        "the runtime lets us choose (TensorRT's TF32 tactics stay on unless NVIDIA_TF32_OVERRIDE=0). Default: off.",
+    )
+    group.addoption(
+        OPT_DETERMINISTIC,
+        action="store_true",
+        default=False,
+        help="enable deterministic algorithms before any workload (torch.use_deterministic_algorithms, "
+        "CUBLAS_WORKSPACE_CONFIG=:4096:8, cuDNN without autotuning), so devices other than the CPU are held to "
+        "bit-identical reruns; recorded in the report. Default: off.",
     )
     parser.addini(INI_BASELINE_DIR, "folder of stored baselines, relative to the ini file", default=None)
     parser.addini(INI_GATE, "comma-separated metric kinds that fail tests (see --accel-gate)", default=None)
@@ -287,6 +309,8 @@ def read_options(config: pytest.Config) -> AccelOptions:
         invocation_args=tuple(config.invocation_params.args),
         baseline_dir_arg=getoption(OPT_BASELINE_DIR) or None,
         use_pytest_benchmark=_pytest_benchmark_enabled(config),
+        allow_tf32=bool(getoption(OPT_ALLOW_TF32)),
+        deterministic=bool(getoption(OPT_DETERMINISTIC)),
     )
 
 

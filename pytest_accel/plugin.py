@@ -101,6 +101,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     for device in session.devices():
         if device.available:
             lines.append(f"accel device {device.spec}: {device.key} ({device.info.describe()})")
+            if device.fp32_math == "tf32":
+                reason = device.info.extra.get("fp32_math_reason", "the runtime's default")
+                lines.append(f"accel device {device.spec}: fp32 runs as TF32 ({reason}); fp32 parity is held to "
+                             "TF32 bounds")
         else:
             lines.append(f"accel device {device.spec}: unavailable, its tests skip ({device.unavailable_reason})")
     return lines

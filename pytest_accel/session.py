@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -22,6 +23,9 @@ from pytest_accel.devices import (
 from pytest_accel.options import OPT_SKIP_UNAVAILABLE, AccelOptions
 from pytest_accel.references import ReferenceStore
 from pytest_accel.verdicts import Verdict
+
+#: cuBLAS' documented setting for reproducible results (a workspace per stream of 4 MiB, 8 of them)
+CUBLAS_WORKSPACE = ":4096:8"
 
 
 @dataclass
@@ -58,9 +62,15 @@ class AccelSession:
 
     def devices(self) -> list[Device]:
         if self._devices is None:
+            if self.options.deterministic:
+                # read by cuBLAS when it starts, so before any device is opened; a value the user set stays
+                os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
             devices = resolve_devices(self.registry, self.options.device_specs, self.options.skip_unavailable)
             for device in devices:
                 if device.available:
+                    device.set_fp32_math(self.options.allow_tf32)
+                    if self.options.deterministic:
+                        device.set_deterministic(True)
                     facts: dict[str, str] = {}
                     self.config.hook.pytest_accel_update_device_info(config=self.config, device=device, facts=facts)
                     device.add_info(facts)

@@ -20,8 +20,8 @@ def test_device_info_facts_reach_header_baselines_and_report(accuracy_project: p
     result = accuracy_project.runpytest(f"{OPT_MISSING}=record", f"{OPT_REPORT}=report.json")
     result.assert_outcomes(passed=1)
     [path] = baseline_files(accuracy_project.path)
-    assert load_json(path)["device"]["extra"] == {"torch_threads": load_json(path)["device"]["extra"]["torch_threads"],
-                                                  "rack": "r42", "firmware": "fw-cpu"}
+    extra = load_json(path)["device"]["extra"]
+    assert {"rack": "r42", "firmware": "fw-cpu"}.items() <= extra.items() and "torch_threads" in extra
     report = load_json(accuracy_project.path / "report.json")
     assert report["devices"]["cpu"]["extra"]["rack"] == "r42"
     assert path.parent.parent.name.startswith("cpu-") and "r42" not in path.parent.parent.name, "not in the key"

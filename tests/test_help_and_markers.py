@@ -13,12 +13,13 @@ def test_help_lists_every_option_with_its_default(pytester: pytest.Pytester) -> 
     text = " ".join(result.stdout.str().split())
     assert "pytest-accel: accelerator conformance and performance" in text
     names = [value for name, value in vars(options).items() if name.startswith("OPT_")]
-    assert len(names) == 10
+    assert len(names) == 12
     for name in names:
         assert name in text, name
     for fragment in ("--device=SPEC", "--accel-profile=NAME", "--accel-gate=KINDS", "--accel-tolerance=KEY=VALUE",
                      "--accel-report=PATH", "--accel-missing-baseline=MODE", "Default: warn.", "Default: cpu.",
-                     "Default: quick on CPU devices, standard on accelerators.", "accel_tolerance_latency"):
+                     "Default: quick on CPU devices, standard on accelerators.", "accel_tolerance_latency",
+                     "--accel-allow-tf32 let fp32", "--accel-deterministic enable deterministic"):
         assert fragment in text, fragment
 
 

@@ -144,13 +144,25 @@ class Device(ABC):
 
     @property
     def key(self) -> str:
-        """Baseline folder name: backend + normalised accelerator model (+ core count for CPUs).
+        """Baseline folder name: backend + normalised accelerator model (+ core count for CPUs, + the host CPU for
+        accelerators whose launch-bound timings depend on it: ``cuda-nvidia-h100-80gb-hbm3-on-intel-xeon-8480``).
 
         Software versions stay out of it: they are recorded inside the baseline files.
         """
         info = self.info
         key = f"{self.key_prefix}-{normalise_key_part(f'{info.vendor} {info.model}')}"
-        return key + (f"-{info.cores}c" if info.cores else "")
+        key += f"-{info.cores}c" if info.cores else ""
+        if self.host_in_key:
+            from pytest_accel import environment
+
+            key += "-on-" + normalise_key_part(" ".join(environment.cpu_model()))
+        return key
+
+    @property
+    def host_in_key(self) -> bool:
+        """Whether the host CPU is part of the key: for accelerators driven by a separate host CPU, whose speed sets
+        the launch-bound (batch-1) timings. Off by default, so out-of-tree keys stay as their backends make them."""
+        return False
 
     @abstractmethod
     def describe(self) -> DeviceInfo:
@@ -162,6 +174,22 @@ class Device(ABC):
     @property
     def supported_dtypes(self) -> tuple[str, ...]:
         return ("fp32",)
+
+    def effective_precision(self, dtype: str) -> str:
+        """The precision a workload in ``dtype`` really gets here: "tf32" for fp32 where TF32 is on."""
+        return "tf32" if dtype == "fp32" and self.fp32_math == "tf32" else dtype
+
+    @property
+    def fp32_math(self) -> str:
+        """How fp32 matmuls and convolutions are computed here: "ieee", or "tf32" (inputs rounded to 10 mantissa
+        bits, as NVIDIA tensor cores do when TF32 is on). Parity bounds for fp32 follow it."""
+        return "ieee"
+
+    def set_fp32_math(self, allow_tf32: bool) -> None:
+        """Allow or forbid TF32 for fp32 work, where the device has it (before any workload runs)."""
+
+    def set_deterministic(self, deterministic: bool) -> None:
+        """Ask for deterministic algorithms, where the runtime offers the choice (before any workload runs)."""
 
     @property
     def claims_determinism(self) -> bool:
@@ -220,11 +248,20 @@ class TorchRuntime(Protocol):
 
 @runtime_checkable
 class OrtRuntime(Protocol):
-    """A device that runs ONNX models through ONNX Runtime sessions it creates (on its provider only)."""
+    """A device that runs ONNX models through ONNX Runtime sessions it creates: ``sample_feeds`` are real-sized
+    inputs for a first, checked run; ``shape_ranges`` (input name -> min/opt/max shapes) let providers that build
+    engines ahead of time build one for every batch the workload uses."""
 
     spec: str
 
-    def create_session(self, model: Any, options: Any | None = None) -> Any: ...
+    def create_session(
+        self,
+        model: Any,
+        options: Any | None = None,
+        *,
+        sample_feeds: dict[str, Any] | None = None,
+        shape_ranges: Mapping[str, Any] | None = None,
+    ) -> Any: ...
 
 
 class Backend(ABC):

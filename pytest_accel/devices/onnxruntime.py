@@ -6,14 +6,20 @@ whole fails loudly instead of being measured on the CPU.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from pytest_accel.devices import Backend, Device, DeviceInfo, DeviceUnavailable, host_cpu_info, normalise_key_part
+from pytest_accel.devices.ort_placement import (
+    compute_on_cpu,
+    graph_nodes,
+    list_nodes,
+    profile_options,
+    profiled_placement,
+)
 from pytest_accel.errors import DeviceFailure
 
 SHORT_PROVIDER_NAMES: dict[str, str] = {
@@ -56,14 +62,46 @@ def short_name(provider: str) -> str:
     return provider.removesuffix("ExecutionProvider").lower()
 
 
+#: OrtValue device type for inputs and outputs that stay on the provider's device (I/O binding); providers not
+#: listed exchange host arrays, which is all a host-memory provider needs
+IO_DEVICE_TYPES = {"CUDAExecutionProvider": "cuda", "TensorrtExecutionProvider": "cuda", "DmlExecutionProvider": "dml"}
+_CUDA = "CUDAExecutionProvider"
+_TENSORRT = "TensorrtExecutionProvider"
+
+
+@dataclass(frozen=True)
+class ShapeRange:
+    """The smallest, the tuned-for and the largest shape of one model input (TensorRT builds its engine for it)."""
+
+    min: tuple[int, ...]
+    opt: tuple[int, ...]
+    max: tuple[int, ...]
+
+
 class OrtDevice(Device):
+    """One execution provider. Sessions may leave shape bookkeeping on the CPU (as GPU providers do by design) but
+    fail with the nodes' names when compute lands there, or when ONNX Runtime drops the provider altogether."""
+
     runtime = "onnxruntime"
 
-    def __init__(self, spec: str, provider: str, provider_options: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        spec: str,
+        provider: str,
+        provider_options: dict[str, str] | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
         super().__init__(spec, OrtBackend.name)
         self.ort = _ort()
         self.provider = provider
-        self.provider_options = provider_options or {}
+        self.provider_options = dict(provider_options or {})
+        if provider == _CUDA:
+            self.provider_options.setdefault("use_tf32", "0")  # fp32 means IEEE fp32 unless TF32 is asked for
+        self.cache_dir = cache_dir
+        #: exchange device-resident inputs and outputs with sessions (None: wherever the provider has a device
+        #: memory of its own, see IO_DEVICE_TYPES)
+        self.io_binding: bool | None = None
+        self._probe: Callable[[], None] | None = None
 
     @property
     def key_prefix(self) -> str:
@@ -73,11 +111,38 @@ class OrtDevice(Device):
     def is_host_cpu(self) -> bool:
         return self.provider in _HOST_PROVIDERS
 
+    @property
+    def device_id(self) -> int:
+        return int(self.provider_options.get("device_id", 0))
+
+    @property
+    def io_device_type(self) -> str | None:
+        """Where inputs and outputs live for model-only runs: an OrtValue device type, or None for host arrays."""
+        if self.io_binding is False:
+            return None
+        return IO_DEVICE_TYPES.get(self.provider, "cpu" if self.io_binding else None)
+
+    @property
+    def fp32_math(self) -> str:
+        if self.provider == _TENSORRT:
+            # TensorRT builds fp32 layers with TF32 tactics unless the CUDA libraries are told not to
+            return "ieee" if os.environ.get("NVIDIA_TF32_OVERRIDE") == "0" else "tf32"
+        if self.provider == _CUDA and self.provider_options.get("use_tf32") == "1":
+            return "ieee" if os.environ.get("NVIDIA_TF32_OVERRIDE") == "0" else "tf32"
+        return "ieee"
+
+    def set_fp32_math(self, allow_tf32: bool) -> None:
+        if self.provider == _CUDA:
+            self.provider_options["use_tf32"] = "1" if allow_tf32 else "0"
+
     def describe(self) -> DeviceInfo:
         runtime = {"onnxruntime": self.ort.__version__}
+        extra = {"provider": self.provider, "fp32_math": self.fp32_math}
         if self.provider in _HOST_PROVIDERS:
-            return host_cpu_info(self.backend_name, self.spec, runtime, {"provider": self.provider})
-        vendor, model, memory = _gpu_from_torch() if self.provider in _NVIDIA_PROVIDERS else ("", "", None)
+            return host_cpu_info(self.backend_name, self.spec, runtime, extra)
+        vendor, model, memory = ("", "", None)
+        if self.provider in _NVIDIA_PROVIDERS:
+            vendor, model, memory = _gpu_from_torch(self.device_id)
         return DeviceInfo(
             backend=self.backend_name,
             spec=self.spec,
@@ -85,70 +150,100 @@ class OrtDevice(Device):
             model=model or "unknown",
             memory_bytes=memory,
             runtime=runtime,
-            extra={"provider": self.provider},
+            extra=extra,
         )
 
     def session_options(self) -> Any:
         options = self.ort.SessionOptions()
-        if self.provider != _CPU:
-            options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
         # Idle intra-op threads otherwise spin for a while after every run, taking cores from whatever is measured
         # next in the same process (seen here: a torch matmul 71% slower right after the detection suite on ORT).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return options
 
-    def create_session(self, model: str | os.PathLike[str] | bytes, options: Any | None = None) -> Any:
-        """An InferenceSession on this provider only; fails with ORT's reason if any node would fall back."""
+    def providers(self, shape_ranges: Mapping[str, ShapeRange] | None = None) -> list[Any]:
+        """The provider list for a session: the provider under test, what its users put behind it, and the CPU
+        provider last (for shape bookkeeping only, which :meth:`create_session` checks)."""
+        if self.provider == _CPU:
+            return [_CPU]
+        options = dict(self.provider_options)
+        if self.provider != _TENSORRT:
+            return [(self.provider, options), _CPU]
+        if self.cache_dir is not None:
+            folder = self.cache_dir / "onnxruntime" / "tensorrt"
+            folder.mkdir(parents=True, exist_ok=True)
+            options.setdefault("trt_engine_cache_enable", "True")
+            options.setdefault("trt_engine_cache_path", str(folder))
+            options.setdefault("trt_timing_cache_enable", "True")
+            options.setdefault("trt_timing_cache_path", str(folder))
+        if shape_ranges:
+            for key, pick in (("min", "min"), ("opt", "opt"), ("max", "max")):
+                options[f"trt_profile_{key}_shapes"] = ",".join(
+                    f"{name}:{'x'.join(str(d) for d in getattr(shape, pick))}" for name, shape in shape_ranges.items()
+                )
+        # TensorRT hands what it cannot build to the CUDA provider, as its users run it
+        cuda = {"device_id": str(self.device_id)}
+        return [(_TENSORRT, options), (_CUDA, cuda), _CPU]
+
+    def create_session(
+        self,
+        model: str | os.PathLike[str] | bytes,
+        options: Any | None = None,
+        *,
+        sample_feeds: dict[str, Any] | None = None,
+        shape_ranges: Mapping[str, ShapeRange] | None = None,
+    ) -> Any:
+        """A session on this provider. For any provider but the CPU's, one profiled run on ``sample_feeds`` (give
+        real-sized inputs for a model with symbolic dimensions; zeros with symbolic dimensions set to 1 otherwise)
+        shows where each node ran: compute on the CPU raises :class:`OrtFallbackError` naming the nodes."""
         options = options or self.session_options()
         source = model if isinstance(model, bytes) else str(model)
-        try:
-            return self.ort.InferenceSession(
-                source, sess_options=options, providers=[(self.provider, self.provider_options)]
-            )
-        except Exception as error:  # onnxruntime raises its own Fail/InvalidArgument types
-            if "fallback" not in str(error).lower():
-                raise
-            placement = self.node_placement(source)
-            on_cpu = [f"{name} ({op})" for name, (provider, op) in placement.items() if provider == _CPU]
-            listed = ", ".join(on_cpu[:20]) + (f" and {len(on_cpu) - 20} more" if len(on_cpu) > 20 else "")
+        if self.provider == _CPU:
+            return self.ort.InferenceSession(source, sess_options=options, providers=self.providers())
+        profile_folder = profile_options(options)
+        with profile_folder:
+            session = self.ort.InferenceSession(source, sess_options=options, providers=self.providers(shape_ranges))
+            options.enable_profiling = False  # the session has its copy; options the caller reuses stay unprofiled
+            active = session.get_providers()
+            if self.provider not in active:
+                raise DeviceFailure(
+                    f"ONNX Runtime {self.ort.__version__} dropped {self.provider} when creating the session (it runs "
+                    f"on {', '.join(active)}): its libraries failed to load; see ONNX Runtime's warnings above"
+                )
+            feeds = sample_feeds if sample_feeds is not None else _zero_feeds(session)
+            try:
+                placement = profiled_placement(session, feeds)
+            except Exception as error:  # onnxruntime raises its own Fail/InvalidArgument types
+                raise DeviceFailure(f"{self.provider}: the first run of the model failed: {error}") from None
+        fallen = compute_on_cpu(placement, graph_nodes(source))
+        if fallen:
             raise OrtFallbackError(
-                f"{self.provider} cannot run {len(on_cpu)} of {len(placement)} nodes, which would fall back to the "
-                f"CPU: {listed or '(none found in a profiled run)'}"
-            ) from None
-
-    def node_placement(self, model: str | bytes, feeds: dict[str, Any] | None = None) -> dict[str, tuple[str, str]]:
-        """{node name: (provider, op type)} from one profiled run with CPU fallback allowed.
-
-        ``feeds`` default to zeros shaped by the model's inputs, symbolic dimensions set to 1.
-        """
-        options = self.ort.SessionOptions()
-        with tempfile.TemporaryDirectory(prefix="accel-ort-profile-") as folder:
-            options.enable_profiling = True
-            options.profile_file_prefix = str(Path(folder) / "profile")
-            providers = [self.provider] if self.provider == _CPU else [self.provider, _CPU]
-            session = self.ort.InferenceSession(model, sess_options=options, providers=providers)
-            session.run(None, feeds if feeds is not None else _zero_feeds(session))
-            events = json.loads(Path(session.end_profiling()).read_text())
-        placement: dict[str, tuple[str, str]] = {}
-        for event in events:
-            args = event.get("args", {})
-            if event.get("cat") == "Node" and "provider" in args:
-                placement[event["name"].removesuffix("_kernel_time")] = (args["provider"], args.get("op_name", "?"))
-        return placement
+                f"{self.provider} cannot run {len(fallen)} of {len(placement)} nodes, which fell back to the CPU: "
+                f"{list_nodes(fallen)} (shape bookkeeping on the CPU is allowed; these are compute)"
+            )
+        return session
 
     def calibration_probe(self) -> Callable[[], None] | None:
+        """A 256² fp32 matmul session, made once per device. TensorRT devices run it on the CUDA provider of the
+        same GPU: one small engine build per probe would cost more than the probe measures."""
+        if self._probe is not None:
+            return self._probe
         try:
             model = matmul_model(_PROBE_SIZE, inputs=("a", "a"))
         except ImportError:
             return None
         import numpy as np
 
-        session = self.create_session(model)
+        if self.provider == _TENSORRT:
+            probe_device = OrtDevice(self.spec, _CUDA, {"device_id": str(self.device_id)})
+            session = probe_device.create_session(model)
+        else:
+            session = self.create_session(model)
         feeds = {"a": np.random.default_rng(0).standard_normal((_PROBE_SIZE, _PROBE_SIZE), dtype=np.float32)}
 
         def probe() -> None:
             session.run(None, feeds)
 
+        self._probe = probe
         return probe
 
 
@@ -186,15 +281,15 @@ def _zero_feeds(session: Any) -> dict[str, Any]:
     return feeds
 
 
-def _gpu_from_torch() -> tuple[str, str, int | None]:
+def _gpu_from_torch(index: int) -> tuple[str, str, int | None]:
     """Name the GPU behind a CUDA/TensorRT provider through torch when it is installed; ORT cannot tell."""
     try:
         import torch
     except ImportError:
         return "", "", None
-    if not torch.cuda.is_available():
+    if not torch.cuda.is_available() or index >= torch.cuda.device_count():
         return "", "", None
-    props = torch.cuda.get_device_properties(0)
+    props = torch.cuda.get_device_properties(index)
     return "NVIDIA", props.name.removeprefix("NVIDIA").strip(), int(props.total_memory)
 
 
@@ -239,7 +334,17 @@ class OrtBackend(Backend):
                 f"onnxruntime {ort.__version__} has no {provider}; available: {', '.join(available)}"
                 + (" (install onnxruntime-gpu for CUDA/TensorRT)" if provider in _NVIDIA_PROVIDERS else ""),
             )
-        return OrtDevice(spec, provider)
+        from pytest_accel.environment import cache_dir
+
+        return OrtDevice(spec, provider, cache_dir=cache_dir())
 
 
-__all__ = ["OrtBackend", "OrtDevice", "OrtFallbackError", "SHORT_PROVIDER_NAMES", "matmul_model", "normalise_key_part"]
+__all__ = [
+    "OrtBackend",
+    "OrtDevice",
+    "OrtFallbackError",
+    "SHORT_PROVIDER_NAMES",
+    "ShapeRange",
+    "matmul_model",
+    "normalise_key_part",
+]

@@ -72,6 +72,8 @@ def build_report(session: AccelSession, exit_status: int) -> dict[str, Any]:
             "missing_baseline": options.missing_baseline,
             "update_baselines": options.update_baselines,
             "latency_basis": options.latency_basis,
+            "allow_tf32": options.allow_tf32,
+            "deterministic": options.deterministic,
         },
         "devices": devices,
         "results": results,

@@ -1,16 +1,14 @@
-"""Where generated data sets and exported models are cached between runs."""
+"""Where generated data sets and exported models are cached between runs (see :func:`environment.cache_dir`)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-CACHE_ENV = "PYTEST_ACCEL_CACHE"
+from pytest_accel.environment import CACHE_ENV, cache_dir
+
+__all__ = ["CACHE_ENV", "default_cache_dir"]
 
 
 def default_cache_dir() -> Path:
     """$PYTEST_ACCEL_CACHE, else $XDG_CACHE_HOME/pytest-accel, else ~/.cache/pytest-accel."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "pytest-accel"
+    return cache_dir()

@@ -59,8 +59,16 @@ class MapResult:
     boxes: int
 
 
+#: images per forward when scoring mAP
+MAP_BATCH_SIZE = 8
+
+
 def evaluate_map(
-    runner: DetectorRunner, samples: Sequence[LabelledImage], names: dict[int, str], imgsz: int, batch_size: int = 8
+    runner: DetectorRunner,
+    samples: Sequence[LabelledImage],
+    names: dict[int, str],
+    imgsz: int,
+    batch_size: int = MAP_BATCH_SIZE,
 ) -> MapResult:
     """mAP50-95 and mAP50 of the runner on ``samples``: ultralytics' matching, AP and NMS, our loop and device."""
     import torch
