@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import statistics
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from pytest_accel.metrics import Metric
+from pytest_accel.stats import lower_quartile, run_spread
 
 SCHEMA = "pytest-accel/baseline"
 SCHEMA_VERSION = 1
@@ -63,7 +65,33 @@ def thin_samples(samples: list[float]) -> list[float]:
     return [float(f"{ordered[round(i * step)]:.6g}") for i in range(MAX_STORED_SAMPLES)]
 
 
-def metric_record(metric: Metric, tolerance: float | None) -> dict[str, Any]:
+#: run-level summaries kept per speed metric: enough for a prediction interval, bounded so old runs age out
+MAX_HISTORY = 20
+
+
+def run_summary(metric: Metric) -> dict[str, Any]:
+    """What one run contributes to a speed metric's history: its value, the calibration probe's median (for
+    normalising), the within-run spread ((p90 - p10) / median of its rounds) and the number of rounds."""
+    summary: dict[str, Any] = {"value": metric.value}
+    if metric.probe_samples:
+        summary["probe"] = float(f"{statistics.median(metric.probe_samples):.6g}")
+    spread = run_spread(metric.samples)
+    if spread is not None and metric.samples:
+        summary["spread"] = float(f"{spread:.4g}")
+        summary["n"] = len(metric.samples)
+        # the lower quartile of round times, of the workload and of the probe: interference only ever adds time,
+        # so on a busy machine the quartile moves less than the median (the steadier series is picked per metric)
+        summary["floor"] = float(f"{lower_quartile(metric.samples):.6g}")
+        if metric.probe_samples and len(metric.probe_samples) >= 10:
+            summary["probe_floor"] = float(f"{lower_quartile(metric.probe_samples):.6g}")
+    summary["recorded_at"] = utc_now()
+    return summary
+
+
+def metric_record(
+    metric: Metric, tolerance: float | None, history: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The stored form of ``metric``. Speed metrics carry ``history``: earlier runs' summaries plus this one's."""
     record: dict[str, Any] = {
         "value": metric.value,
         "unit": metric.unit,
@@ -79,6 +107,8 @@ def metric_record(metric: Metric, tolerance: float | None) -> dict[str, Any]:
         record["samples"] = thin_samples(metric.samples)
     if metric.probe_samples:
         record["probe_samples"] = thin_samples(metric.probe_samples)
+    if metric.kind_info.speed:
+        record["history"] = [*(history or []), run_summary(metric)][-MAX_HISTORY:]
     record["recorded_at"] = utc_now()
     return record
 

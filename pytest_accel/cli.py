@@ -9,6 +9,9 @@ from typing import TYPE_CHECKING, Sequence
 
 from pytest_accel.workloads.cache import default_cache_dir
 
+#: each run is judged against the other unchanged runs, which must make a usable history
+MIN_GATE_CHECK_RUNS = 6
+
 if TYPE_CHECKING:
     from pytest_accel.references import ReferenceStore
 
@@ -81,6 +84,33 @@ def _gesture_reference(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gate_check(args: argparse.Namespace) -> int:
+    from pytest_accel.gatecheck_runner import gate_check, lines
+
+    pytest_args = [a for a in args.pytest_args if a != "--"]
+    if not pytest_args:
+        print("pytest-accel: gate-check needs the timed tests to run after --, e.g. -- suites/test_matmul.py "
+              "--device=cpu", file=sys.stderr)
+        return 2
+    try:
+        slowdowns = sorted({float(part) for part in args.slowdowns.split(",") if part.strip()})
+    except ValueError:
+        slowdowns = []
+    if not slowdowns or any(not 0 < s <= 10 for s in slowdowns):
+        print(f"pytest-accel: --slowdowns={args.slowdowns!r}: expected fractions such as 0.05,0.1,0.2", file=sys.stderr)
+        return 2
+    if args.runs < MIN_GATE_CHECK_RUNS:
+        print(f"pytest-accel: --runs={args.runs}: at least {MIN_GATE_CHECK_RUNS} (each run is judged against the "
+              "other unchanged runs)", file=sys.stderr)
+        return 2
+    folder = Path(args.work_dir) if args.work_dir else Path(args.out).with_suffix("")
+    summary = gate_check(pytest_args, args.runs, slowdowns, folder, Path(args.out), args.alpha)
+    for line in lines(summary):
+        print(line)
+    print(f"written: {args.out} (runs in {folder})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pytest-accel", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -114,6 +144,22 @@ def build_parser() -> argparse.ArgumentParser:
     gesture.add_argument("--baseline-dir", default="baselines", help="default: baselines")
     gesture.add_argument("--force", action="store_true", help="replace an existing reference")
     gesture.set_defaults(run=_gesture_reference)
+
+    check = commands.add_parser(
+        "gate-check",
+        help="measure the latency gate on this machine: false alarms of unchanged runs and the slowdowns caught",
+        description="Runs the given pytest arguments (timed tests on one or more --device) in separate processes, "
+        "RUNS times unchanged and RUNS times with each injected slowdown (real CPU work proportional to every model "
+        "call), interleaved; judges each run with the plugin's verdicts against the other unchanged runs as its "
+        "history; prints false alarms per run and per metric and the detection rate per slowdown; writes JSON.",
+    )
+    check.add_argument("--runs", type=int, default=8, help="runs per condition; default: 8")
+    check.add_argument("--slowdowns", default="0.05,0.1,0.2", help="injected slowdowns; default: 0.05,0.1,0.2")
+    check.add_argument("--alpha", type=float, default=0.01, help="false-alarm rate allowed per run; default: 0.01")
+    check.add_argument("--out", default="gate-check.json", help="summary JSON; default: gate-check.json")
+    check.add_argument("--work-dir", default=None, help="where the runs' reports go; default: next to --out")
+    check.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then the pytest arguments")
+    check.set_defaults(run=_gate_check)
     return parser
 
 

@@ -50,8 +50,10 @@ KINDS: dict[str, MetricKind] = {
         MetricKind("accuracy", "relative", 0.01, False, False, "relative drop allowed, higher is better (mAP)"),
         MetricKind("parity", "bound", None, False, False, "absolute bound on an error against a golden run"),
         MetricKind("convergence", "bound", None, False, False, "absolute bound, e.g. a convergence test's p-value"),
-        MetricKind("latency", "relative", 0.10, True, True, "timed samples; significant and relative slowdown"),
-        MetricKind("throughput", "relative", 0.10, True, True, "timed samples; significant and relative drop"),
+        # 0.05: the floor under the run-to-run prediction interval (a history of runs); a single-run baseline is
+        # judged by the within-run test at twice it, since it cannot see the run-to-run noise
+        MetricKind("latency", "relative", 0.05, True, True, "timed samples; significant and relative slowdown"),
+        MetricKind("throughput", "relative", 0.05, True, True, "timed samples; significant and relative drop"),
         MetricKind("memory", "relative", 0.10, False, False, "relative growth of peak memory"),
         MetricKind("startup", "relative", 1.0, False, True, "one-shot load + compile + first run; relative, loose",
                    label="first run"),

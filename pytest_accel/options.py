@@ -21,7 +21,7 @@ from pytest_accel.tolerances import (
     parse_cli_tolerances,
     parse_tolerance_value,
 )
-from pytest_accel.verdicts import LATENCY_BASES, Policy
+from pytest_accel.verdicts import LATENCY_BASES, MIN_HISTORY, Policy
 
 OPT_DEVICE = "--device"
 OPT_SKIP_UNAVAILABLE = "--accel-skip-unavailable"
@@ -33,6 +33,9 @@ OPT_GATE = "--accel-gate"
 OPT_LATENCY_BASIS = "--accel-latency-basis"
 OPT_REPORT = "--accel-report"
 OPT_ALLOW_TF32 = "--accel-allow-tf32"
+OPT_RECORD_RUN = "--accel-record-run"
+OPT_FAIL_INCONCLUSIVE = "--accel-fail-inconclusive"
+OPT_INJECT_SLOWDOWN = "--accel-inject-slowdown"
 OPT_DETERMINISTIC = "--accel-deterministic"
 
 INI_BASELINE_DIR = "accel_baseline_dir"
@@ -73,10 +76,15 @@ class AccelOptions:
     allow_tf32: bool = False
     #: deterministic algorithms asked for before any workload runs
     deterministic: bool = False
+    #: add this run to the speed metrics' histories (and write what has no baseline)
+    record_run: bool = False
+    fail_inconclusive: bool = False
+    #: the gate self-check's injected slowdown (0.1 = every model call 10% slower), 0 for none
+    inject_slowdown: float = 0.0
 
     @property
     def writes_baselines(self) -> bool:
-        return self.update_baselines or self.missing_baseline == "record"
+        return self.update_baselines or self.record_run or self.missing_baseline == "record"
 
     @property
     def policy(self) -> Policy:
@@ -84,8 +92,9 @@ class AccelOptions:
             gate=self.gate,
             alpha=self.alpha,
             latency_basis=self.latency_basis,
-            update=self.update_baselines,
+            update=self.update_baselines or self.record_run,
             record_missing=self.missing_baseline == "record",
+            fail_inconclusive=self.fail_inconclusive,
         )
 
 
@@ -153,10 +162,34 @@ def add_options(parser: pytest.Parser) -> None:
     )
     group.addoption(
         OPT_LATENCY_BASIS,
-        default="both",
+        default="auto",
         metavar="BASIS",
-        help="which latency ratio must exceed the tolerance for a regression: absolute, normalised (by the "
-        "calibration probe run interleaved on the same device), or both. Default: both.",
+        help="which ratio of a speed metric is judged: absolute, normalised (by the calibration probe run "
+        "interleaved on the same device), both, or auto (per metric, whichever its history shows steadier; both "
+        "while it has no history). Default: auto.",
+    )
+    group.addoption(
+        OPT_RECORD_RUN,
+        action="store_true",
+        default=False,
+        help="add this run to the baselines' run history of every speed metric (latency, throughput, first run), "
+        f"so verdicts can see the run-to-run noise: record a baseline with {OPT_UPDATE} once, then add runs with "
+        f"this option (a history of {MIN_HISTORY} or more runs is used). Tests pass as under {OPT_UPDATE}. "
+        "Default: off.",
+    )
+    group.addoption(
+        OPT_FAIL_INCONCLUSIVE,
+        action="store_true",
+        default=False,
+        help="fail speed checks that are inconclusive because the machine was disturbed (the calibration probe or "
+        "the round-time spread far outside their history) instead of reporting them. Default: off.",
+    )
+    group.addoption(
+        OPT_INJECT_SLOWDOWN,
+        default=None,
+        metavar="FRACTION",
+        help="for the gate self-check (pytest-accel gate-check): make every model call on the devices under test "
+        "this much slower with real CPU work proportional to the call's own time (0.1 = 10%%). Default: none.",
     )
     group.addoption(
         OPT_REPORT,
@@ -237,6 +270,12 @@ def read_options(config: pytest.Config) -> AccelOptions:
         _choice(OPT_PROFILE, profile, tuple(PROFILES))
     missing = _choice(OPT_MISSING, getoption(OPT_MISSING), MISSING_CHOICES)
     update = bool(getoption(OPT_UPDATE))
+    record_run = bool(getoption(OPT_RECORD_RUN))
+    if update and record_run:
+        raise OptionError(f"{OPT_UPDATE} starts every speed metric's history anew and {OPT_RECORD_RUN} adds to it; "
+                          "give one of the two")
+    if record_run and missing == "fail":
+        raise OptionError(f"{OPT_RECORD_RUN} records what has no baseline, so {OPT_MISSING}=fail cannot apply")
     if update and missing == "fail":
         raise OptionError(
             f"{OPT_UPDATE} records every metric, so {OPT_MISSING}=fail cannot apply; drop one of the two"
@@ -256,8 +295,9 @@ def read_options(config: pytest.Config) -> AccelOptions:
         baseline_dir = config.rootpath / "baselines"
         baseline_source = "baseline folder"
     baseline_dir = baseline_dir.resolve()
-    if update or missing == "record":
-        why = f"{OPT_UPDATE if update else f'{OPT_MISSING}=record'} writes baselines there"
+    if update or record_run or missing == "record":
+        why = f"{OPT_UPDATE if update else OPT_RECORD_RUN if record_run else f'{OPT_MISSING}=record'} writes " \
+              "baselines there"
         check_writable(baseline_source, baseline_dir, why)
     elif baseline_dir.exists() and not baseline_dir.is_dir():
         raise OptionError(f"{baseline_source}={baseline_dir}: not a folder")
@@ -311,7 +351,22 @@ def read_options(config: pytest.Config) -> AccelOptions:
         use_pytest_benchmark=_pytest_benchmark_enabled(config),
         allow_tf32=bool(getoption(OPT_ALLOW_TF32)),
         deterministic=bool(getoption(OPT_DETERMINISTIC)),
+        record_run=record_run,
+        fail_inconclusive=bool(getoption(OPT_FAIL_INCONCLUSIVE)),
+        inject_slowdown=_slowdown(getoption(OPT_INJECT_SLOWDOWN)),
     )
+
+
+def _slowdown(text: str | None) -> float:
+    if text is None:
+        return 0.0
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 10:
+        raise OptionError(f"{OPT_INJECT_SLOWDOWN}={text!r}: expected a fraction between 0 and 10, e.g. 0.1 for 10%")
+    return value
 
 
 def _pytest_benchmark_enabled(config: pytest.Config) -> bool:

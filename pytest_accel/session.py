@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pytest_accel import environment
-from pytest_accel.baselines import REFERENCE_FOLDER, BaselineStore, utc_now
+from pytest_accel.baselines import REFERENCE_FOLDER, BaselineError, BaselineStore, utc_now
 from pytest_accel.devices import (
     Backend,
     BackendRegistry,
@@ -20,9 +20,10 @@ from pytest_accel.devices import (
     DeviceUnavailable,
     UnavailableDevice,
 )
+from pytest_accel.metrics import KINDS
 from pytest_accel.options import OPT_SKIP_UNAVAILABLE, AccelOptions
 from pytest_accel.references import ReferenceStore
-from pytest_accel.verdicts import Verdict
+from pytest_accel.verdicts import MIN_HISTORY, Verdict
 
 #: cuBLAS' documented setting for reproducible results (a workspace per stream of 4 MiB, 8 of them)
 CUBLAS_WORKSPACE = ":4096:8"
@@ -55,6 +56,7 @@ class AccelSession:
         self.records: list[TestRecord] = []
         self.written: list[WrittenBaseline] = []
         self._devices: list[Device] | None = None
+        self._family_size: int | None = None
 
     @property
     def devices_resolved(self) -> bool:
@@ -71,11 +73,25 @@ class AccelSession:
                     device.set_fp32_math(self.options.allow_tf32)
                     if self.options.deterministic:
                         device.set_deterministic(True)
+                    if self.options.inject_slowdown:
+                        from pytest_accel.gatecheck import inject_slowdown
+
+                        inject_slowdown(device, self.options.inject_slowdown)
                     facts: dict[str, str] = {}
                     self.config.hook.pytest_accel_update_device_info(config=self.config, device=device, facts=facts)
                     device.add_info(facts)
             self._devices = devices
         return self._devices
+
+    def speed_family_size(self) -> int:
+        """How many speed metrics with a usable history the baselines of this run's devices hold: the family
+        whose false alarms are controlled together (each is judged at alpha / this). Counted over every baseline
+        of these devices, so a run that selects fewer tests is judged conservatively, never the other way."""
+        if self._family_size is None:
+            self._family_size = count_history_metrics(
+                self.store, [d.key for d in self.devices() if d.available], MIN_HISTORY
+            )
+        return max(self._family_size, 1)
 
     @cached_property
     def software(self) -> dict[str, str]:
@@ -93,6 +109,20 @@ class AccelSession:
             "git_commit": self.git_commit,
             "recorded_at": utc_now(),
         }
+
+
+def count_history_metrics(store: BaselineStore, device_keys: list[str], min_history: int) -> int:
+    count = 0
+    for key in device_keys:
+        for path in sorted((store.root / key).rglob("*.json")) if (store.root / key).is_dir() else []:
+            try:
+                document = store.load(path)
+            except BaselineError:
+                continue  # the test that uses it fails with the reason
+            for record in (document or {}).get("metrics", {}).values():
+                speed = KINDS.get(record.get("kind"), KINDS["info"]).speed
+                count += bool(speed and len(record.get("history") or []) >= min_history)
+    return count
 
 
 def resolve_devices(registry: BackendRegistry, specs: tuple[str, ...], skip_unavailable: bool) -> list[Device]:

@@ -104,3 +104,66 @@ def convergence_test(reference: Sequence[float], observed: Sequence[float]) -> C
         p_slower=float(student_t.sf(t_value, dof)),
         p_faster=float(student_t.cdf(t_value, dof)),
     )
+
+
+#: a history whose runs agree to the last digit still has some spread; below this (0.2%) a t statistic explodes
+MIN_LOG_SPREAD = 0.002
+
+
+@dataclass(frozen=True)
+class HistoryTest:
+    """Where one run's value stands against the run-level values of earlier runs, on a log scale.
+
+    Values are oriented so that larger is worse (times, or 1/rate). ``ratio`` is the obtained value over the
+    history's geometric mean; ``threshold`` the ratio at which the one-sided prediction interval at the given
+    significance ends: a new run of the unchanged system exceeds it with that probability.
+    """
+
+    ratio: float
+    threshold: float
+    p_worse: float
+    p_better: float
+    runs: int
+    spread: float  # standard deviation of the log values (about the run-to-run CV)
+
+
+def history_test(history: Sequence[float], obtained: float, alpha: float) -> HistoryTest:
+    """One-sided prediction-interval test of ``obtained`` against ``history`` (Student t, n-1 degrees of
+    freedom, as MLPerf's RCP checker and Bencher's t-test threshold use)."""
+    from scipy.stats import t as student_t
+
+    if len(history) < 2:
+        raise ValueError(f"a history test needs at least 2 runs, got {len(history)}")
+    if obtained <= 0 or any(value <= 0 for value in history):
+        raise ValueError("history values must be positive")
+    logs = [math.log(value) for value in history]
+    centre = statistics.fmean(logs)
+    spread = max(statistics.stdev(logs), MIN_LOG_SPREAD)
+    scale = spread * math.sqrt(1 + 1 / len(logs))
+    dof = len(logs) - 1
+    t_value = (math.log(obtained) - centre) / scale
+    critical = float(student_t.ppf(1 - alpha, dof))
+    return HistoryTest(
+        ratio=math.exp(math.log(obtained) - centre),
+        threshold=math.exp(critical * scale),
+        p_worse=float(student_t.sf(t_value, dof)),
+        p_better=float(student_t.cdf(t_value, dof)),
+        runs=len(logs),
+        spread=spread,
+    )
+
+
+def run_spread(samples: Sequence[float] | None) -> float | None:
+    """(p90 - p10) / median of a run's rounds: its within-run dispersion; None for fewer than 10 rounds."""
+    if not samples or len(samples) < 10:
+        return None
+    ordered = sorted(samples)
+    middle = statistics.median(ordered)
+    low, high = ordered[len(ordered) // 10], ordered[(len(ordered) * 9) // 10]
+    return (high - low) / middle if middle > 0 else None
+
+
+def lower_quartile(samples: Sequence[float]) -> float:
+    """The nearest-rank 25th percentile."""
+    ordered = sorted(samples)
+    return ordered[max(math.ceil(0.25 * len(ordered)), 1) - 1]

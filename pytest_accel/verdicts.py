@@ -7,6 +7,8 @@ the one made here; nothing patches it afterwards.
 
 from __future__ import annotations
 
+import math
+import statistics
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping
 
@@ -14,12 +16,23 @@ from pytest_accel.metrics import Metric, format_value
 from pytest_accel.stats import timing_shift
 
 Status = Literal[
-    "pass", "improved", "faster", "noise", "missing", "recorded", "updated", "info", "regression"
+    "pass", "improved", "faster", "noise", "missing", "recorded", "updated", "info", "regression", "inconclusive"
 ]
 PASSING: tuple[Status, ...] = ("pass", "improved", "faster", "noise", "missing", "recorded", "updated", "info")
-LATENCY_BASES = ("both", "absolute", "normalised")
-#: A first run is one sample, so no significance test applies; differences under this are not judged.
+LATENCY_BASES = ("auto", "both", "absolute", "normalised")
+#: Without a history, a first run is one sample: differences under this are not judged, unless the ratio is past
+#: STARTUP_ALWAYS_JUDGED times the tolerance (a 3x slower first inference is never hidden).
 STARTUP_SLACK_SECONDS = 0.1
+STARTUP_ALWAYS_JUDGED = 2.0
+#: Runs of history a speed metric needs before its verdict uses them (a prediction interval from fewer is too wide
+#: to detect anything); until then the within-run test decides, at this multiple of the tolerance, because it
+#: cannot see the run-to-run part of the noise.
+MIN_HISTORY = 5
+FALLBACK_TOLERANCE_FACTOR = 2.0
+#: A round-time spread this many times the history's typical one (taken as at least DISTURBED_MIN_USUAL_SPREAD,
+#: so a workload whose rounds agree to 0.1% is not "disturbed" by ordinary 2% jitter) means the run was disturbed.
+DISTURBED_SPREAD_FACTOR = 3.0
+DISTURBED_MIN_USUAL_SPREAD = 0.05
 
 
 @dataclass(frozen=True)
@@ -27,8 +40,14 @@ class Policy:
     """How this run judges: what fails tests and what gets written."""
 
     gate: frozenset[str]
+    #: false-alarm rate allowed per run for speed metrics judged on their history (split over the family)
     alpha: float = 0.01
-    latency_basis: str = "both"
+    latency_basis: str = "auto"
+    #: how many history-judged speed metrics the run may judge: each gets alpha / family_size (Bonferroni)
+    family_size: int = 1
+    min_history: int = MIN_HISTORY
+    #: an inconclusive speed metric (a disturbed machine) fails the test instead of being reported
+    fail_inconclusive: bool = False
     #: --accel-update-baselines: every metric is written; those judged against their baseline read "updated"
     update: bool = False
     #: --accel-missing-baseline=record: metrics with no baseline are written and read "recorded"
@@ -51,8 +70,15 @@ class Verdict:
     def regressed(self) -> bool:
         return self.status == "regression"
 
+    #: the same metric measured again to confirm a regression (its value), if it was
+    remeasured_value: float | None = None
+    #: for fail_inconclusive
+    fails_when_inconclusive: bool = False
+
     @property
     def fails_test(self) -> bool:
+        if self.status == "inconclusive":
+            return self.fails_when_inconclusive and self.gated
         return self.regressed and self.gated
 
     @property
@@ -111,6 +137,7 @@ def compare(
         detail,
         gated=metric.kind in policy.gate,
         writes_baseline=writes,
+        fails_when_inconclusive=policy.fail_inconclusive,
     )
 
 
@@ -130,6 +157,11 @@ def _judge(
     assert tolerance is not None
     base_value = float(against["value"])
 
+    history = [h for h in against.get("history") or [] if isinstance(h, Mapping)]
+    if metric.kind_info.speed and len(history) >= policy.min_history and metric.value > 0:
+        return _judge_history(metric, history, tolerance, policy)
+    if metric.kind_info.timed:  # a single-run baseline cannot see the run-to-run noise
+        tolerance *= FALLBACK_TOLERANCE_FACTOR
     if metric.is_timed and against.get("samples"):
         return _judge_timed(metric, against, tolerance, policy)
 
@@ -141,15 +173,87 @@ def _judge(
         worse, better = ratio < 1 - tolerance, ratio > 1 + tolerance
     else:
         worse, better = ratio > 1 + tolerance, ratio < 1 - tolerance
-    if worse and metric.kind == "startup" and abs(metric.value - base_value) < STARTUP_SLACK_SECONDS:
+    if (worse and metric.kind == "startup" and abs(metric.value - base_value) < STARTUP_SLACK_SECONDS
+            and abs(math.log(ratio)) < math.log(1 + STARTUP_ALWAYS_JUDGED * tolerance)):
         return "noise", (f"beyond the tolerance but by less than {STARTUP_SLACK_SECONDS:g} s, which a single "
-                         "sample cannot tell from scheduling noise")
+                         "sample cannot tell from scheduling noise (record more runs to judge it on its history)")
     name = basis  # "reference" or "baseline"
     if worse:
         return "regression", f"worse than the {name} beyond the tolerance"
     if better:
         return "improved", f"better than the {name} beyond the tolerance; update it if this is real"
     return "pass", "within the tolerance"
+
+
+def _worse_oriented(value: float, direction: str) -> float:
+    """Times as they are, rates inverted: larger is always worse."""
+    return value if direction == "lower" else 1 / value
+
+
+def _judge_history(
+    metric: Metric, history: list[Mapping[str, Any]], tolerance: float, policy: Policy
+) -> tuple[Status, str]:
+    """Against the run-level values of the last runs: a prediction interval (the run-to-run noise), the
+    tolerance as its floor, the significance split over the run's family of such metrics."""
+    from pytest_accel.stats import history_test, lower_quartile
+
+    alpha = policy.alpha / max(policy.family_size, 1)
+    obtained = _worse_oriented(metric.value, metric.direction)
+    series = {"absolute": ([_worse_oriented(float(h["value"]), metric.direction) for h in history], obtained)}
+    probe = statistics.median(metric.probe_samples) if metric.probe_samples else None
+    if probe and all(h.get("probe") for h in history):
+        series["normalised"] = ([_worse_oriented(float(h["value"]), metric.direction) / float(h["probe"])
+                                 for h in history], obtained / probe)
+    if policy.latency_basis == "auto" and metric.samples and len(metric.samples) >= 10:
+        # round-time lower quartiles (times for latency and throughput alike): steadier on a busy machine
+        if all(h.get("floor") for h in history):
+            series["quartile"] = ([float(h["floor"]) for h in history], lower_quartile(metric.samples))
+            probe_floor = lower_quartile(metric.probe_samples) if metric.probe_samples and len(
+                metric.probe_samples) >= 10 else None
+            if probe_floor and all(h.get("probe_floor") for h in history):
+                series["quartile normalised"] = ([float(h["floor"]) / float(h["probe_floor"]) for h in history],
+                                                 lower_quartile(metric.samples) / probe_floor)
+    tests = {basis: history_test(values, now, alpha) for basis, (values, now) in series.items()}
+    if policy.latency_basis == "auto":
+        chosen = [min(tests, key=lambda basis: tests[basis].spread)]
+    elif policy.latency_basis == "both":
+        chosen = [basis for basis in ("absolute", "normalised") if basis in tests]
+    else:
+        chosen = [policy.latency_basis if policy.latency_basis in tests else "absolute"]
+    limits = {basis: max(1 + tolerance, tests[basis].threshold) for basis in chosen}
+    values = sorted(float(h["value"]) for h in history)
+    head = (f"last {len(history)} runs "
+            f"{format_value(values[0], metric.unit)} to {format_value(values[-1], metric.unit)}")
+    shown = chosen[0] if len(chosen) == 1 else "absolute"
+    text = (f"{head}; {'time' if metric.direction == 'lower' else '1/rate'} {_percent(tests[shown].ratio - 1)} "
+            f"({shown}), limit {_percent(limits[shown] - 1)}")
+    if all(tests[basis].ratio > limits[basis] for basis in chosen):
+        disturbance = _disturbance(metric, history, probe, alpha)
+        if disturbance:
+            return "inconclusive", (f"{text}; but the machine was disturbed ({disturbance}): neither passed nor "
+                                    "failed, re-run it on a quiet machine")
+        return "regression", f"{text}: worse than the run-to-run noise allows (one-sided p < {alpha:.2g})"
+    if all(tests[basis].ratio < 1 / limits[basis] for basis in chosen):
+        return "faster", f"{text}: better than the run-to-run noise allows; check the work is still done"
+    return "pass", text
+
+
+def _disturbance(metric: Metric, history: list[Mapping[str, Any]], probe: float | None, alpha: float) -> str:
+    """Evidence that this run's machine was not the quiet one the history was recorded on, or ''."""
+    from pytest_accel.stats import history_test, run_spread
+
+    found = []
+    probes = [float(h["probe"]) for h in history if h.get("probe")]
+    if probe and len(probes) >= 2:
+        probe_test = history_test(probes, probe, alpha)
+        if probe_test.ratio > probe_test.threshold:
+            found.append(f"calibration probe {_percent(probe_test.ratio - 1)} against its own history")
+    spreads = [float(h["spread"]) for h in history if h.get("spread")]
+    now = run_spread(metric.samples)
+    usual = statistics.median(spreads) if spreads else None
+    if now is not None and usual is not None and now > DISTURBED_SPREAD_FACTOR * max(usual, DISTURBED_MIN_USUAL_SPREAD):
+        found.append(f"round-time spread {now:.0%} against a usual {usual:.1%}")
+    return "; ".join(found)
 
 
 def _judge_timed(

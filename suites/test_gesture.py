@@ -97,8 +97,9 @@ def test_training(trainer: Trainer, device: Device, gesture_data: GestureData,
                summary={"epochs": len(run.epoch_seconds), "batch_size": RECIPE.batch_size}),
     ]
     if run.seconds_to_target is not None and run.epochs_to_target is not None:
+        # judged on its own value: per-epoch times would call 25 epochs instead of 10 "no slower"
         metrics.append(Metric(f"{SUITE}.time_to_accuracy", run.seconds_to_target, "s", "latency", "lower",
-                              samples=run.epoch_seconds[: run.epochs_to_target],
+                              probe_samples=run.probe_seconds or None,
                               summary={"epochs": run.epochs_to_target, "target_accuracy": RECIPE.target_accuracy}))
     accel.check(*metrics)
 

@@ -41,9 +41,10 @@ def test_parity_is_an_absolute_bound_in_either_direction() -> None:
     assert judge(Metric("p.err", 2e-4, "", "parity", "lower"), None, None) == "info"
 
 
-def test_startup_ignores_small_absolute_changes() -> None:
+def test_startup_ignores_small_absolute_changes_but_never_a_threefold_one() -> None:
     base = Metric("m.first_run", 0.002, "s", "startup", "lower")
-    assert judge(Metric("m.first_run", 0.006, "s", "startup", "lower"), base, 1.0) == "noise"
+    assert judge(Metric("m.first_run", 0.005, "s", "startup", "lower"), base, 1.0) == "noise"
+    assert judge(Metric("m.first_run", 0.007, "s", "startup", "lower"), base, 1.0) == "regression"
     slow_base = Metric("m.first_run", 0.5, "s", "startup", "lower")
     assert judge(Metric("m.first_run", 1.2, "s", "startup", "lower"), slow_base, 1.0) == "regression"
 

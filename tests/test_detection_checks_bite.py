@@ -103,7 +103,7 @@ def test_added_delay_fails_latency(suite_copy: pytest.Pytester, monkeypatch: pyt
     result = suite_copy.runpytest_subprocess(*args)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
-        [literal("*detection.model.latency [latency]: obtained * ms, expected * ms, diff +*%, tolerance 0.1 "
+        [literal("*detection.model.latency [latency]: obtained * ms, expected * ms, diff +*%, tolerance 0.05 "
                  "(default); median time +*% (probe-normalised +*%), slower beyond the tolerance of 0.1; "
                  "Mann-Whitney p=*")]
     )

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_accel import __version__, environment
-from pytest_accel.baselines import atomic_write_json, thin_samples, utc_now
+from pytest_accel.baselines import atomic_write_json, run_summary, thin_samples, utc_now
 from pytest_accel.session import AccelSession
 
 REPORT_SCHEMA = "pytest-accel/report"
@@ -42,6 +42,12 @@ def build_report(session: AccelSession, exit_status: int) -> dict[str, Any]:
                 entry["summary"] = metric.summary
             if metric.samples:
                 entry["samples"] = thin_samples(metric.samples)
+            if metric.probe_samples:
+                entry["probe_samples"] = thin_samples(metric.probe_samples)
+            if metric.kind_info.speed:
+                entry["run"] = run_summary(metric)
+            if verdict.remeasured_value is not None:
+                entry["remeasured_value"] = verdict.remeasured_value
             metrics.append(entry)
         results.append(
             {

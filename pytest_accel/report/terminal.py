@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Iterator
 
 from pytest_accel.metrics import KINDS, format_value
-from pytest_accel.options import OPT_MISSING, OPT_UPDATE
+from pytest_accel.options import OPT_MISSING, OPT_RECORD_RUN, OPT_UPDATE
 from pytest_accel.paths import display_path
 from pytest_accel.session import AccelSession, TestRecord
 from pytest_accel.verdicts import Verdict
@@ -106,6 +106,14 @@ class TerminalSummary:
             if len(by_file) > MAX_LISTED:
                 yield f"  ... and {len(by_file) - MAX_LISTED} more files"
             yield f"  record them with: {self._rerun_command(f'{OPT_MISSING}=record')}"
+        inconclusive = [(r, v) for r in records for v in r.verdicts if v.status == "inconclusive"]
+        if inconclusive:
+            failing = options.fail_inconclusive
+            yield (f"!! {len(inconclusive)} speed check(s) INCONCLUSIVE: the machine was disturbed during them, so "
+                   f"they were {'failed (--accel-fail-inconclusive)' if failing else 'neither passed nor failed'}; "
+                   "re-run on a quiet machine:")
+            for record, verdict in inconclusive[:MAX_LISTED]:
+                yield f"  {record.device.spec} {verdict.metric.name}: {verdict.detail}"
         ungated = [(r, v) for r in records for v in r.verdicts if v.regressed and not v.gated]
         if ungated:
             yield f"{len(ungated)} regression(s) in kinds outside the gate (reported, not failed):"
@@ -117,7 +125,8 @@ class TerminalSummary:
             for record, verdict in flagged[:MAX_LISTED]:
                 yield f"  {record.device.spec} {verdict.metric.name}: {verdict.detail}"
         if self.session.written:
-            why = OPT_UPDATE if options.update_baselines else f"{OPT_MISSING}=record"
+            why = OPT_UPDATE if options.update_baselines else OPT_RECORD_RUN if options.record_run else \
+                f"{OPT_MISSING}=record"
             yield f"{len(self.session.written)} baseline file(s) written ({why}):"
             for written in self.session.written:
                 yield f"  {written.action} {self._display(written.path)}"

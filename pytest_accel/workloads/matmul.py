@@ -35,9 +35,14 @@ class Matmul:
         if isinstance(device, TorchRuntime):
             import torch
 
+            class Product(torch.nn.Module):
+                def forward(self, left: Any, right: Any) -> Any:
+                    return torch.mm(left, right)
+
             a = torch.from_numpy(self.a).to(device.torch_device)
             b = torch.from_numpy(self.b).to(device.torch_device)
-            self.run = lambda: torch.mm(a, b)
+            product = device.prepare_module(Product())  # as every model: the backend may compile or instrument it
+            self.run = lambda: product(a, b)
             self._to_host = lambda out: out.cpu().numpy()
         elif isinstance(device, OrtRuntime):
             from pytest_accel.devices.onnxruntime import matmul_model

@@ -1,0 +1,96 @@
+"""The gate self-check: how often does this machine's latency gate fail unchanged code, and which slowdowns does it
+catch? ``pytest-accel gate-check`` runs the chosen timed tests in separate pytest processes, unchanged and with an
+injected slowdown, interleaved in time, and judges every run with the plugin's own verdict code.
+
+The slowdown is real work, not a sleep: every model call on the device under test is followed by CPU work
+proportional to the call's own duration (forward and backward for training), so the machine is loaded as by a
+real regression. The calibration probe is left alone, as a regression of the workload would leave it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pytest_accel.devices import Device, OrtRuntime, TorchRuntime
+
+
+def spin(seconds: float) -> None:
+    """Busy CPU work for ``seconds`` (one core)."""
+    end = time.perf_counter() + seconds
+    count = 0
+    while time.perf_counter() < end:
+        count += 1
+
+
+def inject_slowdown(device: Device, fraction: float) -> None:
+    """Make every model call on ``device`` ``fraction`` slower (0.1 = 10%)."""
+    device.calibration_probe()  # made (and cached, where the device caches it) before the models are slowed
+    if isinstance(device, TorchRuntime):
+        prepare = device.prepare_module
+
+        def slowed_prepare(module: Any) -> Any:
+            prepared = prepare(module)
+            _slow_torch_module(prepared, device, fraction)
+            return prepared
+
+        device.prepare_module = slowed_prepare  # type: ignore[method-assign]  # on this instance only
+    if isinstance(device, OrtRuntime):
+        create = device.create_session
+
+        def slowed_create(model: Any, options: Any | None = None, **kwargs: Any) -> Any:
+            return SlowedSession(create(model, options, **kwargs), device, fraction)
+
+        device.create_session = slowed_create  # type: ignore[method-assign]  # on this instance only
+
+
+def _slow_torch_module(module: Any, device: Any, fraction: float) -> None:
+    started: dict[str, float] = {}
+
+    def before_forward(_module: Any, _inputs: Any) -> None:
+        device.synchronize()
+        started["forward"] = time.perf_counter()
+
+    def after_forward(_module: Any, _inputs: Any, output: Any) -> None:
+        device.synchronize()
+        spin(fraction * (time.perf_counter() - started["forward"]))
+        tensor = output[0] if isinstance(output, (tuple, list)) else output
+        if getattr(tensor, "requires_grad", False):
+            tensor.register_hook(lambda grad: started.__setitem__("backward", time.perf_counter()))
+
+    module.register_forward_pre_hook(before_forward)
+    module.register_forward_hook(after_forward)
+    parameters = [p for p in module.parameters() if p.requires_grad]
+    if parameters and hasattr(parameters[0], "register_post_accumulate_grad_hook"):
+        # the first layer's weight gets its gradient last: the module's backward ends there
+        def after_backward(_parameter: Any) -> None:
+            if "backward" in started:
+                device.synchronize()
+                spin(fraction * (time.perf_counter() - started.pop("backward")))
+
+        parameters[0].register_post_accumulate_grad_hook(after_backward)
+
+
+class SlowedSession:
+    """An ONNX Runtime session whose runs are followed by proportional CPU work; everything else is the session's."""
+
+    def __init__(self, session: Any, device: Device, fraction: float) -> None:
+        self._session = session
+        self._device = device
+        self._fraction = fraction
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        result = self._session.run(*args, **kwargs)
+        spin(self._fraction * (time.perf_counter() - start))
+        return result
+
+    def run_with_iobinding(self, *args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        result = self._session.run_with_iobinding(*args, **kwargs)
+        self._device.synchronize()
+        spin(self._fraction * (time.perf_counter() - start))
+        return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session, name)

@@ -1,0 +1,202 @@
+"""``pytest-accel gate-check``: run timed tests in separate processes, unchanged and slowed, and measure the gate.
+
+Each candidate run is judged with :func:`pytest_accel.verdicts.compare` against a history made of the *other*
+unchanged runs (leave one out), exactly as a CI run is judged against a baseline recorded over several runs. The
+confirmation re-measurement a real run makes before failing is not replayed here, so the false-alarm rates are an
+upper bound of what CI sees.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from pytest_accel.baselines import atomic_write_json, run_summary
+from pytest_accel.metrics import KINDS, Metric
+from pytest_accel.options import OPT_INJECT_SLOWDOWN, OPT_REPORT
+from pytest_accel.verdicts import MIN_HISTORY, Policy, compare
+
+DETECTION_TARGET = 0.95
+
+
+@dataclass(frozen=True)
+class Run:
+    slowdown: float
+    index: int
+    report: Path
+    exit_status: int
+    seconds: float
+
+
+@dataclass
+class MetricOutcome:
+    name: str
+    unchanged: dict[int, str] = field(default_factory=dict)  # verdict status by unchanged run (its round)
+    slowed: dict[float, list[str]] = field(default_factory=dict)
+    run_cv: float | None = None  # run-to-run CV of the unchanged runs' values
+    normalised_cv: float | None = None
+
+    def rate(self, statuses: list[str], status: str = "regression") -> float:
+        return statuses.count(status) / len(statuses) if statuses else 0.0
+
+    @property
+    def unchanged_statuses(self) -> list[str]:
+        return list(self.unchanged.values())
+
+    def smallest_caught(self) -> float | None:
+        caught = [s for s, statuses in sorted(self.slowed.items()) if self.rate(statuses) >= DETECTION_TARGET]
+        return caught[0] if caught else None
+
+
+def run_conditions(pytest_args: list[str], runs: int, slowdowns: list[float], folder: Path) -> Iterator[Run]:
+    """Every condition ``runs`` times, interleaved (each round in a rotated order), in separate processes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    empty_baselines = folder / "no-baselines"
+    conditions = [0.0, *slowdowns]
+    for index in range(runs):
+        shift = index % len(conditions)
+        for slowdown in conditions[shift:] + conditions[:shift]:
+            report = folder / f"run-{index:02d}-slowdown-{slowdown:g}.json"
+            command = [sys.executable, "-m", "pytest", *pytest_args, f"{OPT_REPORT}={report}", "--accel-gate=none",
+                       f"--accel-baseline-dir={empty_baselines}", "-p", "no:cacheprovider", "-q",
+                       f"{OPT_INJECT_SLOWDOWN}={slowdown:g}"]
+            start = time.perf_counter()
+            done = subprocess.run(command, capture_output=True, text=True)
+            yield Run(slowdown, index, report, done.returncode, time.perf_counter() - start)
+
+
+def _speed_entries(report: Path) -> dict[str, dict[str, Any]]:
+    document = json.loads(report.read_text())
+    return {
+        f"{result['nodeid']}::{entry['name']}": entry
+        for result in document["results"]
+        for entry in result["metrics"]
+        if KINDS.get(entry["kind"], KINDS["info"]).speed and entry.get("run")
+    }
+
+
+def _metric(name: str, entry: dict[str, Any]) -> Metric:
+    return Metric(name, entry["value"], entry["unit"], entry["kind"], entry["direction"],
+                  samples=entry.get("samples"), probe_samples=entry.get("probe_samples"))
+
+
+def _cv(values: list[float]) -> float | None:
+    return statistics.stdev(values) / statistics.fmean(values) if len(values) >= 2 else None
+
+
+def judge(runs: list[Run], alpha: float, latency_basis: str = "auto") -> dict[str, MetricOutcome]:
+    """Every run's speed metrics judged against the other unchanged runs' history."""
+    loaded = [(run, _speed_entries(run.report)) for run in runs if run.report.is_file()]
+    unchanged = [(run, entries) for run, entries in loaded if run.slowdown == 0]
+    names = sorted({name for _, entries in unchanged for name in entries})
+    policy = Policy(frozenset(KINDS), alpha=alpha, latency_basis=latency_basis, family_size=max(len(names), 1))
+    outcomes = {name: MetricOutcome(name) for name in names}
+    for name, outcome in outcomes.items():
+        values = [entries[name]["run"] for _, entries in unchanged if name in entries]
+        outcome.run_cv = _cv([v["value"] for v in values])
+        if values and all(v.get("probe") for v in values):
+            lower = next(e[name]["direction"] for _, e in unchanged if name in e) == "lower"
+            outcome.normalised_cv = _cv([v["value"] / v["probe"] if lower else v["value"] * v["probe"]
+                                         for v in values])
+    for run, entries in loaded:
+        # leave out the candidate itself, or for a slowed run the unchanged run of its round: N-1 runs of history
+        history_runs = [(r, e) for r, e in unchanged if r.index != run.index]
+        for name, outcome in outcomes.items():
+            if name not in entries:
+                continue
+            history = [run_summary(_metric(name, e[name])) for _, e in history_runs if name in e]
+            if len(history) < MIN_HISTORY:
+                continue
+            entry = entries[name]
+            record = {"value": statistics.median(h["value"] for h in history), "unit": entry["unit"],
+                      "history": history}
+            verdict = compare(_metric(name, entry), record, entry["tolerance"], "gate-check", policy)
+            if run.slowdown == 0:
+                outcome.unchanged[run.index] = verdict.status
+            else:
+                outcome.slowed.setdefault(run.slowdown, []).append(verdict.status)
+    return outcomes
+
+
+def summarise(runs: list[Run], outcomes: dict[str, MetricOutcome]) -> dict[str, Any]:
+    unchanged_runs = sorted({run.index for run in runs if run.slowdown == 0})
+    failing_runs = sum(
+        any(o.unchanged.get(index) == "regression" for o in outcomes.values()) for index in unchanged_runs
+    )
+    slowdowns = sorted({run.slowdown for run in runs if run.slowdown})
+    per_metric = {
+        name: {
+            "false_alarm_rate": o.rate(o.unchanged_statuses),
+            "inconclusive_rate": o.rate(o.unchanged_statuses, "inconclusive"),
+            "detection_rate": {f"{s:g}": o.rate(o.slowed.get(s, [])) for s in slowdowns},
+            "smallest_slowdown_caught_95": o.smallest_caught(),
+            "run_cv": o.run_cv,
+            "run_cv_normalised": o.normalised_cv,
+            "judged_unchanged_runs": len(o.unchanged),
+        }
+        for name, o in outcomes.items()
+    }
+    all_unchanged = [status for o in outcomes.values() for status in o.unchanged_statuses]
+    return {
+        "runs_per_condition": len(unchanged_runs),
+        "slowdowns": slowdowns,
+        "run_false_alarm_rate": failing_runs / len(unchanged_runs) if unchanged_runs else None,
+        "metric_false_alarm_rate": all_unchanged.count("regression") / len(all_unchanged) if all_unchanged else None,
+        "detection_rate": {
+            f"{s:g}": _pooled([o.slowed.get(s, []) for o in outcomes.values()]) for s in slowdowns
+        },
+        "metrics": per_metric,
+        "failed_processes": [str(run.report) for run in runs if run.exit_status not in (0, 1)],
+    }
+
+
+def _pooled(groups: list[list[str]]) -> float | None:
+    statuses = [status for group in groups for status in group]
+    return statuses.count("regression") / len(statuses) if statuses else None
+
+
+def lines(summary: dict[str, Any]) -> Iterator[str]:
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value * 100:.0f}%"
+
+    slowdowns = [f"{s:g}" for s in summary["slowdowns"]]
+    yield (f"gate self-check: {summary['runs_per_condition']} runs per condition; unchanged runs failing any timed "
+           f"check: {pct(summary['run_false_alarm_rate'])}; per metric: {pct(summary['metric_false_alarm_rate'])}")
+    yield "caught per slowdown (all metrics): " + ", ".join(
+        f"+{float(s) * 100:g}%: {pct(summary['detection_rate'][s])}" for s in slowdowns
+    )
+    header = ["metric", "false alarms", "inconclusive", *[f"+{float(s) * 100:g}%" for s in slowdowns],
+              "caught >=95% from", "run CV", "normalised CV"]
+    rows = [header]
+    for name, m in summary["metrics"].items():
+        smallest = m["smallest_slowdown_caught_95"]
+        parts = name.split("::")
+        rows.append([" ".join(parts[-2:]),
+                     pct(m["false_alarm_rate"]), pct(m["inconclusive_rate"]),
+                     *[pct(m["detection_rate"][s]) for s in slowdowns],
+                     f"+{smallest * 100:g}%" if smallest else "not reached",
+                     pct(m["run_cv"]) if m["run_cv"] is None else f"{m['run_cv'] * 100:.1f}%",
+                     "-" if m["run_cv_normalised"] is None else f"{m['run_cv_normalised'] * 100:.1f}%"])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        yield "  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+
+
+def gate_check(pytest_args: list[str], runs: int, slowdowns: list[float], folder: Path, out: Path,
+               alpha: float) -> dict[str, Any]:
+    done: list[Run] = []
+    total = runs * (len(slowdowns) + 1)
+    for run in run_conditions(pytest_args, runs, slowdowns, folder):
+        done.append(run)
+        print(f"[{len(done)}/{total}] slowdown {run.slowdown:g}, round {run.index + 1}: exit {run.exit_status} "
+              f"in {run.seconds:.0f} s", flush=True)
+    summary = summarise(done, judge(done, alpha))
+    summary["pytest_args"] = pytest_args
+    atomic_write_json(out, summary)
+    return summary
