@@ -8,6 +8,7 @@ format: schema, schema version, a header of facts, and ``metrics`` by name.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import statistics
@@ -16,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pytest_accel.metrics import Metric
+from pytest_accel.metrics import INFO_KIND, KINDS, Metric
 from pytest_accel.stats import lower_quartile, run_spread
 
 SCHEMA = "pytest-accel/baseline"
@@ -47,7 +48,7 @@ def atomic_write_json(path: Path, document: Any) -> None:
     )
     try:
         with handle:
-            json.dump(document, handle, indent=2, sort_keys=False)
+            json.dump(document, handle, indent=2, sort_keys=False, allow_nan=False)  # NaN is not JSON
             handle.write("\n")
             handle.flush()
             os.fsync(handle.fileno())
@@ -55,6 +56,18 @@ def atomic_write_json(path: Path, document: Any) -> None:
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
         raise
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None, for documents that report broken runs (reports,
+    obtained values); baselines never hold one (writing a NaN there raises)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
 
 
 def thin_samples(samples: list[float]) -> list[float]:
@@ -141,6 +154,10 @@ def write_document(path: Path, header: dict[str, Any], metrics: dict[str, dict[s
     atomic_write_json(path, {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, **header, "metrics": metrics})
 
 
+def _reject_constant(name: str) -> Any:
+    raise json.JSONDecodeError(f"{name} is not a number JSON allows", name, 0)
+
+
 def load_document(path: Path) -> dict[str, Any] | None:
     """The validated document at ``path``, or None when there is no file."""
     try:
@@ -150,7 +167,7 @@ def load_document(path: Path) -> dict[str, Any] | None:
     except (OSError, UnicodeDecodeError) as error:
         raise BaselineError(f"baseline file {path} cannot be read: {error}") from error
     try:
-        document = json.loads(text)
+        document = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as error:
         raise BaselineError(
             f"baseline file {path} is not valid JSON ({error.msg} at line {error.lineno} column {error.colno}); "
@@ -158,6 +175,10 @@ def load_document(path: Path) -> dict[str, Any] | None:
         ) from error
     validate_document(path, document)
     return document
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def validate_document(path: Path, document: Any) -> None:
@@ -183,10 +204,31 @@ def validate_document(path: Path, document: Any) -> None:
                 raise bad(f"metric {name!r} lacks {key!r}")
         if not isinstance(record["value"], (int, float)) or isinstance(record["value"], bool):
             raise bad(f"metric {name!r} has non-numeric value {record['value']!r}")
+        if not math.isfinite(record["value"]):
+            raise bad(f"metric {name!r} has value {record['value']!r}, not a finite number")
         if record["direction"] not in ("lower", "higher"):
             raise bad(f"metric {name!r} has direction {record['direction']!r}, expected 'lower' or 'higher'")
-        samples = record.get("samples")
-        if samples is not None and not (
-            isinstance(samples, list) and all(isinstance(s, (int, float)) and s >= 0 for s in samples)
-        ):
-            raise bad(f"metric {name!r} has malformed 'samples' (expected a list of non-negative numbers)")
+        if record["kind"] not in KINDS:
+            raise bad(f"metric {name!r} has kind {record['kind']!r}; known kinds: {', '.join(KINDS)}")
+        if record["kind"] != INFO_KIND and record["value"] < 0:
+            raise bad(f"metric {name!r} has negative value {record['value']!r} (a measured {record['kind']} is >= 0)")
+        tolerance = record.get("tolerance")
+        if tolerance is not None and not (_number(tolerance) and tolerance >= 0):
+            raise bad(f"metric {name!r} has tolerance {tolerance!r}, expected a non-negative number or null")
+        for key in ("samples", "probe_samples"):
+            values = record.get(key)
+            if values is not None and not (isinstance(values, list) and values and all(
+                    _number(v) and v > 0 for v in values)):
+                raise bad(f"metric {name!r} has malformed {key!r} (expected a list of positive finite seconds)")
+        history = record.get("history")
+        if history is not None:
+            if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+                raise bad(f"metric {name!r} has malformed 'history' (expected a list of objects)")
+            for index, run in enumerate(history):
+                for field in ("value", "probe", "floor", "probe_floor", "spread"):
+                    if field in run and run[field] is not None and not (
+                            _number(run[field]) and (run[field] > 0 or field == "spread" and run[field] == 0)):
+                        raise bad(f"metric {name!r} history[{index}] has {field}={run[field]!r}, expected a "
+                                  "positive number")
+                if "value" not in run:
+                    raise bad(f"metric {name!r} history[{index}] lacks 'value'")

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import pytest
 
-from pytest_accel.baselines import BaselineError, atomic_write_json, metric_record, safe_name
+from pytest_accel.baselines import BaselineError, atomic_write_json, json_safe, metric_record, safe_name
 from pytest_accel.devices import Device
 from pytest_accel.executors import TestExecutors
 from pytest_accel.metrics import Metric, format_value
@@ -108,15 +108,16 @@ class AccelChecker:
                 pytest.fail(f"pytest-accel: {error}", pytrace=False)
             stored = None  # the flag that says "overwrite" was given
         stored_metrics: dict[str, Any] = stored["metrics"] if stored else {}
+        if not options.update_baselines:
+            self._check_stored_identity(metrics, stored_metrics)
 
         policy = replace(options.policy, family_size=self.session.speed_family_size())
-        verdicts = []
-        for metric in metrics:
-            stored_record = stored_metrics.get(metric.name)
-            verdict = compare(metric, stored_record, *self.tolerance_for(metric), policy)
-            if verdict.regressed and metric.kind_info.timed:
-                verdict = self._confirm(verdict, stored_record, policy)
-            verdicts.append(verdict)
+        verdicts = self._judge(metrics, stored_metrics, policy)
+        invalid = [v for v in verdicts if v.regressed and v.metric.basis in ("bound", "reference")]
+        if invalid and (policy.update or policy.record_missing):
+            # a run that fails a bound or a reference is not a valid run: its measurements become no baseline
+            # (MLPerf counts performance only alongside a valid accuracy run), so judge it as a plain run
+            verdicts = self._judge(metrics, stored_metrics, replace(policy, update=False, record_missing=False))
         to_write = {
             v.metric.name: metric_record(v.metric, v.tolerance, self._kept_history(stored_metrics.get(v.metric.name)))
             for v in verdicts
@@ -125,12 +126,59 @@ class AccelChecker:
         if to_write:
             self._write(stored, to_write)
         self.record.verdicts.extend(verdicts)
+        self.record.stored_names.update(stored_metrics)
 
         failures = [v for v in verdicts if v.fails_test]
         missing = [v for v in verdicts if v.status == "missing"] if options.missing_baseline == "fail" else []
         if failures or missing:
-            pytest.fail(self._failure_message(failures, missing), pytrace=False)
+            message = self._failure_message(failures, missing)
+            if invalid and options.writes_baselines:
+                message += "\n  (no baseline written: a failing bound or reference check invalidates this run)"
+            pytest.fail(message, pytrace=False)
         return verdicts
+
+    def _judge(self, metrics: tuple[Metric, ...], stored_metrics: dict[str, Any], policy: Policy) -> list[Verdict]:
+        verdicts = []
+        for metric in metrics:
+            stored_record = stored_metrics.get(metric.name)
+            try:
+                tolerance = self.tolerance_for(metric)
+            except pytest.UsageError as error:  # a tolerance given by metric name that its kind cannot mean
+                pytest.fail(f"pytest-accel: {error}", pytrace=False)
+            verdict = compare(metric, stored_record, *tolerance, policy)
+            if verdict.regressed and metric.kind_info.timed:
+                verdict = self._confirm(verdict, stored_record, policy)
+            verdicts.append(verdict)
+        return verdicts
+
+    def finish(self) -> None:
+        """At the end of the test: baseline metrics it no longer produced fail it under missing=fail, and are
+        listed in the summary otherwise."""
+        produced = {v.metric.name for v in self.record.verdicts}
+        absent = sorted(self.record.stored_names - produced) if self.record.verdicts else []
+        self.record.absent = absent
+        if absent and self.session.options.missing_baseline == "fail":
+            pytest.fail(
+                f"pytest-accel: {self.baseline_path} holds metric(s) this test no longer produces: "
+                f"{', '.join(absent)} ({OPT_MISSING}=fail); if that is intended, re-record: {self.update_command()}",
+                pytrace=False,
+            )
+
+    def _check_stored_identity(self, metrics: tuple[Metric, ...], stored_metrics: dict[str, Any]) -> None:
+        """A stored metric of another kind, unit or direction is not a baseline for this one: judging it would
+        invert or rescale the verdict."""
+        for metric in metrics:
+            record = stored_metrics.get(metric.name)
+            if record is None:
+                continue
+            for field in ("kind", "unit", "direction"):
+                if record[field] != getattr(metric, field):
+                    pytest.fail(
+                        f"pytest-accel: baseline file {self.baseline_path}: metric {metric.name!r} is stored with "
+                        f"{field} {record[field]!r} but measured with {field} {getattr(metric, field)!r}; re-record "
+                        f"it: {self.update_command()}",
+                        pytrace=False,
+                    )
 
     def _confirm(self, first: Verdict, stored: dict[str, Any] | None, policy: Policy) -> Verdict:
         """Measure a regressed timed metric again (fresh rounds, fresh probe) and keep the regression only if the
@@ -195,7 +243,7 @@ class AccelChecker:
                 "device_key": self.device.key,
                 "metrics": {v.metric.name: metric_record(v.metric, v.tolerance) for v in self.record.verdicts},
             }
-            atomic_write_json(obtained, document)
+            atomic_write_json(obtained, json_safe(document))
         base = self.session.options.invocation_dir
         lines.append(f"  baseline: {display_path(self.baseline_path, base)}")
         if obtained is not None:

@@ -7,6 +7,7 @@ significance test), whether devices are compared on it as a speed-up, and whethe
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -31,6 +32,9 @@ class MetricKind:
     description: str
     #: how people call this kind's values in prose, where the name would read oddly
     label: str = ""
+    #: tolerances must stay below this to mean anything (a relative drop of 100% lets any value through; a p-value
+    #: bound is below 1); None: any non-negative value
+    tolerance_below: float | None = None
 
     @property
     def title(self) -> str:
@@ -47,13 +51,16 @@ KINDS: dict[str, MetricKind] = {
     kind.name: kind
     for kind in (
         # accuracy 0.01 is MLPerf's "at least 99% of the reference"
-        MetricKind("accuracy", "relative", 0.01, False, False, "relative drop allowed, higher is better (mAP)"),
+        MetricKind("accuracy", "relative", 0.01, False, False, "relative drop allowed, higher is better (mAP)",
+                   tolerance_below=1.0),
         MetricKind("parity", "bound", None, False, False, "absolute bound on an error against a golden run"),
-        MetricKind("convergence", "bound", None, False, False, "absolute bound, e.g. a convergence test's p-value"),
+        MetricKind("convergence", "bound", None, False, False, "absolute bound, e.g. a convergence test's p-value",
+                   tolerance_below=1.0),
         # 0.05: the floor under the run-to-run prediction interval (a history of runs); a single-run baseline is
         # judged by the within-run test at twice it, since it cannot see the run-to-run noise
         MetricKind("latency", "relative", 0.05, True, True, "timed samples; significant and relative slowdown"),
-        MetricKind("throughput", "relative", 0.05, True, True, "timed samples; significant and relative drop"),
+        MetricKind("throughput", "relative", 0.05, True, True, "timed samples; significant and relative drop",
+                   tolerance_below=1.0),
         MetricKind("memory", "relative", 0.10, False, False, "relative growth of peak memory"),
         MetricKind("startup", "relative", 1.0, False, True, "one-shot load + compile + first run; relative, loose",
                    label="first run"),
@@ -97,6 +104,12 @@ class Metric:
         if self.direction not in ("lower", "higher"):
             raise ValueError(f"metric {self.name!r}: direction {self.direction!r} must be 'lower' or 'higher'")
         self.value = float(self.value)
+
+    @property
+    def is_finite(self) -> bool:
+        """The value and every timing sample are finite numbers (NaN and inf come from broken runs)."""
+        values = [self.value, *(self.samples or []), *(self.probe_samples or [])]
+        return all(math.isfinite(v) for v in values)
 
     @property
     def kind_info(self) -> MetricKind:

@@ -18,6 +18,7 @@ from pytest_accel.tolerances import (
     INI_TOLERANCE_PREFIX,
     OPT_TOLERANCE,
     OptionError,
+    check_tolerance_range,
     parse_cli_tolerances,
     parse_tolerance_value,
 )
@@ -315,7 +316,8 @@ def read_options(config: pytest.Config) -> AccelOptions:
         name = f"{INI_TOLERANCE_PREFIX}{kind}"
         text = config.getini(name)
         if text not in (None, "", []):
-            ini_tolerances[kind] = parse_tolerance_value(f"ini {name}", kind, str(text).strip())
+            value = parse_tolerance_value(f"ini {name}", kind, str(text).strip())
+            ini_tolerances[kind] = check_tolerance_range(f"ini {name}", kind, kind, value)
     alpha_text = config.getini(INI_ALPHA)
     alpha = DEFAULT_ALPHA
     if alpha_text not in (None, "", []):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 from importlib import metadata
-from typing import Any, Generator
+from typing import Any, Generator, Iterator
 
 import pytest
 
@@ -155,14 +155,16 @@ def accel_variant() -> str | None:
 
 
 @pytest.fixture
-def accel(request: pytest.FixtureRequest, device: Device, accel_variant: str | None) -> AccelChecker:
+def accel(request: pytest.FixtureRequest, device: Device, accel_variant: str | None) -> Iterator[AccelChecker]:
     """Measure on the test's device and check metrics against its baselines: ``accel.check(*metrics)``."""
     session = request.config.stash[SESSION_KEY]
     executors = TestExecutors(request, session.options.use_pytest_benchmark)
     try:
-        return AccelChecker(session, request.node, device, executors, accel_variant)
+        checker = AccelChecker(session, request.node, device, executors, accel_variant)
     except pytest.UsageError as error:  # a malformed accel_tolerance marker: name it, no traceback
         pytest.fail(f"pytest-accel: {error}", pytrace=False)
+    yield checker
+    checker.finish()
 
 
 @pytest.fixture(scope="session")

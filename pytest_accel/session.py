@@ -37,6 +37,9 @@ class TestRecord:
     test: str
     baseline_path: Path
     verdicts: list[Verdict] = field(default_factory=list)
+    #: metric names the baseline file held, and those of them the test did not produce
+    stored_names: set[str] = field(default_factory=set)
+    absent: list[str] = field(default_factory=list)
 
 
 @dataclass

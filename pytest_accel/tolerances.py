@@ -10,7 +10,7 @@ from typing import Any, Mapping
 
 import pytest
 
-from pytest_accel.metrics import DEFAULT_TOLERANCES, METRIC_KINDS, Metric
+from pytest_accel.metrics import DEFAULT_TOLERANCES, KINDS, METRIC_KINDS, Metric
 
 MARKER_TOLERANCE = "accel_tolerance"
 OPT_TOLERANCE = "--accel-tolerance"
@@ -32,6 +32,18 @@ def parse_tolerance_value(source: str, key: str, text: Any) -> float:
     return value
 
 
+def check_tolerance_range(source: str, key: str, kind: str, value: float) -> float:
+    """``value`` if a tolerance of ``kind`` can mean it, else OptionError saying what it can be."""
+    limit = KINDS[kind].tolerance_below
+    if limit is not None and value >= limit:
+        meaning = "a p-value bound" if KINDS[kind].judgement == "bound" else "a relative drop"
+        raise OptionError(
+            f"{source}: {key}={value:g} is no tolerance for {kind} metrics: as {meaning} it must be below {limit:g} "
+            "(at 1 or more the check lets every value through)"
+        )
+    return value
+
+
 def check_tolerance_key(source: str, key: str) -> str:
     key = key.strip()
     if "." in key or key in METRIC_KINDS:
@@ -49,7 +61,8 @@ def parse_cli_tolerances(values: list[str]) -> dict[str, float]:
         if not sep:
             raise OptionError(f"{OPT_TOLERANCE}={item!r}: expected KEY=VALUE, e.g. latency=0.2")
         key = check_tolerance_key(f"{OPT_TOLERANCE}={item}", key)
-        result[key] = parse_tolerance_value(OPT_TOLERANCE, key, text.strip())
+        value = parse_tolerance_value(OPT_TOLERANCE, key, text.strip())
+        result[key] = check_tolerance_range(OPT_TOLERANCE, key, key, value) if key in KINDS else value
     return result
 
 
@@ -65,7 +78,9 @@ def marker_tolerances(item: pytest.Item) -> dict[str, float]:
             given.update(arg)
         given.update(marker.kwargs)
         for key, value in given.items():
-            merged[check_tolerance_key(source, str(key))] = parse_tolerance_value(source, str(key), value)
+            name = check_tolerance_key(source, str(key))
+            number = parse_tolerance_value(source, name, value)
+            merged[name] = check_tolerance_range(source, name, name, number) if name in KINDS else number
     return merged
 
 
@@ -84,7 +99,7 @@ def resolve_tolerance(
     for values, source in levels:
         for key in (metric.name, metric.kind):
             if key in values:
-                return values[key], source
+                return check_tolerance_range(source, key, metric.kind, values[key]), source
     if metric.kind_info.judgement == "bound":
         return metric.limit, "the metric's limit"
     return DEFAULT_TOLERANCES.get(metric.kind), "default"

@@ -120,6 +120,12 @@ def compare(
     against: Mapping[str, Any] | None = stored
     if metric.basis == "reference":
         against = {"value": metric.expected, "unit": metric.unit}
+    if not metric.is_finite:  # a broken run: never a pass, never a baseline
+        return Verdict(metric, "regression" if metric.basis != "none" else "info",
+                       float(against["value"]) if against is not None else None, tolerance, tolerance_source,
+                       f"the value or its timing samples are not finite numbers (value {metric.value}): a broken run, "
+                       "never a pass or a baseline",
+                       gated=metric.kind in policy.gate, fails_when_inconclusive=policy.fail_inconclusive)
     status, detail = _judge(metric, against, tolerance, policy)
     writes = False
     if policy.update:

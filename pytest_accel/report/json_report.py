@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_accel import __version__, environment
-from pytest_accel.baselines import atomic_write_json, run_summary, thin_samples, utc_now
+from pytest_accel.baselines import atomic_write_json, json_safe, run_summary, thin_samples, utc_now
 from pytest_accel.session import AccelSession
 
 REPORT_SCHEMA = "pytest-accel/report"
@@ -90,4 +90,4 @@ def build_report(session: AccelSession, exit_status: int) -> dict[str, Any]:
 
 
 def write_report(path: Path, report: dict[str, Any]) -> None:
-    atomic_write_json(path, report)
+    atomic_write_json(path, json_safe(report))  # a broken run's NaN is reported as null, with its verdict

@@ -97,6 +97,15 @@ class TerminalSummary:
         options = self.session.options
         missing = [(r, v) for r in records for v in r.verdicts if v.status == "missing"]
         if missing:
+            gated: OrderedDict[str, int] = OrderedDict()
+            for record, verdict in missing:
+                if verdict.gated:
+                    gated[record.device.key] = gated.get(record.device.key, 0) + 1
+            if gated:
+                keys = ", ".join(f"{key} ({count})" for key, count in gated.items())
+                yield (f"!! {sum(gated.values())} gated metric(s) had no baseline, so nothing gated them, on device "
+                       f"key(s) {keys}: a new device key (CPU model, core count, GPU) starts without baselines; CI "
+                       f"should use {OPT_MISSING}=fail once they are recorded")
             yield f"{len(missing)} metric(s) had no baseline ({OPT_MISSING}={options.missing_baseline}: not checked):"
             by_file: OrderedDict[Path, list[str]] = OrderedDict()
             for record, verdict in missing:
@@ -106,6 +115,11 @@ class TerminalSummary:
             if len(by_file) > MAX_LISTED:
                 yield f"  ... and {len(by_file) - MAX_LISTED} more files"
             yield f"  record them with: {self._rerun_command(f'{OPT_MISSING}=record')}"
+        absent = [r for r in records if r.absent]
+        if absent:
+            yield f"{sum(len(r.absent) for r in absent)} baseline metric(s) no longer produced by their tests:"
+            for record in absent[:MAX_LISTED]:
+                yield f"  {self._display(record.baseline_path)}: {', '.join(record.absent)}"
         inconclusive = [(r, v) for r in records for v in r.verdicts if v.status == "inconclusive"]
         if inconclusive:
             failing = options.fail_inconclusive
