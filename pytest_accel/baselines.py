@@ -11,6 +11,7 @@ import json
 import math
 import os
 import re
+import stat
 import statistics
 import tempfile
 from datetime import datetime, timezone
@@ -23,6 +24,7 @@ from pytest_accel.stats import lower_quartile, run_spread
 SCHEMA = "pytest-accel/baseline"
 SCHEMA_VERSION = 1
 REFERENCE_FOLDER = "reference"
+LOCK_SUFFIX = ".lock"
 #: Stored timing samples are thinned to this many evenly spaced order statistics; enough for the rank test.
 MAX_STORED_SAMPLES = 2000
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.\-]+")
@@ -41,10 +43,14 @@ def utc_now() -> str:
 
 
 def atomic_write_json(path: Path, document: Any) -> None:
-    """Write ``document`` to ``path`` so that readers see the old file or the whole new one, never a part."""
+    """Write ``document`` to ``path`` so that readers see the old file or the whole new one, never a part.
+
+    The new file keeps the old one's permissions (a new one gets the umask's), and the folder is synced after the
+    rename so the new name survives a crash too.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False, encoding="utf-8"
+        "w", dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX, delete=False, encoding="utf-8"
     )
     try:
         with handle:
@@ -52,10 +58,43 @@ def atomic_write_json(path: Path, document: Any) -> None:
             handle.write("\n")
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(handle.name, _mode_for(path))
         os.replace(handle.name, path)
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
         raise
+    _sync_folder(path.parent)
+
+
+TEMP_SUFFIX = ".tmp"
+
+
+def _mode_for(path: Path) -> int:
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _sync_folder(folder: Path) -> None:
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:  # folders cannot be opened on some platforms (Windows): nothing to sync there
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def remove_stale_temp_files(path: Path) -> None:
+    """Temporary files a killed writer of ``path`` left behind (call with the file's lock held)."""
+    for stale in path.parent.glob(f".{path.name}.*{TEMP_SUFFIX}"):
+        stale.unlink(missing_ok=True)
 
 
 def json_safe(value: Any) -> Any:
@@ -142,12 +181,25 @@ class BaselineStore:
         path: Path,
         metrics: dict[str, dict[str, Any]],
         header: dict[str, Any],
-        existing: dict[str, Any] | None,
+        overwrite_damaged: bool = False,
     ) -> None:
-        """Write ``metrics`` over those of ``existing`` (the file's current document, if any)."""
-        merged = dict(existing["metrics"]) if existing else {}
-        merged.update(metrics)
-        write_document(path, header, merged)
+        """Write ``metrics`` over the file's current ones. Load, merge and replace happen under a file lock, so
+        processes updating one file at once (xdist workers, parallel CI jobs) lose nothing. A damaged file is an
+        error unless ``overwrite_damaged`` (the flag that says overwrite was given)."""
+        from filelock import FileLock
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(path.with_name(f".{path.name}{LOCK_SUFFIX}"))):
+            remove_stale_temp_files(path)
+            try:
+                current = load_document(path)
+            except BaselineError:
+                if not overwrite_damaged:
+                    raise
+                current = None
+            merged = dict(current["metrics"]) if current else {}
+            merged.update(metrics)
+            write_document(path, header, merged)
 
 
 def write_document(path: Path, header: dict[str, Any], metrics: dict[str, dict[str, Any]]) -> None:

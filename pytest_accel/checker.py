@@ -217,8 +217,9 @@ class AccelChecker:
             changes.append(f"{name}: {was} -> {format_value(record['value'], record['unit'])}")
         action = "updated" if stored else "created"
         try:
-            self.session.store.write(self.baseline_path, records, self.session.header(self.device), stored)
-        except OSError as error:
+            self.session.store.write(self.baseline_path, records, self.session.header(self.device),
+                                     overwrite_damaged=self.session.options.update_baselines)
+        except (OSError, BaselineError) as error:
             pytest.fail(f"pytest-accel: cannot write baseline {self.baseline_path}: {error}", pytrace=False)
         self.session.written.append(WrittenBaseline(self.baseline_path, action, changes))
 
