@@ -97,8 +97,11 @@ def judge(runs: list[Run], alpha: float, latency_basis: str = "auto") -> dict[st
     names = sorted({name for _, entries in unchanged for name in entries})
     policy = Policy(frozenset(KINDS), alpha=alpha, latency_basis=latency_basis, family_size=max(len(names), 1))
     outcomes = {name: MetricOutcome(name) for name in names}
+    # each run's summary per metric, computed once: the history of every other run's judgement reuses them
+    summaries = {run.report: {name: run_summary(_metric(name, entry)) for name, entry in entries.items()}
+                 for run, entries in loaded}
     for name, outcome in outcomes.items():
-        values = [entries[name]["run"] for _, entries in unchanged if name in entries]
+        values = [summaries[run.report][name] for run, entries in unchanged if name in entries]
         outcome.run_cv = _cv([v["value"] for v in values])
         if values and all(v.get("probe") for v in values):
             lower = next(e[name]["direction"] for _, e in unchanged if name in e) == "lower"
@@ -106,11 +109,11 @@ def judge(runs: list[Run], alpha: float, latency_basis: str = "auto") -> dict[st
                                          for v in values])
     for run, entries in loaded:
         # leave out the candidate itself, or for a slowed run the unchanged run of its round: N-1 runs of history
-        history_runs = [(r, e) for r, e in unchanged if r.index != run.index]
+        history_runs = [r for r, _ in unchanged if r.index != run.index]
         for name, outcome in outcomes.items():
             if name not in entries:
                 continue
-            history = [run_summary(_metric(name, e[name])) for _, e in history_runs if name in e]
+            history = [summaries[r.report][name] for r in history_runs if name in summaries[r.report]]
             if len(history) < MIN_HISTORY:
                 continue
             entry = entries[name]

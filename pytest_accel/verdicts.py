@@ -18,7 +18,6 @@ from pytest_accel.stats import timing_shift
 Status = Literal[
     "pass", "improved", "faster", "noise", "missing", "recorded", "updated", "info", "regression", "inconclusive"
 ]
-PASSING: tuple[Status, ...] = ("pass", "improved", "faster", "noise", "missing", "recorded", "updated", "info")
 LATENCY_BASES = ("auto", "both", "absolute", "normalised")
 #: Without a history, a first run is one sample: differences under this are not judged, unless the ratio is past
 #: STARTUP_ALWAYS_JUDGED times the tolerance (a 3x slower first inference is never hidden).
@@ -201,24 +200,16 @@ def _judge_history(
 ) -> tuple[Status, str]:
     """Against the run-level values of the last runs: a prediction interval (the run-to-run noise), the
     tolerance as its floor, the significance split over the run's family of such metrics."""
-    from pytest_accel.stats import history_test, lower_quartile
+    from pytest_accel.baselines import run_summary
+    from pytest_accel.stats import history_test
 
     alpha = policy.alpha / max(policy.family_size, 1)
-    obtained = _worse_oriented(metric.value, metric.direction)
-    series = {"absolute": ([_worse_oriented(float(h["value"]), metric.direction) for h in history], obtained)}
-    probe = statistics.median(metric.probe_samples) if metric.probe_samples else None
-    if probe and all(h.get("probe") for h in history):
-        series["normalised"] = ([_worse_oriented(float(h["value"]), metric.direction) / float(h["probe"])
-                                 for h in history], obtained / probe)
-    if policy.latency_basis == "auto" and metric.samples and len(metric.samples) >= 10:
-        # round-time lower quartiles (times for latency and throughput alike): steadier on a busy machine
-        if all(h.get("floor") for h in history):
-            series["quartile"] = ([float(h["floor"]) for h in history], lower_quartile(metric.samples))
-            probe_floor = lower_quartile(metric.probe_samples) if metric.probe_samples and len(
-                metric.probe_samples) >= 10 else None
-            if probe_floor and all(h.get("probe_floor") for h in history):
-                series["quartile normalised"] = ([float(h["floor"]) / float(h["probe_floor"]) for h in history],
-                                                 lower_quartile(metric.samples) / probe_floor)
+    now_summary = run_summary(metric)  # the same summary the history holds for each earlier run
+    now = _series(now_summary, metric.direction)
+    past = [_series(h, metric.direction) for h in history]
+    series = {basis: ([p[basis] for p in past], value) for basis, value in now.items() if all(basis in p for p in past)}
+    if policy.latency_basis != "auto":  # the quartile series are auto's choice only
+        series = {basis: item for basis, item in series.items() if basis in ("absolute", "normalised")}
     tests = {basis: history_test(values, now, alpha) for basis, (values, now) in series.items()}
     if policy.latency_basis == "auto":
         chosen = [min(tests, key=lambda basis: tests[basis].spread)]
@@ -234,7 +225,7 @@ def _judge_history(
     text = (f"{head}; {'time' if metric.direction == 'lower' else '1/rate'} {_percent(tests[shown].ratio - 1)} "
             f"({shown}), limit {_percent(limits[shown] - 1)}")
     if all(tests[basis].ratio > limits[basis] for basis in chosen):
-        disturbance = _disturbance(metric, history, probe, alpha)
+        disturbance = _disturbance(now_summary, history, alpha)
         if disturbance:
             return "inconclusive", (f"{text}; but the machine was disturbed ({disturbance}): neither passed nor "
                                     "failed, re-run it on a quiet machine")
@@ -244,21 +235,37 @@ def _judge_history(
     return "pass", text
 
 
-def _disturbance(metric: Metric, history: list[Mapping[str, Any]], probe: float | None, alpha: float) -> str:
+def _series(summary: Mapping[str, Any], direction: str) -> dict[str, float]:
+    """The values of one run-level summary a history can be judged on, larger always worse: the value
+    (times, or 1/rate), divided by the probe's median, and the round-time lower quartile (a time for latency and
+    throughput alike; steadier on a busy machine), divided by the probe's."""
+    absolute = _worse_oriented(float(summary["value"]), direction)
+    series = {"absolute": absolute}
+    if summary.get("probe"):
+        series["normalised"] = absolute / float(summary["probe"])
+    if summary.get("floor"):
+        series["quartile"] = float(summary["floor"])
+        if summary.get("probe_floor"):
+            series["quartile normalised"] = float(summary["floor"]) / float(summary["probe_floor"])
+    return series
+
+
+def _disturbance(now: Mapping[str, Any], history: list[Mapping[str, Any]], alpha: float) -> str:
     """Evidence that this run's machine was not the quiet one the history was recorded on, or ''."""
-    from pytest_accel.stats import history_test, run_spread
+    from pytest_accel.stats import history_test
 
     found = []
     probes = [float(h["probe"]) for h in history if h.get("probe")]
-    if probe and len(probes) >= 2:
-        probe_test = history_test(probes, probe, alpha)
+    if now.get("probe") and len(probes) >= 2:
+        probe_test = history_test(probes, float(now["probe"]), alpha)
         if probe_test.ratio > probe_test.threshold:
             found.append(f"calibration probe {_percent(probe_test.ratio - 1)} against its own history")
     spreads = [float(h["spread"]) for h in history if h.get("spread")]
-    now = run_spread(metric.samples)
     usual = statistics.median(spreads) if spreads else None
-    if now is not None and usual is not None and now > DISTURBED_SPREAD_FACTOR * max(usual, DISTURBED_MIN_USUAL_SPREAD):
-        found.append(f"round-time spread {now:.0%} against a usual {usual:.1%}")
+    spread = now.get("spread")
+    if spread is not None and usual is not None and spread > DISTURBED_SPREAD_FACTOR * max(usual,
+                                                                                       DISTURBED_MIN_USUAL_SPREAD):
+        found.append(f"round-time spread {spread:.0%} against a usual {usual:.1%}")
     return "; ".join(found)
 
 

@@ -63,6 +63,18 @@ def test_a_metric_that_disappears_is_reported_and_fails_under_missing_fail(pytes
     result.stdout.fnmatch_lines(["*test_accuracy.json holds metric(s) this test no longer produces: toy.recall*"])
 
 
+def run_with_stored_latency_field(project: pytest.Pytester, field: str, value: object) -> pytest.RunResult:
+    """Record the toy latency baseline, set one field of its stored metric, run again: the run must fail."""
+    project.runpytest(f"{OPT_MISSING}=record").assert_outcomes(passed=1)
+    [path] = baseline_files(project.path)
+    document = json.loads(path.read_text())
+    document["metrics"]["toy.latency"][field] = value
+    path.write_text(json.dumps(document))
+    result = project.runpytest()
+    result.assert_outcomes(failed=1)
+    return result
+
+
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
@@ -76,13 +88,7 @@ def test_a_metric_that_disappears_is_reported_and_fails_under_missing_fail(pytes
 )
 def test_damaged_but_valid_json_is_named(latency_project: pytest.Pytester, field: str, value: object,
                                          message: str) -> None:
-    latency_project.runpytest(f"{OPT_MISSING}=record").assert_outcomes(passed=1)
-    [path] = baseline_files(latency_project.path)
-    document = json.loads(path.read_text())
-    document["metrics"]["toy.latency"][field] = value
-    path.write_text(json.dumps(document))
-    result = latency_project.runpytest()
-    result.assert_outcomes(failed=1)
+    result = run_with_stored_latency_field(latency_project, field, value)
     result.stdout.fnmatch_lines([f"*baseline file *test_latency.json metric 'toy.latency' {message}; fix it*"])
     result.stdout.no_fnmatch_line("*Traceback*")
 
@@ -91,13 +97,7 @@ def test_damaged_but_valid_json_is_named(latency_project: pytest.Pytester, field
 def test_a_stored_metric_of_another_kind_unit_or_direction_is_no_baseline(
     latency_project: pytest.Pytester, field: str, stored: str
 ) -> None:
-    latency_project.runpytest(f"{OPT_MISSING}=record").assert_outcomes(passed=1)
-    [path] = baseline_files(latency_project.path)
-    document = json.loads(path.read_text())
-    document["metrics"]["toy.latency"][field] = stored
-    path.write_text(json.dumps(document))
-    result = latency_project.runpytest()
-    result.assert_outcomes(failed=1)
+    result = run_with_stored_latency_field(latency_project, field, stored)
     result.stdout.fnmatch_lines([f"*metric 'toy.latency' is stored with {field} '{stored}' but measured with {field}*"])
 
 
