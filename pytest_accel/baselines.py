@@ -1,12 +1,17 @@
 """Baseline files: layout, schema, validation and atomic writes. Judging a metric is :mod:`pytest_accel.verdicts`.
 
-Layout: ``<baseline-dir>/<device-key>/<suite>/<test-name>.json``; device-independent references live under
+Layout: ``<baseline-dir>/<device-key>/<test file's rootdir-relative folder>/<its stem without test_>/<test>.json``
+(``suites/test_detection.py::test_accuracy[fp32-cpu]`` on key ``cpu-x`` is
+``cpu-x/suites/detection/test_accuracy-fp32.json``);
+a name that had to be changed to be a file name carries a short hash of the original, so no two tests share a file.
+Device-independent references live under
 ``<baseline-dir>/reference/<suite>/<name>.json`` (see :mod:`pytest_accel.references`). Both use one document
 format: schema, schema version, a header of facts, and ``metrics`` by name.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -27,7 +32,9 @@ REFERENCE_FOLDER = "reference"
 LOCK_SUFFIX = ".lock"
 #: Stored timing samples are thinned to this many evenly spaced order statistics; enough for the rank test.
 MAX_STORED_SAMPLES = 2000
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9_.\-]+")
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9_.@\-]+")
+#: File names past this many characters are shortened (with the hash): most file systems stop at 255 bytes.
+MAX_FILE_STEM = 200
 
 
 class BaselineError(Exception):
@@ -36,6 +43,17 @@ class BaselineError(Exception):
 
 def safe_name(text: str) -> str:
     return _SAFE_NAME.sub("_", text).strip("._") or "_"
+
+
+def file_stem(text: str) -> str:
+    """``text`` as a file name that no other text maps to: when characters had to be replaced (``resnet/50``,
+    ``resnet 50`` and ``resnet:50`` all read ``resnet_50``) or the name is too long for a file system, the cleaned
+    name is cut to :data:`MAX_FILE_STEM` characters and a short hash of the original is appended."""
+    cleaned = safe_name(text)
+    if cleaned == text and len(text) <= MAX_FILE_STEM:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
+    return f"{cleaned[:MAX_FILE_STEM]}-{digest}"
 
 
 def utc_now() -> str:
@@ -165,12 +183,21 @@ def metric_record(
     return record
 
 
+def baseline_path(root: Path, device_key: str, location: tuple[str, ...], test: str) -> Path:
+    folder = root / file_stem(device_key)
+    for part in location:
+        folder /= file_stem(part)
+    return folder / f"{file_stem(test)}.json"
+
+
 class BaselineStore:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def path_for(self, device_key: str, suite: str, test: str) -> Path:
-        return self.root / safe_name(device_key) / safe_name(suite) / f"{safe_name(test)}.json"
+    def path_for(self, device_key: str, location: tuple[str, ...], test: str) -> Path:
+        """The file of ``test`` on ``device_key``; ``location`` is the test file's place (see
+        :func:`pytest_accel.checker.test_location`)."""
+        return baseline_path(self.root, device_key, location, test)
 
     def load(self, path: Path) -> dict[str, Any] | None:
         """The validated document at ``path``, or None when there is no file."""

@@ -7,23 +7,40 @@ record them for the reports, and fail the test once, listing every failing metri
 
 from __future__ import annotations
 
+import os
 import shlex
 from dataclasses import replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
 import pytest
 
-from pytest_accel.baselines import BaselineError, atomic_write_json, json_safe, metric_record, safe_name
+from pytest_accel.baselines import BaselineError, atomic_write_json, baseline_path, json_safe, metric_record
 from pytest_accel.devices import Device
 from pytest_accel.executors import TestExecutors
 from pytest_accel.metrics import Metric, format_value
-from pytest_accel.options import OPT_BASELINE_DIR, OPT_DEVICE, OPT_MISSING, OPT_UPDATE
+from pytest_accel.options import OPT_DEVICE, OPT_MISSING, OPT_RECORD_RUN, OPT_REPORT, OPT_UPDATE, AccelOptions
 from pytest_accel.paths import display_path
 from pytest_accel.session import AccelSession, TestRecord, WrittenBaseline
 from pytest_accel.timing import PROFILES, LatencyMeasurement, Profile, default_profile_for, measure_latency
 from pytest_accel.tolerances import marker_tolerances, resolve_tolerance
 from pytest_accel.verdicts import Policy, Verdict, compare, describe_verdict
+
+
+def test_location(item: pytest.Item) -> tuple[str, ...]:
+    """Where the test's baselines live under its device key: the test file's rootdir-relative folders and its stem
+    without ``test_`` (``suites/test_detection.py`` -> ``("suites", "detection")``), so tests of the same name in
+    different files never share a file. A file outside the rootdir (an installed suite run with ``--pyargs``) is
+    placed by its module's dotted name instead."""
+    file_part = PurePosixPath(item.nodeid.split("::", 1)[0])
+    parts = file_part.parts
+    if not parts or file_part.is_absolute() or ".." in parts or not parts[-1].endswith(".py"):
+        module = getattr(getattr(item, "module", None), "__name__", None) or (item.path.stem if item.path else "suite")
+        parts = tuple(module.split("."))
+    else:
+        parts = (*parts[:-1], parts[-1][: -len(".py")])
+    *folders, stem = parts
+    return (*folders, stem.removeprefix("test_") or stem)
 
 
 def suite_and_test_names(item: pytest.Item, device: Device) -> tuple[str, str]:
@@ -71,9 +88,11 @@ class AccelChecker:
         self._remeasured: dict[str, LatencyMeasurement] = {}
         self.suite, base_name = suite_and_test_names(item, device)
         self.test_name = f"{base_name}@{variant}" if variant else base_name
-        self.baseline_path = session.store.path_for(device.key, self.suite, self.test_name)
+        self.location = test_location(item)
+        self.baseline_path = session.store.path_for(device.key, self.location, self.test_name)
+        session.claim_baseline_file(self.baseline_path, item.nodeid, device.spec)
         self._marker_tolerances = marker_tolerances(item)
-        self.record = TestRecord(item.nodeid, device, self.suite, self.test_name, self.baseline_path)
+        self.record = TestRecord(item.nodeid, device, self.suite, self.test_name, self.baseline_path, self.location)
         session.records.append(self.record)
 
     @property
@@ -228,7 +247,7 @@ class AccelChecker:
         if cache is None:
             return None
         folder = cache.mkdir("accel-obtained")
-        return folder / safe_name(self.device.key) / safe_name(self.suite) / f"{safe_name(self.test_name)}.json"
+        return baseline_path(folder, self.device.key, self.location, self.test_name)
 
     def _failure_message(self, failures: list[Verdict], missing: list[Verdict]) -> str:
         lines = [
@@ -256,10 +275,37 @@ class AccelChecker:
         return "\n".join(lines)
 
     def update_command(self) -> str:
-        args = ["pytest", self.item.nodeid, f"{OPT_DEVICE}={self.device.spec}", OPT_UPDATE]
-        if self.session.options.baseline_dir_arg:
-            args.append(f"{OPT_BASELINE_DIR}={self.session.options.baseline_dir_arg}")
-        return shlex.join(args)
+        return rerun_command(self.session.options, self.session.config.rootpath, self.item.nodeid, self.device.spec,
+                             OPT_UPDATE)
+
+
+#: options of the original run that a re-run of one test on one device must not repeat, with whether each takes a
+#: value: the selection (the node id replaces it), the devices (one is given), the baseline mode, the report and
+#: pytest's temporary folder
+_NOT_REPEATED = {OPT_DEVICE: True, OPT_UPDATE: False, OPT_RECORD_RUN: False, OPT_MISSING: True, OPT_REPORT: True,
+                 "-k": True, "-m": True, "--basetemp": True}
+
+
+def rerun_command(options: AccelOptions, rootpath: Path, nodeid: str, device_spec: str, *extra: str) -> str:
+    """``pytest <the test> <the run's other options> --device=<spec> <extra>``, runnable from where pytest was
+    started: suite options (``--yolo-*``, ``--gesture-*``), the baseline folder and every other option carry over,
+    so the re-run measures the same variant into the same file."""
+    file_part, sep, rest = nodeid.partition("::")
+    test = os.path.relpath(rootpath / file_part, options.invocation_dir) + sep + rest
+    kept: list[str] = []
+    args = iter(options.invocation_args)
+    for arg in args:
+        if arg in options.invocation_paths:
+            continue
+        name, has_value, _ = arg.partition("=")
+        takes_value = _NOT_REPEATED.get(name)
+        if takes_value is None and name[:2] in ("-k", "-m") and len(name) > 2 and not name.startswith("--"):
+            continue  # -kEXPR
+        if takes_value is None:
+            kept.append(arg)
+        elif takes_value and not has_value:
+            next(args, None)
+    return shlex.join(["pytest", test, *kept, f"{OPT_DEVICE}={device_spec}", *extra])
 
 
 __all__ = ["AccelChecker", "suite_and_test_names"]

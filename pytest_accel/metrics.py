@@ -75,6 +75,17 @@ DEFAULT_TOLERANCES: dict[str, float] = {
 }
 
 
+#: kinds measured from one set of timed rounds: ``<measurement>.latency`` and ``<measurement>.throughput``
+ROUND_KINDS = ("latency", "throughput")
+
+
+def measurement_of(name: str, kind: str) -> str:
+    """What a speed metric was measured from: the latency and throughput of ``detection.b4`` share their rounds
+    (one measurement, ``detection.b4``); every other metric is its own."""
+    prefix, _, last = name.rpartition(".")
+    return prefix if kind in ROUND_KINDS and last in ROUND_KINDS and prefix else name
+
+
 @dataclass
 class Metric:
     """One measured quantity.

@@ -38,6 +38,7 @@ OPT_RECORD_RUN = "--accel-record-run"
 OPT_FAIL_INCONCLUSIVE = "--accel-fail-inconclusive"
 OPT_INJECT_SLOWDOWN = "--accel-inject-slowdown"
 OPT_DETERMINISTIC = "--accel-deterministic"
+OPT_PRUNE = "--accel-prune-baselines"
 
 INI_BASELINE_DIR = "accel_baseline_dir"
 INI_GATE = "accel_gate"
@@ -69,6 +70,8 @@ class AccelOptions:
     #: where pytest was started, and with which arguments (for paths and commands shown to the user)
     invocation_dir: Path = field(default_factory=Path.cwd)
     invocation_args: tuple[str, ...] = ()
+    #: the positional arguments among them (test files, folders, node ids)
+    invocation_paths: tuple[str, ...] = ()
     #: --accel-baseline-dir exactly as given (repeated in the update commands we print), or None
     baseline_dir_arg: str | None = None
     #: pytest-benchmark is installed and enabled: it runs each test's first timed measurement
@@ -79,6 +82,8 @@ class AccelOptions:
     deterministic: bool = False
     #: add this run to the speed metrics' histories (and write what has no baseline)
     record_run: bool = False
+    #: delete unused baseline files at the end of the run
+    prune_baselines: bool = False
     fail_inconclusive: bool = False
     #: the gate self-check's injected slowdown (0.1 = every model call 10% slower), 0 for none
     inject_slowdown: float = 0.0
@@ -165,9 +170,11 @@ def add_options(parser: pytest.Parser) -> None:
         OPT_LATENCY_BASIS,
         default="auto",
         metavar="BASIS",
-        help="which ratio of a speed metric is judged: absolute, normalised (by the calibration probe run "
-        "interleaved on the same device), both, or auto (per metric, whichever its history shows steadier; both "
-        "while it has no history). Default: auto.",
+        help="which series of a speed metric is judged: absolute; normalised (divided by the calibration probe "
+        "run interleaved on the same device); adjusted (the probe as a control variate, with the workload's "
+        "sensitivity to it learned from the run history); both (absolute and normalised must agree); or auto "
+        "(adjusted lower quartiles when the history has them, else the best series it has; both while there is "
+        "no history). Default: auto.",
     )
     group.addoption(
         OPT_RECORD_RUN,
@@ -177,6 +184,15 @@ def add_options(parser: pytest.Parser) -> None:
         f"so verdicts can see the run-to-run noise: record a baseline with {OPT_UPDATE} once, then add runs with "
         f"this option (a history of {MIN_HISTORY} or more runs is used). Tests pass as under {OPT_UPDATE}. "
         "Default: off.",
+    )
+    group.addoption(
+        OPT_PRUNE,
+        action="store_true",
+        default=False,
+        help="at the end of the run, delete the baseline files that the summary lists as unused: files of this run's "
+        "device keys beside the files its tests used that no test used (removed or renamed tests, and variants or "
+        "dtypes this run did not ask for: run it with the full configuration). Test files only partly selected "
+        "(-k, -m) are left alone. Default: off.",
     )
     group.addoption(
         OPT_FAIL_INCONCLUSIVE,
@@ -349,11 +365,13 @@ def read_options(config: pytest.Config) -> AccelOptions:
         report_path=report_path,
         invocation_dir=Path(config.invocation_params.dir),
         invocation_args=tuple(config.invocation_params.args),
+        invocation_paths=tuple(getattr(config.option, "file_or_dir", None) or ()),
         baseline_dir_arg=getoption(OPT_BASELINE_DIR) or None,
         use_pytest_benchmark=_pytest_benchmark_enabled(config),
         allow_tf32=bool(getoption(OPT_ALLOW_TF32)),
         deterministic=bool(getoption(OPT_DETERMINISTIC)),
         record_run=record_run,
+        prune_baselines=bool(getoption(OPT_PRUNE)),
         fail_inconclusive=bool(getoption(OPT_FAIL_INCONCLUSIVE)),
         inject_slowdown=_slowdown(getoption(OPT_INJECT_SLOWDOWN)),
     )

@@ -13,7 +13,7 @@ import pytest
 
 from pytest_accel import hookspecs
 from pytest_accel.baselines import BaselineError
-from pytest_accel.checker import AccelChecker
+from pytest_accel.checker import AccelChecker, test_location
 from pytest_accel.devices import Backend, BackendRegistry, Device
 from pytest_accel.errors import DeviceFailure, WorkloadUnsupported
 from pytest_accel.executors import TestExecutors
@@ -24,6 +24,7 @@ from pytest_accel.report.json_report import build_report, write_report
 from pytest_accel.report.terminal import TerminalSummary
 from pytest_accel.session import AccelSession
 from pytest_accel.tolerances import MARKER_TOLERANCE
+from pytest_accel.workers import WORKER_OUTPUT_KEY, dump, is_worker, merge
 
 ENTRY_POINT_GROUP = "pytest_accel.backends"
 SESSION_KEY = pytest.StashKey[AccelSession]()
@@ -182,7 +183,7 @@ def _as_test_outcomes() -> Generator[None, None, None]:
     except WorkloadUnsupported as reason:
         raise pytest.skip.Exception(str(reason), _use_item_location=True) from None
     except (DeviceFailure, BaselineError) as error:
-        pytest.fail(f"pytest-accel: {error}", pytrace=False)
+        raise pytest.fail.Exception(f"pytest-accel: {error}", pytrace=False) from None
 
 
 @pytest.hookimpl(wrapper=True)
@@ -195,12 +196,34 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     return (yield from _as_test_outcomes())
 
 
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    for item in items:
+        session = item.config.stash.get(SESSION_KEY, None)
+        if session is not None:
+            session.deselected_locations.add(test_location(item))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist, on the controller: a worker is done; merge what it measured and wrote."""
+    session = node.config.stash.get(SESSION_KEY, None)
+    output = getattr(node, "workeroutput", None) or {}
+    if session is not None and WORKER_OUTPUT_KEY in output:
+        merge(session, output[WORKER_OUTPUT_KEY])
+
+
+@pytest.hookimpl(tryfirst=True)  # on an xdist worker, before xdist sends workeroutput to the controller
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     accel_session = session.config.stash.get(SESSION_KEY, None)
-    if accel_session is None or accel_session.options.report_path is None:
+    if accel_session is None:
         return
-    if getattr(session.config, "workerinput", None) is not None:
-        return  # xdist workers: the controller writes the report
+    if is_worker(session.config):  # xdist: the controller merges, summarises and writes the report
+        session.config.workeroutput[WORKER_OUTPUT_KEY] = dump(accel_session)  # type: ignore[attr-defined]
+        return
+    if accel_session.options.prune_baselines and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        accel_session.prune_unused_baselines()
+    if accel_session.options.report_path is None:
+        return
     report = build_report(accel_session, int(exitstatus))
     session.config.hook.pytest_accel_update_report(config=session.config, report=report)
     write_report(accel_session.options.report_path, report)

@@ -8,6 +8,7 @@ runs with the same identity, never to another model or data set.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -79,9 +80,19 @@ class ReferenceStore:
             raise BaselineError(f"reference file {path}: 'measured' is not an object")
         return Reference(suite, name, path, measured, document["metrics"])
 
-    def find(self, suite: str, name: str, identity: Mapping[str, Any]) -> Reference | None:
-        """The reference for exactly these inputs, or None when there is none or it was recorded for others."""
-        reference = self.load(suite, name)
+    def find(self, suite: str, name: str, identity: Mapping[str, Any],
+             record_args: Sequence[str] = ()) -> Reference | None:
+        """The reference for exactly these inputs, or None when there is none or it was recorded for others.
+
+        A damaged file is a :class:`BaselineError` that names the command re-recording it: ``pytest-accel
+        <suite>-reference`` with ``record_args`` (the run's non-default inputs) and ``--force``."""
+        try:
+            reference = self.load(suite, name)
+        except BaselineError as error:
+            command = shlex.join(["pytest-accel", f"{suite}-reference", *record_args,
+                                  "--baseline-dir", str(self.root.parent), "--force"])
+            raise BaselineError(f"{error}; references are never written by --accel-update-baselines: re-record it "
+                                f"with: {command}") from None
         if reference is None or reference.mismatch(identity) is not None:
             return None
         return reference

@@ -20,7 +20,7 @@ from pytest_accel.devices import (
     DeviceUnavailable,
     UnavailableDevice,
 )
-from pytest_accel.metrics import KINDS
+from pytest_accel.metrics import KINDS, measurement_of
 from pytest_accel.options import OPT_SKIP_UNAVAILABLE, AccelOptions
 from pytest_accel.references import ReferenceStore
 from pytest_accel.verdicts import MIN_HISTORY, Verdict
@@ -36,6 +36,8 @@ class TestRecord:
     suite: str
     test: str
     baseline_path: Path
+    #: where the test file lies (see :func:`pytest_accel.checker.test_location`)
+    location: tuple[str, ...] = ()
     verdicts: list[Verdict] = field(default_factory=list)
     #: metric names the baseline file held, and those of them the test did not produce
     stored_names: set[str] = field(default_factory=set)
@@ -60,6 +62,11 @@ class AccelSession:
         self.written: list[WrittenBaseline] = []
         self._devices: list[Device] | None = None
         self._family_size: int | None = None
+        #: baseline file -> the (test, device) that uses it in this run
+        self._claimed: dict[Path, tuple[str, str]] = {}
+        #: test files some of whose tests were deselected (-k, -m): their unused baselines are not listed
+        self.deselected_locations: set[tuple[str, ...]] = set()
+        self.pruned: list[Path] = []
 
     @property
     def devices_resolved(self) -> bool:
@@ -85,6 +92,36 @@ class AccelSession:
                     device.add_info(facts)
             self._devices = devices
         return self._devices
+
+    def claim_baseline_file(self, path: Path, nodeid: str, device_spec: str) -> None:
+        """Two different tests (or one test on two devices with one key) must never share a baseline file: each
+        would judge the other's measurements and overwrite them."""
+        owner = (nodeid, device_spec)
+        first = self._claimed.setdefault(path, owner)
+        if first != owner:
+            raise BaselineError(
+                f"baseline file {path} would be shared by {first[0]} on {first[1]} and {nodeid} on {device_spec}; "
+                "rename one of the tests or its variant (accel_variant) so that they keep apart"
+            )
+
+    def unused_baseline_files(self) -> list[Path]:
+        """Baseline files of this run's device keys, beside files this run's tests used, that no test used: the
+        baselines of removed or renamed tests (and of variants or options this run did not ask for). Test files
+        the run only partly selected are left out."""
+        used = {record.baseline_path for record in self.records}
+        folders = {
+            record.baseline_path.parent
+            for record in self.records
+            if record.location not in self.deselected_locations and record.device.available
+        }
+        return sorted(path for folder in folders for path in folder.glob("*.json") if path not in used)
+
+    def prune_unused_baselines(self) -> list[Path]:
+        """Delete what :meth:`unused_baseline_files` lists (--accel-prune-baselines)."""
+        for path in self.unused_baseline_files():
+            path.unlink(missing_ok=True)
+            self.pruned.append(path)
+        return self.pruned
 
     def speed_family_size(self) -> int:
         """How many speed metrics with a usable history the baselines of this run's devices hold: the family
@@ -115,17 +152,20 @@ class AccelSession:
 
 
 def count_history_metrics(store: BaselineStore, device_keys: list[str], min_history: int) -> int:
-    count = 0
+    """How many independent speed measurements with a usable history these device keys' baselines hold. The
+    latency and throughput of one measurement come from the same rounds and always agree, so they count once."""
+    measurements: set[tuple[Path, str]] = set()
     for key in device_keys:
         for path in sorted((store.root / key).rglob("*.json")) if (store.root / key).is_dir() else []:
             try:
                 document = store.load(path)
             except BaselineError:
                 continue  # the test that uses it fails with the reason
-            for record in (document or {}).get("metrics", {}).values():
+            for name, record in (document or {}).get("metrics", {}).items():
                 speed = KINDS.get(record.get("kind"), KINDS["info"]).speed
-                count += bool(speed and len(record.get("history") or []) >= min_history)
-    return count
+                if speed and len(record.get("history") or []) >= min_history:
+                    measurements.add((path, measurement_of(name, record.get("kind", ""))))
+    return len(measurements)
 
 
 def resolve_devices(registry: BackendRegistry, specs: tuple[str, ...], skip_unavailable: bool) -> list[Device]:

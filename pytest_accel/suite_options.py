@@ -23,6 +23,7 @@ OPT_YOLO_DATA = "--yolo-data"
 OPT_YOLO_IMGSZ = "--yolo-imgsz"
 OPT_YOLO_BATCH_SIZES = "--yolo-batch-sizes"
 OPT_YOLO_DTYPES = "--yolo-dtypes"
+OPT_YOLO_ALLOW_UNSAFE = "--yolo-allow-unsafe-load"
 DETECTION_DTYPES = ("fp32", "fp16", "bf16")
 OPT_GESTURE_DATA = "--gesture-data"
 OPT_GESTURE_IMAGES = "--gesture-images"
@@ -39,7 +40,13 @@ def add_suite_options(parser: pytest.Parser) -> None:
     group.addoption(
         OPT_YOLO_MODEL, default=None, metavar="PATH",
         help="detector to run: an ultralytics weights file (.pt) or an exported ONNX model (.onnx). "
-        "Default: the bundled YOLOv8n trained on the generated shapes data set.",
+        "Default: the bundled YOLOv8n trained on the generated shapes data set. Weights are loaded with "
+        f"ultralytics' safe loading (no code in the file runs); see {OPT_YOLO_ALLOW_UNSAFE}.",
+    )
+    group.addoption(
+        OPT_YOLO_ALLOW_UNSAFE, action="store_true", default=False,
+        help=f"load {OPT_YOLO_MODEL} weights that safe loading refuses, with full unpickling: the file can then run "
+        "any code on this machine. Only for files you trust. Default: off.",
     )
     group.addoption(
         OPT_YOLO_DATA, default=None, metavar="YAML",
@@ -128,8 +135,16 @@ def read_gesture_options(config: pytest.Config) -> GestureOptions:
                                 "hand_landmarker.task")
     if images and not Path(images).is_dir():
         raise pytest.UsageError(f"{OPT_GESTURE_IMAGES}={images}: no such folder")
+    data_path = _file_option(OPT_GESTURE_DATA, data, (".csv",), "a landmark CSV") if data else None
+    if data_path is not None:
+        from pytest_accel.workloads.gesture.data import load_csv
+
+        try:
+            load_csv(data_path)  # parsed once here: a bad file is one line naming it, not an error per test
+        except ValueError as error:
+            raise pytest.UsageError(f"{OPT_GESTURE_DATA}: {error}") from None
     return GestureOptions(
-        data=_file_option(OPT_GESTURE_DATA, data, (".csv",), "a landmark CSV") if data else None,
+        data=data_path,
         images=Path(images).absolute() if images else None,
         landmarker=_file_option(OPT_GESTURE_LANDMARKER, landmarker, (".task",), "a MediaPipe .task model file")
         if landmarker else None,
@@ -165,9 +180,26 @@ def read_detection_options(config: pytest.Config) -> DetectionOptions:
     if imgsz < 32 or imgsz > 4096 or imgsz % 32:
         raise pytest.UsageError(f"{OPT_YOLO_IMGSZ}={imgsz_text!r}: expected a multiple of 32 between 32 and 4096")
     batch_text = config.getoption(OPT_YOLO_BATCH_SIZES)
+    model_path = _file_option(OPT_YOLO_MODEL, model, MODEL_SUFFIXES, MODEL_KIND) if model else None
+    data_path = _file_option(OPT_YOLO_DATA, data, (".yaml", ".yml"), "an ultralytics data set YAML") if data else None
+    # loaded and parsed once here, so that a bad file is one line naming it, not an error in every test
+    if model_path is not None:
+        from pytest_accel.workloads.detection.model import check_model_loads
+
+        try:
+            check_model_loads(model_path, bool(config.getoption(OPT_YOLO_ALLOW_UNSAFE)))
+        except (ValueError, RuntimeError) as error:
+            raise pytest.UsageError(f"{OPT_YOLO_MODEL}={error}") from None
+    if data_path is not None:
+        from pytest_accel.workloads.detection.evaluation import check_split
+
+        try:
+            check_split(data_path)
+        except (ValueError, RuntimeError) as error:
+            raise pytest.UsageError(f"{OPT_YOLO_DATA}: {error}") from None
     return DetectionOptions(
-        model=_file_option(OPT_YOLO_MODEL, model, MODEL_SUFFIXES, MODEL_KIND) if model else None,
-        data=_file_option(OPT_YOLO_DATA, data, (".yaml", ".yml"), "an ultralytics data set YAML") if data else None,
+        model=model_path,
+        data=data_path,
         imgsz=imgsz,
         batch_sizes=_int_list(OPT_YOLO_BATCH_SIZES, batch_text) if batch_text else None,
         dtypes=_dtypes(OPT_YOLO_DTYPES, config.getoption(OPT_YOLO_DTYPES), DETECTION_DTYPES),

@@ -71,10 +71,15 @@ def detection_val(detection_options: DetectionOptions) -> ValData:
 
 @pytest.fixture(scope="session")
 def detection_reference(accel_references: ReferenceStore, detection_source: DetectorSource,
-                        detection_val: ValData) -> Reference | None:
+                        detection_val: ValData, detection_options: DetectionOptions) -> Reference | None:
     """The fp32 accuracy reference recorded for this model, data set and image size, if there is one."""
+    record_args = ["--imgsz", str(detection_options.imgsz)]
+    if detection_options.model:
+        record_args += ["--model", str(detection_options.model)]
+    if detection_options.data:
+        record_args += ["--data", str(detection_options.data)]
     return accel_references.find(SUITE, reference_name(detection_source),
-                                 identity(detection_source, detection_val.yaml))
+                                 identity(detection_source, detection_val.yaml), record_args)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from pytest_accel.metrics import Metric
 from pytest_accel.references import Reference, ReferenceStore
 from pytest_accel.stats import convergence_test
 from pytest_accel.suite_options import GestureOptions
-from pytest_accel.workloads.gesture.data import extract_from_images
+from pytest_accel.workloads.gesture.data import extract_from_images, image_folder_identity
 from pytest_accel.workloads.gesture.reference import SUITE, GestureData, identity, load_gesture_data
 from pytest_accel.workloads.gesture.train import Recipe, Trainer, TrainingRun
 
@@ -33,7 +33,7 @@ def gesture_data(gesture_options: GestureOptions) -> GestureData:
         assert gesture_options.landmarker is not None
         full = extract_from_images(gesture_options.images, gesture_options.landmarker)
         train, val = full.split(0.25, 0)
-        return GestureData(train, val, f"images-{gesture_options.images.name}")
+        return GestureData(train, val, image_folder_identity(gesture_options.images, gesture_options.landmarker))
     return load_gesture_data(gesture_options.data)
 
 
@@ -44,9 +44,11 @@ def accel_variant(gesture_options: GestureOptions, gesture_data: GestureData) ->
 
 
 @pytest.fixture(scope="session")
-def gesture_reference(accel_references: ReferenceStore, gesture_data: GestureData) -> Reference | None:
+def gesture_reference(accel_references: ReferenceStore, gesture_data: GestureData,
+                      gesture_options: GestureOptions) -> Reference | None:
     """The CPU convergence reference recorded for these data and this recipe, if there is one."""
-    return accel_references.find(SUITE, gesture_data.identity, identity(gesture_data, RECIPE))
+    record_args = ["--data", str(gesture_options.data)] if gesture_options.data else []
+    return accel_references.find(SUITE, gesture_data.identity, identity(gesture_data, RECIPE), record_args)
 
 
 @pytest.fixture(scope="session")

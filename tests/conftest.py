@@ -9,7 +9,10 @@ import pytest
 import scipy.stats  # noqa: F401,E402
 import torch  # noqa: F401,E402
 
+from pytest_accel.workloads.detection.ultralytics_env import import_ultralytics  # noqa: E402
 from tests.helpers import ACCURACY_TEST, LATENCY_TEST
+
+import_ultralytics()  # the suite-option tests load weights and data sets inside pytester runs
 
 pytest_plugins = ["pytester"]
 

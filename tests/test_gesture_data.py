@@ -86,7 +86,7 @@ def test_csv_errors_name_the_line(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"bad.csv:2: 41 columns; expected a label and 42 \(x, y\) or 63"):
         load_csv(bad)
     text = _write_csv(tmp_path / "text.csv", [[0, *([0.1] * 41), "high"]])
-    with pytest.raises(ValueError, match="text.csv: a landmark value is not a number"):
+    with pytest.raises(ValueError, match="text.csv:1: column 43 is .high., not a number"):
         load_csv(text)
 
 

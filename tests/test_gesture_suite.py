@@ -90,7 +90,7 @@ def test_landmark_csv_replaces_the_generated_data(suites: pytest.Pytester) -> No
     accuracy = next(m for m in record["metrics"] if m["name"] == "gesture.final_accuracy")
     assert 0.5 < accuracy["value"] <= 1 and accuracy["summary"]["val_samples"] == 200
     assert "recorded.csv [val]" in accuracy["summary"]["data"]
-    assert "test_training-fp32_csv-recorded-" in record["baseline_file"], "recorded data keeps baselines of its own"
+    assert "test_training-fp32@csv-recorded-" in record["baseline_file"], "recorded data keeps baselines of its own"
 
 
 @pytest.mark.parametrize(

@@ -70,12 +70,12 @@ def test_accel_variant_names_the_baseline_file(pytester: pytest.Pytester) -> Non
     pytester.makepyfile(test_toy=VARIANT_TEST.format(variant="other-model"))
     pytester.runpytest(f"{OPT_MISSING}=record").assert_outcomes(passed=1)
     [path] = baseline_files(pytester.path)
-    assert path.name == "test_accuracy_other-model.json"  # '@' is kept out of file names, as every odd character
+    assert path.name == "test_accuracy@other-model.json"  # as the summary shows it
 
     pytester.makepyfile(test_toy=VARIANT_TEST.format(variant="third-model"))
     result = pytester.runpytest(f"{OPT_MISSING}=fail")
     result.assert_outcomes(failed=1)  # another variant: the first file is not its baseline
-    result.stdout.fnmatch_lines(["*baseline: baselines/cpu-*/toy/test_accuracy_third-model.json",
+    result.stdout.fnmatch_lines(["*baseline: baselines/cpu-*/toy/test_accuracy@third-model.json",
                                  "*toy::test_accuracy@third-model * toy.accuracy * missing"])
 
 

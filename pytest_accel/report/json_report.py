@@ -86,6 +86,8 @@ def build_report(session: AccelSession, exit_status: int) -> dict[str, Any]:
         "baselines_written": [
             {"path": str(w.path), "action": w.action, "changes": w.changes} for w in session.written
         ],
+        "baselines_pruned": [str(path) for path in session.pruned],
+        "baselines_unused": [] if session.pruned else [str(path) for path in session.unused_baseline_files()],
     }
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Iterator
 
 from pytest_accel.metrics import KINDS, format_value
-from pytest_accel.options import OPT_MISSING, OPT_RECORD_RUN, OPT_UPDATE
+from pytest_accel.options import OPT_MISSING, OPT_PRUNE, OPT_RECORD_RUN, OPT_UPDATE
 from pytest_accel.paths import display_path
 from pytest_accel.session import AccelSession, TestRecord
 from pytest_accel.verdicts import Verdict
@@ -138,6 +138,19 @@ class TerminalSummary:
             yield f"{len(flagged)} metric(s) suspiciously faster than their baseline:"
             for record, verdict in flagged[:MAX_LISTED]:
                 yield f"  {record.device.spec} {verdict.metric.name}: {verdict.detail}"
+        if self.session.pruned:
+            yield f"{len(self.session.pruned)} unused baseline file(s) deleted ({OPT_PRUNE}):"
+            for path in self.session.pruned[:MAX_LISTED]:
+                yield f"  {self._display(path)}"
+        else:
+            unused = self.session.unused_baseline_files()
+            if unused:
+                yield (f"{len(unused)} baseline file(s) beside this run's were used by no test (removed or renamed "
+                       f"tests, or variants and dtypes this run did not ask for); {OPT_PRUNE} deletes them:")
+                for path in unused[:MAX_LISTED]:
+                    yield f"  {self._display(path)}"
+                if len(unused) > MAX_LISTED:
+                    yield f"  ... and {len(unused) - MAX_LISTED} more"
         if self.session.written:
             why = OPT_UPDATE if options.update_baselines else OPT_RECORD_RUN if options.record_run else \
                 f"{OPT_MISSING}=record"

@@ -48,7 +48,7 @@ class DetectorSource:
     @cached_property
     def digest(self) -> str:
         """Content hash of the model file, read once (it names the export cache and the reference)."""
-        return _file_digest(self.path)
+        return file_digest(self.path)
 
     def torch_module(self) -> Any:
         """A fresh fused fp32 ``nn.Module`` on the CPU, in eval mode."""
@@ -87,7 +87,7 @@ class DetectorSource:
         return exported
 
 
-def _file_digest(path: Path) -> str:
+def file_digest(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -98,3 +98,49 @@ def _file_digest(path: Path) -> str:
 def check_model_path(path: Path) -> Path:
     """A readable .pt or .onnx file, or ValueError naming the problem."""
     return readable_file(path, MODEL_SUFFIXES, MODEL_KIND)
+
+
+def check_model_loads(path: Path, allow_unsafe: bool) -> None:
+    """Load the model file once, before any test, so that a bad one is one error naming it.
+
+    Weights are unpickled with ultralytics' safe loading (``torch.load(weights_only=True)`` against its allow-list
+    of model classes, the ``ULTRALYTICS_SAFE_LOAD`` mode): a file that loads so references nothing else, and the
+    suites' later loads of it cannot run code either. A file that needs full unpickling, which runs any code the
+    file holds, is refused unless ``allow_unsafe`` (the user trusts it). ValueError says why a file is refused.
+    """
+    if path.suffix == ".onnx":
+        try:
+            import onnx
+
+            onnx.load(str(path), load_external_data=False)
+        except ImportError:
+            return  # the ONNX Runtime devices report the missing package themselves
+        except Exception as error:  # noqa: BLE001 - protobuf's decode errors have no common type
+            raise ValueError(f"{path}: not a loadable ONNX model ({_first_line(error)})") from None
+        return
+    import_ultralytics()
+    import torch
+    from ultralytics.nn.tasks import torch_safe_load
+
+    safe = not allow_unsafe
+    if safe and not hasattr(torch.serialization, "get_unsafe_globals_in_checkpoint"):
+        raise ValueError(f"{path}: torch {torch.__version__} cannot load weights safely (2.6 or later can); pass "
+                         "--yolo-allow-unsafe-load only if you trust the file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            checkpoint, _ = torch_safe_load(str(path), safe_only=safe)
+    except Exception as error:  # noqa: BLE001 - torch and ultralytics raise many types for one cause
+        text = _first_line(error)
+        if safe and "outside the supported" in text:
+            raise ValueError(f"{path}: refused: it references types outside ultralytics' model classes, and loading "
+                             "it would run whatever code it holds; pass --yolo-allow-unsafe-load only if you trust "
+                             "the file") from None
+        raise ValueError(f"{path}: not a loadable ultralytics checkpoint (truncated or damaged? {text})") from None
+    if not isinstance(checkpoint, dict) or checkpoint.get("model", checkpoint.get("ema")) is None:
+        raise ValueError(f"{path}: not an ultralytics checkpoint (no model in it)")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).replace("ERROR ❌️ ", "").strip()
+    return (text.splitlines() or [type(error).__name__])[0][:200]

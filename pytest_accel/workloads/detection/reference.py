@@ -6,6 +6,7 @@ measured (model digest, data set identity, image size) so a reference is never a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -13,19 +14,26 @@ from typing import Any
 from pytest_accel.metrics import Metric
 from pytest_accel.references import ReferenceStore
 from pytest_accel.workloads.detection.dataset import DatasetSpec
-from pytest_accel.workloads.detection.evaluation import MapResult, evaluate_map, load_split
-from pytest_accel.workloads.detection.model import BUNDLED_WEIGHTS, DetectorSource
+from pytest_accel.workloads.detection.evaluation import MapResult, evaluate_map, load_split, split_files
+from pytest_accel.workloads.detection.model import BUNDLED_WEIGHTS, DetectorSource, file_digest
 
 SUITE = "detection"
 
 
+@functools.lru_cache(maxsize=8)
 def data_identity(data_yaml: Path) -> str:
-    """'generated-<fingerprint>' for the bundled data set, else a digest of the YAML and its val labels."""
+    """'generated-<fingerprint>' for the bundled data set (its generator's spec names its content), else a digest
+    of the YAML, every val image and every val label file: two folders with one YAML and other labels differ."""
     spec_file = data_yaml.with_name("spec.json")
     if spec_file.is_file() and data_yaml.parent.name.startswith("shapes-"):
         return f"generated-{data_yaml.parent.name.removeprefix('shapes-')}"
     digest = hashlib.sha256(data_yaml.read_bytes())
-    return f"yaml-{digest.hexdigest()[:12]}"
+    _, images, labels = split_files(data_yaml)
+    for image, label in zip(images, labels, strict=True):
+        digest.update(image.name.encode())
+        digest.update(file_digest(image).encode())
+        digest.update(file_digest(label).encode() if label.is_file() else b"-")
+    return f"data-{digest.hexdigest()[:12]}"
 
 
 def reference_name(source: DetectorSource) -> str:

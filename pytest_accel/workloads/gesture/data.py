@@ -12,6 +12,8 @@ Sources: the generator in :mod:`hand`; CSV files with a label then 42 values (x,
 from __future__ import annotations
 
 import csv
+import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,39 +59,62 @@ class LandmarkSet:
         return LandmarkSet(self.features[mask], self.labels[mask], self.class_names, f"{self.source} [{part}]")
 
 
+#: the split keeps at least one row of every label for validation, so every label needs one more for training
+MIN_ROWS_PER_LABEL = 2
+
+
 def load_csv(path: Path) -> LandmarkSet:
     """A landmark CSV: label, then 42 values (x, y per landmark) or 63 (x, y, z). An optional header row is
-    skipped; labels may be integers or names (names are numbered in sorted order)."""
-    rows: list[list[str]] = []
-    with path.open(newline="") as handle:
-        for number, row in enumerate(csv.reader(handle), start=1):
-            if not row or all(not cell.strip() for cell in row):
-                continue
-            if len(row) - 1 not in (FEATURES, 3 * LANDMARKS):
-                raise ValueError(
-                    f"{path}:{number}: {len(row)} columns; expected a label and 42 (x, y) or 63 (x, y, z) values"
-                )
-            rows.append(row)
-    if rows and not _is_number(rows[0][1]):
+    skipped; labels may be integers or names (names are numbered in sorted order). ValueError naming the file (and
+    line) for anything a classifier cannot be trained and validated on."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = path.read_bytes()[: error.start].count(b"\n") + 1
+        raise ValueError(f"{path}:{line}: not UTF-8 text (byte {error.object[error.start]:#04x})") from None
+    rows: list[tuple[int, list[str]]] = []
+    for number, row in enumerate(csv.reader(text.splitlines()), start=1):
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        if len(row) - 1 not in (FEATURES, 3 * LANDMARKS):
+            raise ValueError(
+                f"{path}:{number}: {len(row)} columns; expected a label and 42 (x, y) or 63 (x, y, z) values"
+            )
+        rows.append((number, row))
+    if rows and not _is_number(rows[0][1][1]):
         rows = rows[1:]  # header
     if not rows:
         raise ValueError(f"{path}: no landmark rows")
-    width = len(rows[0]) - 1
-    if any(len(row) - 1 != width for row in rows):
-        raise ValueError(f"{path}: rows mix 42- and 63-value layouts")
-    try:
-        values = np.array([[float(cell) for cell in row[1:]] for row in rows])
-    except ValueError as error:
-        raise ValueError(f"{path}: a landmark value is not a number ({error})") from None
-    raw_labels = [row[0].strip() for row in rows]
+    width = len(rows[0][1]) - 1
+    values = np.empty((len(rows), width))
+    for index, (number, row) in enumerate(rows):
+        if len(row) - 1 != width:
+            raise ValueError(f"{path}:{number}: {len(row) - 1} values where the first row has {width}; rows must "
+                             "not mix 42- and 63-value layouts")
+        for column, cell in enumerate(row[1:], start=2):
+            try:
+                value = float(cell)
+            except ValueError:
+                raise ValueError(f"{path}:{number}: column {column} is {cell.strip()[:40]!r}, not a number") from None
+            if not math.isfinite(value):
+                raise ValueError(f"{path}:{number}: column {column} is {cell.strip()!r}; landmarks must be finite")
+            values[index, column - 2] = value
+    raw_labels = [row[0].strip() for _, row in rows]
     if all(label.lstrip("-").isdigit() for label in raw_labels):
         numbers = np.array([int(label) for label in raw_labels])
         names = tuple(str(n) for n in sorted(set(numbers.tolist())))
-        index = {int(name): i for i, name in enumerate(names)}
-        labels = np.array([index[n] for n in numbers])
+        index_of = {int(name): i for i, name in enumerate(names)}
+        labels = np.array([index_of[n] for n in numbers])
     else:
         names = tuple(sorted(set(raw_labels)))
         labels = np.array([names.index(label) for label in raw_labels])
+    if len(names) < 2:
+        raise ValueError(f"{path}: every row has the label {names[0]!r}; a classifier needs at least 2 labels")
+    counts = np.bincount(labels, minlength=len(names))
+    few = [f"{names[i]!r} ({counts[i]})" for i in range(len(names)) if counts[i] < MIN_ROWS_PER_LABEL]
+    if few:
+        raise ValueError(f"{path}: too few rows for label(s) {', '.join(few)}: each needs at least "
+                         f"{MIN_ROWS_PER_LABEL} (one for training, one for validation)")
     landmarks = values.reshape(len(values), LANDMARKS, width // LANDMARKS)
     return LandmarkSet(normalise(landmarks), labels.astype(np.int64), names, str(path))
 
@@ -107,6 +132,19 @@ def generated_set(count: int, seed: int) -> LandmarkSet:
 
     landmarks, labels = generate(count, seed)
     return LandmarkSet(normalise(landmarks), labels, GESTURE_NAMES, f"generated (n={count}, seed={seed})")
+
+
+def image_folder_identity(folder: Path, model_path: Path) -> str:
+    """``images-<digest>`` of what the landmarks come from: every image's label folder, name and bytes, and the
+    landmarker model's bytes; the folder's own name plays no part (two folders named alike can hold other data)."""
+    digest = hashlib.sha256()
+    for label_folder in sorted(p for p in folder.iterdir() if p.is_dir()):
+        for image_path in sorted(label_folder.iterdir()):
+            if image_path.suffix.lower() in IMAGE_SUFFIXES:
+                digest.update(f"{label_folder.name}/{image_path.name}\0".encode())
+                digest.update(hashlib.sha256(image_path.read_bytes()).digest())
+    digest.update(hashlib.sha256(model_path.read_bytes()).digest())
+    return f"images-{digest.hexdigest()[:12]}"
 
 
 def extract_from_images(folder: Path, model_path: Path) -> LandmarkSet:

@@ -1,0 +1,96 @@
+"""pytest-xdist: every worker sends what it measured and wrote to the controller, which merges it.
+
+A worker's records live in its own process; at its session's end they travel as JSON in ``config.workeroutput``
+(xdist hands that dict to the controller's ``pytest_testnodedown``), are rebuilt there, and the controller's
+summary, report and unused-baseline listing see the whole run. Baseline writes stay in the workers, under the
+store's file lock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_accel.devices import Device, DeviceInfo
+from pytest_accel.metrics import Metric
+from pytest_accel.session import AccelSession, TestRecord, WrittenBaseline
+from pytest_accel.verdicts import Verdict
+
+WORKER_OUTPUT_KEY = "pytest_accel"
+
+
+def is_worker(config: pytest.Config) -> bool:
+    return getattr(config, "workerinput", None) is not None
+
+
+class WorkerDevice(Device):
+    """A device as a worker saw it: its spec, key and facts, for the controller's summary and report."""
+
+    def __init__(self, spec: str, backend_name: str, key: str, info: DeviceInfo, available: bool) -> None:
+        super().__init__(spec, backend_name)
+        self._key = key
+        self._info = info
+        self._available = available
+
+    @property
+    def key(self) -> str:
+        return self._key
+
+    @property
+    def available(self) -> bool:
+        return self._available
+
+    def describe(self) -> DeviceInfo:
+        assert self._info is not None
+        return self._info
+
+
+def _device(device: Device) -> dict[str, Any]:
+    return {"spec": device.spec, "backend": device.backend_name, "key": device.key,
+            "available": device.available, "info": dataclasses.asdict(device.info)}
+
+
+def _verdict(verdict: Verdict) -> dict[str, Any]:
+    fields = {f.name: getattr(verdict, f.name) for f in dataclasses.fields(verdict) if f.name != "metric"}
+    return {"metric": dataclasses.asdict(verdict.metric), **fields}
+
+
+def dump(session: AccelSession) -> str:
+    """What the controller needs of this worker's run, as JSON text (xdist sends it through execnet)."""
+    return json.dumps({
+        "records": [
+            {"nodeid": r.nodeid, "device": _device(r.device), "suite": r.suite, "test": r.test,
+             "location": list(r.location), "baseline_path": str(r.baseline_path),
+             "verdicts": [_verdict(v) for v in r.verdicts], "stored_names": sorted(r.stored_names),
+             "absent": r.absent}
+            for r in session.records
+        ],
+        "written": [{"path": str(w.path), "action": w.action, "changes": w.changes} for w in session.written],
+        "deselected_locations": [list(location) for location in session.deselected_locations],
+    })
+
+
+def merge(session: AccelSession, text: str) -> None:
+    """Add one worker's records to the controller's session (devices rebuilt once per spec and key)."""
+    data = json.loads(text)
+    devices: dict[tuple[str, str], Device] = {}
+    for raw in data["records"]:
+        d = raw["device"]
+        device = devices.get((d["spec"], d["key"]))
+        if device is None:
+            device = WorkerDevice(d["spec"], d["backend"], d["key"], DeviceInfo(**d["info"]), d["available"])
+            devices[(d["spec"], d["key"])] = device
+        record = TestRecord(raw["nodeid"], device, raw["suite"], raw["test"], Path(raw["baseline_path"]),
+                            location=tuple(raw["location"]))
+        for v in raw["verdicts"]:
+            metric = Metric(**v.pop("metric"))
+            record.verdicts.append(Verdict(metric=metric, **v))
+        record.stored_names = set(raw["stored_names"])
+        record.absent = list(raw["absent"])
+        session.records.append(record)
+    session.written.extend(WrittenBaseline(Path(w["path"]), w["action"], w["changes"]) for w in data["written"])
+    session.deselected_locations.update(tuple(location) for location in data["deselected_locations"])
