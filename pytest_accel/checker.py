@@ -86,6 +86,8 @@ class AccelChecker:
         #: how to measure each named measurement again, to confirm a regression before failing
         self._remeasure: dict[str, Callable[[], LatencyMeasurement]] = {}
         self._remeasured: dict[str, LatencyMeasurement] = {}
+        #: metric entries of this test run again in a fresh process, by name (None until that run is made)
+        self._fresh_run: dict[str, dict[str, Any]] | None = None
         self.suite, base_name = suite_and_test_names(item, device)
         self.test_name = f"{base_name}@{variant}" if variant else base_name
         self.location = test_location(item)
@@ -200,24 +202,54 @@ class AccelChecker:
                     )
 
     def _confirm(self, first: Verdict, stored: dict[str, Any] | None, policy: Policy) -> Verdict:
-        """Measure a regressed timed metric again (fresh rounds, fresh probe) and keep the regression only if the
-        second measurement shows it too; the verdict carries both."""
-        name = first.metric.name.rpartition(".")[0]
-        if name not in self._remeasure:
-            return first
-        if name not in self._remeasured:
-            self._remeasured[name] = self._remeasure[name]()
-        again = next((m for m in self._remeasured[name].metrics() if m.name == first.metric.name), None)
+        """Measure a regressed timed metric again and keep the regression only if the second measurement shows it
+        too; the verdict carries both.
+
+        A metric judged on its run history is measured again in a fresh pytest process: on shared machines a
+        whole process can run in a slow state (thread placement, memory layout) that a second measurement in the
+        same process would only repeat. Measured here: 1 run in 12 of the detector on ``ort:cpu`` ran 33–45%
+        slower throughout, with the probe unchanged. Other metrics, and a fresh process that cannot run, are
+        measured again in this process (fresh rounds, fresh probe)."""
+        again: Metric | None = None
+        where = "a second measurement"
+        if first.effective_tolerance is not None and not os.environ.get(CONFIRMING_ENV):
+            again = self._fresh_process_metric(first.metric.name)
+            where = "a second measurement in a fresh process"
+        if again is None:
+            again, where = self._same_process_metric(first.metric.name), "a second measurement"
         if again is None:
             return first
         second = compare(again, stored, first.tolerance, first.tolerance_source, policy)
         measured_again = format_value(again.value, again.unit)
-        if second.regressed:
-            return replace(first, detail=f"{first.detail}; confirmed by a second measurement ({measured_again})",
+        if second.regressed or second.status == "inconclusive":
+            # inconclusive: beyond the limit again, on a disturbed machine; the first measurement, on an undisturbed
+            # one (else it would be inconclusive itself), stands
+            during = ", on a disturbed machine" if second.status == "inconclusive" else ""
+            return replace(first, detail=f"{first.detail}; confirmed by {where} ({measured_again}{during})",
                            remeasured_value=again.value)
-        return replace(first, status=second.status if second.status == "inconclusive" else "noise",
-                       detail=f"not confirmed by a second measurement ({measured_again}: {second.detail}); the "
-                       f"first said: {first.detail}", remeasured_value=again.value)
+        return replace(first, status="noise",
+                       detail=f"not confirmed by {where} ({measured_again}: {second.detail}); the first said: "
+                       f"{first.detail}", remeasured_value=again.value)
+
+    def _same_process_metric(self, metric_name: str) -> Metric | None:
+        name = metric_name.rpartition(".")[0]
+        if name not in self._remeasure:
+            return None
+        if name not in self._remeasured:
+            self._remeasured[name] = self._remeasure[name]()
+        return next((m for m in self._remeasured[name].metrics() if m.name == metric_name), None)
+
+    def _fresh_process_metric(self, metric_name: str) -> Metric | None:
+        """The metric as this test measures it when run again, alone, in a new pytest process (run once per test);
+        None when that run fails or does not produce it."""
+        if self._fresh_run is None:
+            self._fresh_run = _run_in_fresh_process(self.session.options, self.session.config.rootpath,
+                                                    self.item.nodeid, self.device.spec)
+        entry = self._fresh_run.get(metric_name)
+        if entry is None:
+            return None
+        return Metric(metric_name, entry["value"], entry["unit"], entry["kind"], entry["direction"],
+                      samples=entry.get("samples"), probe_samples=entry.get("probe_samples"))
 
     def _kept_history(self, stored_record: dict[str, Any] | None) -> list[dict[str, Any]]:
         """The runs a written speed metric keeps: the stored history under --accel-record-run, none otherwise
@@ -286,7 +318,39 @@ _NOT_REPEATED = {OPT_DEVICE: True, OPT_UPDATE: False, OPT_RECORD_RUN: False, OPT
                  "-k": True, "-m": True, "--basetemp": True}
 
 
-def rerun_command(options: AccelOptions, rootpath: Path, nodeid: str, device_spec: str, *extra: str) -> str:
+#: set in the environment of a fresh-process confirmation run, so that it does not confirm in turn
+CONFIRMING_ENV = "PYTEST_ACCEL_CONFIRMING"
+#: options of pytest-xdist: a confirmation runs one test, in one process
+_XDIST_OPTIONS = {"-n": True, "--numprocesses": True, "--dist": True, "--maxprocesses": True}
+
+
+def _run_in_fresh_process(options: AccelOptions, rootpath: Path, nodeid: str, device_spec: str
+                          ) -> dict[str, dict[str, Any]]:
+    """Run one test on one device again, as the run was invoked, in a new pytest process; its metric entries by
+    name from that run's JSON report (empty when it could not run)."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="accel-confirm-") as folder:
+        report = Path(folder) / "report.json"
+        args = shlex.split(rerun_command(options, rootpath, nodeid, device_spec, f"{OPT_REPORT}={report}",
+                                         "--accel-gate=none", "-p", "no:cacheprovider", "-q",
+                                         skip=_XDIST_OPTIONS))[1:]
+        environment = {**os.environ, CONFIRMING_ENV: "1"}
+        try:
+            subprocess.run([sys.executable, "-m", "pytest", *args], cwd=options.invocation_dir, env=environment,
+                           capture_output=True, timeout=1800, check=False)
+            document = json.loads(report.read_text())
+        except (OSError, ValueError, subprocess.SubprocessError):
+            return {}
+    return {entry["name"]: entry for result in document.get("results", []) if result.get("nodeid") == nodeid
+            for entry in result.get("metrics", [])}
+
+
+def rerun_command(options: AccelOptions, rootpath: Path, nodeid: str, device_spec: str, *extra: str,
+                  skip: dict[str, bool] | None = None) -> str:
     """``pytest <the test> <the run's other options> --device=<spec> <extra>``, runnable from where pytest was
     started: suite options (``--yolo-*``, ``--gesture-*``), the baseline folder and every other option carry over,
     so the re-run measures the same variant into the same file."""
@@ -298,7 +362,7 @@ def rerun_command(options: AccelOptions, rootpath: Path, nodeid: str, device_spe
         if arg in options.invocation_paths:
             continue
         name, has_value, _ = arg.partition("=")
-        takes_value = _NOT_REPEATED.get(name)
+        takes_value = _NOT_REPEATED.get(name, (skip or {}).get(name))
         if takes_value is None and name[:2] in ("-k", "-m") and len(name) > 2 and not name.startswith("--"):
             continue  # -kEXPR
         if takes_value is None:

@@ -1,9 +1,9 @@
 """``pytest-accel gate-check``: run timed tests in separate processes, unchanged and slowed, and measure the gate.
 
 Each candidate run is judged with :func:`pytest_accel.verdicts.compare` against a history made of the *other*
-unchanged runs (leave one out), exactly as a CI run is judged against a baseline recorded over several runs. The
-confirmation re-measurement a real run makes before failing is not replayed here, so the false-alarm rates are an
-upper bound of what CI sees.
+unchanged runs (leave one out), exactly as a CI run is judged against a baseline recorded over several runs. A
+regression is then confirmed as a real run confirms it, in a fresh process: here by the next round's run of the
+same condition, judged against the same history less that round; both must regress.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from pytest_accel.baselines import atomic_write_json, run_summary
-from pytest_accel.metrics import KINDS, Metric
+from pytest_accel.metrics import KINDS, Metric, measurement_of
 from pytest_accel.options import OPT_INJECT_SLOWDOWN, OPT_REPORT
-from pytest_accel.verdicts import MIN_HISTORY, Policy, compare
+from pytest_accel.verdicts import MIN_HISTORY, Policy, Verdict, compare
 
 DETECTION_TARGET = 0.95
 
@@ -95,7 +95,12 @@ def judge(runs: list[Run], alpha: float, latency_basis: str = "auto") -> dict[st
     loaded = [(run, _speed_entries(run.report)) for run in runs if run.report.is_file()]
     unchanged = [(run, entries) for run, entries in loaded if run.slowdown == 0]
     names = sorted({name for _, entries in unchanged for name in entries})
-    policy = Policy(frozenset(KINDS), alpha=alpha, latency_basis=latency_basis, family_size=max(len(names), 1))
+    measurements = {
+        (name.rpartition("::")[0], measurement_of(entries[name]["name"], entries[name]["kind"]))
+        for _, entries in unchanged for name in entries
+    }
+    policy = Policy(frozenset(KINDS), alpha=alpha, latency_basis=latency_basis,
+                    family_size=max(len(measurements), 1))
     outcomes = {name: MetricOutcome(name) for name in names}
     # each run's summary per metric, computed once: the history of every other run's judgement reuses them
     summaries = {run.report: {name: run_summary(_metric(name, entry)) for name, entry in entries.items()}
@@ -107,24 +112,53 @@ def judge(runs: list[Run], alpha: float, latency_basis: str = "auto") -> dict[st
             lower = next(e[name]["direction"] for _, e in unchanged if name in e) == "lower"
             outcome.normalised_cv = _cv([v["value"] / v["probe"] if lower else v["value"] * v["probe"]
                                          for v in values])
+    by_condition = {(run.slowdown, run.index): (run, entries) for run, entries in loaded}
+    indices = sorted({run.index for run, _ in loaded})
+
+    def judged(run: Run, entries: dict[str, Any], name: str, left_out: set[int]) -> Verdict | None:
+        # the history: every unchanged run but the candidate's round (for a slowed run, the unchanged run of its
+        # round) and the rounds left out
+        history = [summaries[r.report][name] for r, e in unchanged
+                   if r.index != run.index and r.index not in left_out and name in e]
+        if len(history) < MIN_HISTORY:
+            return None
+        entry = entries[name]
+        record = {"value": statistics.median(h["value"] for h in history), "unit": entry["unit"], "history": history}
+        return compare(_metric(name, entry), record, entry["tolerance"], "gate-check", policy)
+
     for run, entries in loaded:
-        # leave out the candidate itself, or for a slowed run the unchanged run of its round: N-1 runs of history
-        history_runs = [r for r, _ in unchanged if r.index != run.index]
         for name, outcome in outcomes.items():
             if name not in entries:
                 continue
-            history = [summaries[r.report][name] for r in history_runs if name in summaries[r.report]]
-            if len(history) < MIN_HISTORY:
+            verdict = judged(run, entries, name, set())
+            if verdict is None:
                 continue
-            entry = entries[name]
-            record = {"value": statistics.median(h["value"] for h in history), "unit": entry["unit"],
-                      "history": history}
-            verdict = compare(_metric(name, entry), record, entry["tolerance"], "gate-check", policy)
+            status = verdict.status
+            if verdict.regressed and verdict.effective_tolerance is not None:
+                # as a real run does, confirm in a fresh process: here, the next round's run of the same condition
+                confirming = _next_run(by_condition, indices, run)
+                if confirming is not None and name in confirming[1]:
+                    left_out = {confirming[0].index}
+                    first, second = judged(run, entries, name, left_out), judged(*confirming, name, left_out)
+                    if first is not None and second is not None:
+                        agrees = second.regressed or second.status == "inconclusive"
+                        status = "regression" if first.regressed and agrees else "noise"
             if run.slowdown == 0:
-                outcome.unchanged[run.index] = verdict.status
+                outcome.unchanged[run.index] = status
             else:
-                outcome.slowed.setdefault(run.slowdown, []).append(verdict.status)
+                outcome.slowed.setdefault(run.slowdown, []).append(status)
     return outcomes
+
+
+def _next_run(by_condition: dict[tuple[float, int], tuple[Run, dict[str, Any]]], indices: list[int],
+              run: Run) -> tuple[Run, dict[str, Any]] | None:
+    """The run of the same condition in the next round (wrapping round), the fresh-process confirmation."""
+    position = indices.index(run.index)
+    for step in range(1, len(indices)):
+        found = by_condition.get((run.slowdown, indices[(position + step) % len(indices)]))
+        if found is not None:
+            return found
+    return None
 
 
 def summarise(runs: list[Run], outcomes: dict[str, MetricOutcome]) -> dict[str, Any]:

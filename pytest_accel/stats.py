@@ -125,9 +125,47 @@ class HistoryTest:
     p_better: float
     runs: int
     spread: float  # standard deviation of the log values (about the run-to-run CV)
+    #: for a probe-adjusted test: how strongly the value follows the probe (1: as a ratio would assume)
+    sensitivity: float | None = None
+    #: history runs set aside as outliers (a process in a slow state), not counted in ``runs``
+    set_aside: int = 0
+    #: the largest ratio among them (worse direction), or None
+    slowest_set_aside: float | None = None
 
 
-def history_test(history: Sequence[float], obtained: float, alpha: float) -> HistoryTest:
+#: a history run further than this many robust standard deviations (1.4826 x MAD) from the others is set aside
+OUTLIER_MADS = 5.0
+#: at most this share of a history is ever set aside
+MAX_OUTLIER_SHARE = 0.2
+
+
+def _kept(deviations: Sequence[float], noise_floor: float = 0.0) -> list[bool]:
+    """Which history runs to keep: those within OUTLIER_MADS robust standard deviations of the median deviation.
+
+    On shared machines a whole process sometimes runs in a slow state (measured here: 1 run in 12 of the
+    detector on ONNX Runtime ran 33-45% slower throughout, probe unchanged). One such run in a history of ten
+    inflates its standard deviation several-fold and with it the limit for every later run; set aside, it no longer
+    does, and a later run in that state is caught by the fresh-process confirmation instead (it must happen twice
+    in a row to fail)."""
+    centre = statistics.median(deviations)
+    mad = statistics.median(abs(d - centre) for d in deviations)
+    scale = max(1.4826 * mad, MIN_LOG_SPREAD, noise_floor)
+    keep = [abs(d - centre) <= OUTLIER_MADS * scale for d in deviations]
+    if keep.count(False) > MAX_OUTLIER_SHARE * len(keep):
+        return [True] * len(keep)  # not outliers: a spread-out history
+    return keep
+
+
+def measurement_noise(spreads: Sequence[float], rounds: Sequence[int]) -> float:
+    """The standard error of one run's quartile of round times (log scale), from the runs' within-run spreads:
+    run-to-run variation can be no smaller, so a history that happens to agree more closely (six runs fitted by a
+    line can) is not believed. For normal rounds p90 - p10 is 2.563 sigma and the quartile's standard error is
+    1.362 sigma / sqrt(n)."""
+    errors = [spread / 2.563 * 1.362 / math.sqrt(n) for spread, n in zip(spreads, rounds, strict=True) if n > 0]
+    return statistics.median(errors) if errors else 0.0
+
+
+def history_test(history: Sequence[float], obtained: float, alpha: float, noise_floor: float = 0.0) -> HistoryTest:
     """One-sided prediction-interval test of ``obtained`` against ``history`` (Student t, n-1 degrees of
     freedom, as MLPerf's RCP checker and Bencher's t-test threshold use)."""
     from scipy.stats import t as student_t
@@ -137,8 +175,12 @@ def history_test(history: Sequence[float], obtained: float, alpha: float) -> His
     if obtained <= 0 or any(value <= 0 for value in history):
         raise ValueError("history values must be positive")
     logs = [math.log(value) for value in history]
+    kept = _kept(logs, noise_floor)
+    set_aside = kept.count(False)
+    outliers = [value for value, keep in zip(logs, kept, strict=True) if not keep]
+    logs = [value for value, keep in zip(logs, kept, strict=True) if keep]
     centre = statistics.fmean(logs)
-    spread = max(statistics.stdev(logs), MIN_LOG_SPREAD)
+    spread = max(statistics.stdev(logs), MIN_LOG_SPREAD, noise_floor)
     scale = spread * math.sqrt(1 + 1 / len(logs))
     dof = len(logs) - 1
     t_value = (math.log(obtained) - centre) / scale
@@ -150,7 +192,81 @@ def history_test(history: Sequence[float], obtained: float, alpha: float) -> His
         p_better=float(student_t.cdf(t_value, dof)),
         runs=len(logs),
         spread=spread,
+        set_aside=set_aside,
+        slowest_set_aside=max((math.exp(v - centre) for v in outliers), default=None),
     )
+
+
+#: the probe's sensitivity learned from a history is kept within this range: a machine slowdown that the probe
+#: feels is felt by the workload in the same direction, rarely more than a few times as strongly
+MAX_PROBE_SENSITIVITY = 4.0
+
+
+def adjusted_history_test(history: Sequence[tuple[float, float]], obtained: tuple[float, float],
+                          alpha: float, noise_floor: float = 0.0) -> HistoryTest:
+    """Like :func:`history_test`, with the calibration probe as a control variate: over the earlier runs the log
+    value is regressed on the log probe time (least squares), and the obtained value is held against the value
+    predicted for its own probe time, with the regression's prediction interval (n-2 degrees of freedom).
+
+    Dividing by the probe assumes the workload feels a busy machine exactly as the probe does. Here a memory-bound
+    workload (the detector's convolutions) moved about twice as much as the cache-resident probe matmul from run to
+    run, while the two stayed highly correlated: the sensitivity learned from the history takes that out, where a
+    plain ratio leaves half of it in. ``history`` and ``obtained`` are (value, probe) pairs, larger value worse.
+    """
+    from scipy.stats import t as student_t
+
+    if len(history) < 3:
+        raise ValueError(f"a probe-adjusted history test needs at least 3 runs, got {len(history)}")
+    if any(v <= 0 or p <= 0 for v, p in [*history, obtained]):
+        raise ValueError("history values and probe times must be positive")
+    ys = [math.log(v) for v, _ in history]
+    xs = [math.log(p) for _, p in history]
+    # outliers are found around a robust line (Theil-Sen: the median of the pairwise slopes), which one slow
+    # run cannot tilt; the interval then comes from least squares over the runs kept
+    robust_slope = _theil_sen(xs, ys)
+    kept = _kept([y - robust_slope * x for x, y in zip(xs, ys, strict=True)], noise_floor)
+    set_aside = kept.count(False)
+    outliers = [(x, y) for x, y, keep in zip(xs, ys, kept, strict=True) if not keep]
+    slope, x_mean, y_mean, sxx = _fit(xs, ys)
+    if set_aside:
+        xs = [x for x, keep in zip(xs, kept, strict=True) if keep]
+        ys = [y for y, keep in zip(ys, kept, strict=True) if keep]
+        slope, x_mean, y_mean, sxx = _fit(xs, ys)
+    n = len(ys)
+    residuals = [y - (y_mean + slope * (x - x_mean)) for x, y in zip(xs, ys, strict=True)]
+    spread = max(math.sqrt(sum(r * r for r in residuals) / (n - 2)), MIN_LOG_SPREAD, noise_floor)
+    x_now, y_now = math.log(obtained[1]), math.log(obtained[0])
+    leverage = (x_now - x_mean) ** 2 / sxx if sxx > 0 else 0.0
+    scale = spread * math.sqrt(1 + 1 / n + leverage)
+    dof = n - 2
+    deviation = y_now - (y_mean + slope * (x_now - x_mean))
+    t_value = deviation / scale
+    critical = float(student_t.ppf(1 - alpha, dof))
+    return HistoryTest(
+        ratio=math.exp(deviation),
+        threshold=math.exp(critical * scale),
+        p_worse=float(student_t.sf(t_value, dof)),
+        p_better=float(student_t.cdf(t_value, dof)),
+        runs=n,
+        spread=spread,
+        sensitivity=slope,
+        set_aside=set_aside,
+        slowest_set_aside=max((math.exp(y - (y_mean + slope * (x - x_mean))) for x, y in outliers), default=None),
+    )
+
+
+def _theil_sen(xs: Sequence[float], ys: Sequence[float]) -> float:
+    slopes = [(ys[j] - ys[i]) / (xs[j] - xs[i]) for i in range(len(xs)) for j in range(i + 1, len(xs))
+              if xs[j] != xs[i]]
+    return min(max(statistics.median(slopes), 0.0), MAX_PROBE_SENSITIVITY) if slopes else 0.0
+
+
+def _fit(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float, float, float]:
+    """Least-squares slope (kept within 0..MAX_PROBE_SENSITIVITY), the means and the spread of x."""
+    x_mean, y_mean = statistics.fmean(xs), statistics.fmean(ys)
+    sxx = sum((x - x_mean) ** 2 for x in xs)
+    slope = sum((x - x_mean) * (y - y_mean) for x, y in zip(xs, ys, strict=True)) / sxx if sxx > 0 else 0.0
+    return min(max(slope, 0.0), MAX_PROBE_SENSITIVITY), x_mean, y_mean, sxx
 
 
 def run_spread(samples: Sequence[float] | None) -> float | None:

@@ -10,15 +10,15 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, NamedTuple
 
 from pytest_accel.metrics import Metric, format_value
-from pytest_accel.stats import timing_shift
+from pytest_accel.stats import HistoryTest, timing_shift
 
 Status = Literal[
     "pass", "improved", "faster", "noise", "missing", "recorded", "updated", "info", "regression", "inconclusive"
 ]
-LATENCY_BASES = ("auto", "both", "absolute", "normalised")
+LATENCY_BASES = ("auto", "both", "absolute", "normalised", "adjusted")
 #: Without a history, a first run is one sample: differences under this are not judged, unless the ratio is past
 #: STARTUP_ALWAYS_JUDGED times the tolerance (a 3x slower first inference is never hidden).
 STARTUP_SLACK_SECONDS = 0.1
@@ -73,6 +73,9 @@ class Verdict:
     remeasured_value: float | None = None
     #: for fail_inconclusive
     fails_when_inconclusive: bool = False
+    #: the relative change this metric was held to when judged on its run history: the prediction interval's
+    #: limit or the tolerance under it, whichever is larger (the tolerance it can hold on this runner)
+    effective_tolerance: float | None = None
 
     @property
     def fails_test(self) -> bool:
@@ -125,7 +128,9 @@ def compare(
                        f"the value or its timing samples are not finite numbers (value {metric.value}): a broken run, "
                        "never a pass or a baseline",
                        gated=metric.kind in policy.gate, fails_when_inconclusive=policy.fail_inconclusive)
-    status, detail = _judge(metric, against, tolerance, policy)
+    judged = _judge(metric, against, tolerance, policy)
+    status, detail = judged[0], judged[1]
+    limit = judged.limit if isinstance(judged, HistoryJudgement) else None
     writes = False
     if policy.update:
         writes = True
@@ -143,12 +148,19 @@ def compare(
         gated=metric.kind in policy.gate,
         writes_baseline=writes,
         fails_when_inconclusive=policy.fail_inconclusive,
+        effective_tolerance=limit,
     )
+
+
+class HistoryJudgement(NamedTuple):
+    status: Status
+    detail: str
+    limit: float  # relative: 0.12 = held to +12%
 
 
 def _judge(
     metric: Metric, against: Mapping[str, Any] | None, tolerance: float | None, policy: Policy
-) -> tuple[Status, str]:
+) -> tuple[Status, str] | HistoryJudgement:
     basis = metric.basis
     if basis == "none":
         return "info", "reported only"
@@ -197,61 +209,115 @@ def _worse_oriented(value: float, direction: str) -> float:
 
 def _judge_history(
     metric: Metric, history: list[Mapping[str, Any]], tolerance: float, policy: Policy
-) -> tuple[Status, str]:
+) -> HistoryJudgement:
     """Against the run-level values of the last runs: a prediction interval (the run-to-run noise), the
     tolerance as its floor, the significance split over the run's family of such metrics."""
     from pytest_accel.baselines import run_summary
-    from pytest_accel.stats import history_test
 
     alpha = policy.alpha / max(policy.family_size, 1)
     now_summary = run_summary(metric)  # the same summary the history holds for each earlier run
-    now = _series(now_summary, metric.direction)
-    past = [_series(h, metric.direction) for h in history]
-    series = {basis: ([p[basis] for p in past], value) for basis, value in now.items() if all(basis in p for p in past)}
-    if policy.latency_basis != "auto":  # the quartile series are auto's choice only
-        series = {basis: item for basis, item in series.items() if basis in ("absolute", "normalised")}
-    tests = {basis: history_test(values, now, alpha) for basis, (values, now) in series.items()}
+    tests = _history_tests(now_summary, history, metric.direction, alpha)
     if policy.latency_basis == "auto":
-        chosen = [min(tests, key=lambda basis: tests[basis].spread)]
+        chosen = [next(basis for basis in AUTO_PREFERENCE if basis in tests)]
     elif policy.latency_basis == "both":
         chosen = [basis for basis in ("absolute", "normalised") if basis in tests]
     else:
         chosen = [policy.latency_basis if policy.latency_basis in tests else "absolute"]
-    limits = {basis: max(1 + tolerance, tests[basis].threshold) for basis in chosen}
+    limits = {basis: max(1 + tolerance, tests[basis].threshold) for basis in tests}
     values = sorted(float(h["value"]) for h in history)
     head = (f"last {len(history)} runs "
             f"{format_value(values[0], metric.unit)} to {format_value(values[-1], metric.unit)}")
     shown = chosen[0] if len(chosen) == 1 else "absolute"
     text = (f"{head}; {'time' if metric.direction == 'lower' else '1/rate'} {_percent(tests[shown].ratio - 1)} "
             f"({shown}), limit {_percent(limits[shown] - 1)}")
+    def judgement(status: Status, detail: str) -> HistoryJudgement:
+        return HistoryJudgement(status, detail, limits[shown] - 1)
+
+    sensitivity = tests[shown].sensitivity
+    if sensitivity is not None:
+        text += f", probe sensitivity {sensitivity:.2f}"
     if all(tests[basis].ratio > limits[basis] for basis in chosen):
+        # nearer (on a log scale) to a slow phase the unchanged runner went through than to its usual runs
+        slow_phase = tests[shown].slowest_set_aside
+        if slow_phase is not None and math.sqrt(slow_phase) <= tests[shown].ratio <= slow_phase * (1 + tolerance):
+            return judgement("inconclusive", f"{text}; but {tests[shown].set_aside} unchanged run(s) of the history "
+                             f"were as slow ({_percent(slow_phase - 1)}, set aside as a slow phase of this runner): "
+                             "neither passed nor failed, re-run it")
         disturbance = _disturbance(now_summary, history, alpha)
         if disturbance:
-            return "inconclusive", (f"{text}; but the machine was disturbed ({disturbance}): neither passed nor "
-                                    "failed, re-run it on a quiet machine")
-        return "regression", f"{text}: worse than the run-to-run noise allows (one-sided p < {alpha:.2g})"
+            return judgement("inconclusive", f"{text}; but the machine was disturbed ({disturbance}): neither "
+                             "passed nor failed, re-run it on a quiet machine")
+        return judgement("regression", f"{text}: worse than the run-to-run noise allows (one-sided p < {alpha:.2g})")
     if all(tests[basis].ratio < 1 / limits[basis] for basis in chosen):
-        return "faster", f"{text}: better than the run-to-run noise allows; check the work is still done"
-    return "pass", text
+        return judgement("faster", f"{text}: better than the run-to-run noise allows; check the work is still done")
+    absolute = tests["absolute"]
+    machine_part = absolute.ratio / tests[shown].ratio  # what the probe's slowdown accounts for
+    if "absolute" not in chosen and absolute.ratio > limits["absolute"] and machine_part > 1 + tolerance:
+        disturbance = _disturbance(now_summary, history, alpha)
+        if disturbance:  # the probe left the range the history saw: its adjustment is an extrapolation
+            return judgement("inconclusive", f"{text}; the absolute time ({_percent(absolute.ratio - 1)}) is beyond "
+                             f"its own limit and the machine was disturbed ({disturbance}): neither passed nor "
+                             "failed, re-run it on a quiet machine")
+        return judgement("noise", f"{text}; the absolute time ({_percent(absolute.ratio - 1)}) is beyond its own "
+                         f"limit ({_percent(limits['absolute'] - 1)}) but the calibration probe slowed with it: the "
+                         "machine was slower as a whole, not the workload")
+    return judgement("pass", text)
 
 
-def _series(summary: Mapping[str, Any], direction: str) -> dict[str, float]:
-    """The values of one run-level summary a history can be judged on, larger always worse: the value
-    (times, or 1/rate), divided by the probe's median, and the round-time lower quartile (a time for latency and
-    throughput alike; steadier on a busy machine), divided by the probe's."""
-    absolute = _worse_oriented(float(summary["value"]), direction)
-    series = {"absolute": absolute}
-    if summary.get("probe"):
-        series["normalised"] = absolute / float(summary["probe"])
+#: the series ``auto`` judges, the first the history has: probe-adjusted lower quartiles, then medians, then the
+#: plain ratios, then without a probe (a device that has none). A fixed order: picking per metric whichever
+#: series looks steadiest in a short history picks the one whose spread happened to be underestimated, and raises
+#: the false-alarm rate.
+AUTO_PREFERENCE = ("quartile adjusted", "adjusted", "quartile normalised", "normalised", "quartile absolute",
+                   "absolute")
+
+
+def _history_tests(now: Mapping[str, Any], history: list[Mapping[str, Any]], direction: str,
+                   alpha: float) -> dict[str, HistoryTest]:
+    """Every series a history can judge this run on, each tested one-sidedly at ``alpha``: absolute, divided by
+    the probe, and adjusted for the probe by its learned sensitivity; of medians and of lower quartiles."""
+    from pytest_accel.stats import adjusted_history_test, history_test, measurement_noise
+
+    runs = [h for h in history if h.get("spread") and h.get("n")]
+    noise_floor = measurement_noise([float(h["spread"]) for h in runs], [int(h["n"]) for h in runs])
+    pairs_now = _pairs(now, direction)
+    pairs_past = [_pairs(h, direction) for h in history]
+    tests: dict[str, HistoryTest] = {}
+    for flavour, prefix in (("median", ""), ("quartile", "quartile ")):
+        if flavour not in pairs_now or not all(flavour in p for p in pairs_past):
+            continue
+        value_now, probe_now = pairs_now[flavour]
+        past = [p[flavour] for p in pairs_past]
+        tests[prefix + "absolute" if prefix else "absolute"] = history_test([v for v, _ in past], value_now, alpha,
+                                                                            noise_floor)
+        probes = [probe for _, probe in past]
+        if probe_now is not None and all(probe is not None for probe in probes):
+            known = [(v, float(probe)) for v, probe in past if probe is not None]
+            tests[prefix + "normalised"] = history_test([v / pr for v, pr in known], value_now / probe_now, alpha,
+                                                        noise_floor)
+            if len(known) >= 3:
+                tests[prefix + "adjusted"] = adjusted_history_test(known, (value_now, probe_now), alpha, noise_floor)
+    return tests
+
+
+def _pairs(summary: Mapping[str, Any], direction: str) -> dict[str, tuple[float, float | None]]:
+    """(value, probe time) of one run-level summary, larger always worse: the value (times, or 1/rate) with the
+    probe's median, and the round-time lower quartile (steadier on a busy machine) with the probe's."""
+    probe = float(summary["probe"]) if summary.get("probe") else None
+    value = _worse_oriented(float(summary["value"]), direction)
+    pairs: dict[str, tuple[float, float | None]] = {"median": (value, probe)}
     if summary.get("floor"):
-        series["quartile"] = float(summary["floor"])
-        if summary.get("probe_floor"):
-            series["quartile normalised"] = float(summary["floor"]) / float(summary["probe_floor"])
-    return series
+        probe_floor = float(summary["probe_floor"]) if summary.get("probe_floor") else None
+        pairs["quartile"] = (float(summary["floor"]), probe_floor)
+    return pairs
 
 
 def _disturbance(now: Mapping[str, Any], history: list[Mapping[str, Any]], alpha: float) -> str:
-    """Evidence that this run's machine was not the quiet one the history was recorded on, or ''."""
+    """Evidence that this run's machine was not the quiet one the history was recorded on, or ''.
+
+    A probe beyond its own history is evidence however little it moved: a memory-bound workload beside a busy
+    neighbour slows several times as much as the cache-resident probe (2.5x to 40x against far less, measured
+    here)."""
     from pytest_accel.stats import history_test
 
     found = []

@@ -24,6 +24,44 @@ def accuracy_project(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
+#: A device without a calibration probe: the spin workload's verdicts then depend on its own rounds only, not on
+#: how steady a 0.2 ms probe happens to be on a shared machine (the toy's 2 ms rounds leave it 2-3 repeats).
+PROBELESS_CONFTEST = """
+from pytest_accel.devices import Backend, Device, DeviceInfo
+
+class SpinDevice(Device):
+    runtime = "python"
+
+    def describe(self):
+        return DeviceInfo(backend=self.backend_name, spec=self.spec, vendor="host", model="spin loop")
+
+class SpinBackend(Backend):
+    name = "spin"
+    grammar = "spin"
+
+    def parse(self, spec):
+        return spec if spec == "spin" else None
+
+    def discover(self):
+        return ["spin"]
+
+    def open(self, spec):
+        return SpinDevice(spec, self.name)
+
+def pytest_accel_register_backends(registry):
+    registry.register(SpinBackend())
+"""
+
+
+@pytest.fixture
+def probeless_latency_project(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyfile(test_toy=LATENCY_TEST)
+    pytester.makeconftest(PROBELESS_CONFTEST)
+    pytester.makeini("[pytest]\naddopts = --device=spin --accel-profile=quick\n")
+    pytester.path.joinpath("delay.txt").write_text("0.002")
+    return pytester
+
+
 @pytest.fixture
 def latency_project(pytester: pytest.Pytester) -> pytest.Pytester:
     pytester.makepyfile(test_toy=LATENCY_TEST)

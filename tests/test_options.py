@@ -28,7 +28,7 @@ from pytest_accel.options import (
         ),
         ([f"{OPT_GATE}="], "ERROR: --accel-gate='': unknown kind (empty); allowed: *"),
         ([f"{OPT_LATENCY_BASIS}=relative"], "ERROR: --accel-latency-basis='relative' is not allowed; choose one of: "
-                                            "auto, both, absolute, normalised"),
+                                            "auto, both, absolute, normalised, adjusted"),
         ([OPT_UPDATE, f"{OPT_MISSING}=fail"], "ERROR: --accel-update-baselines records every metric, so "
                                               "--accel-missing-baseline=fail cannot apply; drop one of the two"),
         (["--device="], "ERROR: --device='': empty device spec; use e.g. --device=cpu"),

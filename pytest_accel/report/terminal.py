@@ -25,7 +25,10 @@ def _table(rows: list[list[str]], indent: str = "  ") -> Iterator[str]:
 def _delta(verdict: Verdict) -> str:
     if verdict.delta is None or verdict.metric.basis == "bound":  # a bound is not a change from a baseline
         return "-"
-    return f"{verdict.delta * 100:+.1f}%"
+    text = f"{verdict.delta * 100:+.1f}%"
+    if verdict.effective_tolerance is not None:  # judged on its history: the limit this runner can hold
+        text += f" (limit {verdict.effective_tolerance * 100:+.0f}%)"
+    return text
 
 
 def _speedup(first: Verdict, other: Verdict) -> str:
