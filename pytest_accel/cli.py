@@ -111,9 +111,85 @@ def _gate_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _devices(args: argparse.Namespace) -> int:
+    """What the registered backends (built-in and installed through entry points) find on this machine."""
+    import pytest
+
+    from pytest_accel.devices import BackendRegistry, DeviceSpecError, DeviceUnavailable
+    from pytest_accel.plugin import pytest_accel_register_backends, register_entry_point_backends
+
+    registry = BackendRegistry()
+    pytest_accel_register_backends(registry)
+    try:
+        register_entry_point_backends(registry)
+        wanted = [registry.parse(spec) for spec in args.device] if args.device else registry.discover()
+    except (DeviceSpecError, pytest.UsageError) as error:
+        print(f"pytest-accel: {error}", file=sys.stderr)
+        return 2
+    for backend, spec in wanted:
+        try:
+            device = backend.open(spec)
+        except DeviceUnavailable as error:
+            print(f"{spec}: unavailable ({error.reason})")
+            continue
+        print(f"{spec} -> {device.key}  ({device.info.describe()})")
+    print(f"backends: {registry.describe()} (backends of a conftest are not seen here)")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    """Two JSON reports side by side: every metric both hold, with B's value over A's."""
+    import json
+
+    from pytest_accel.metrics import format_value
+
+    documents = []
+    for path in (args.a, args.b):
+        try:
+            documents.append(json.loads(Path(path).read_text()))
+        except (OSError, ValueError) as error:
+            print(f"pytest-accel: {path}: not a readable JSON report ({error})", file=sys.stderr)
+            return 2
+    values = []
+    for document in documents:
+        values.append({
+            (result["device"], result["suite"], result["test"], entry["name"]): entry
+            for result in document.get("results", []) for entry in result.get("metrics", [])
+            if isinstance(entry.get("value"), (int, float))
+        })
+    shared = [key for key in values[0] if key in values[1]]
+    rows = [["device", "test", "metric", "A", "B", "B/A"]]
+    for key in shared:
+        a, b = values[0][key], values[1][key]
+        ratio = f"{b['value'] / a['value']:.3f}" if a["value"] else "-"
+        rows.append([key[0], f"{key[1]}::{key[2]}", key[3], format_value(a["value"], a["unit"]),
+                     format_value(b["value"], b["unit"]), ratio])
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    only = [len(v) - len(shared) for v in values]
+    print(f"{len(shared)} metric(s) in both; only in A: {only[0]}, only in B: {only[1]}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from pytest_accel import __version__
+
     parser = argparse.ArgumentParser(prog="pytest-accel", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"pytest-accel {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+
+    devices = commands.add_parser("devices", help="list the devices the registered backends find here, with their "
+                                  "device keys (the baseline folder names)")
+    devices.add_argument("--device", action="append", default=[], metavar="SPEC",
+                         help="open these specs instead of discovering (repeatable)")
+    devices.set_defaults(run=_devices)
+
+    compare = commands.add_parser("compare", help="two --accel-report JSON files side by side, B's value over A's "
+                                  "per metric")
+    compare.add_argument("a", metavar="A.json")
+    compare.add_argument("b", metavar="B.json")
+    compare.set_defaults(run=_compare)
 
     build = commands.add_parser("build-detector", help="train the bundled detector on the generated data set and "
                                 "record its fp32 reference")

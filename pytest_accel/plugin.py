@@ -204,6 +204,17 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
 
 
 @pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
+    """pytest-benchmark's JSON: the devices under test, with their keys and facts, beside its host facts."""
+    session = config.stash.get(SESSION_KEY, None)
+    if session is None or not session.devices_resolved:
+        return
+    machine_info["accel_devices"] = {
+        device.spec: {"key": device.key, **device.info.to_dict()} for device in session.devices() if device.available
+    }
+
+
+@pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
     """pytest-xdist, on the controller: a worker is done; merge what it measured and wrote."""
     session = node.config.stash.get(SESSION_KEY, None)

@@ -1,0 +1,86 @@
+"""The ``pytest-accel`` console script: version, the devices found here, two reports side by side."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pytest_accel import __version__
+from pytest_accel.cli import main
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["--version"])
+    assert stopped.value.code == 0
+    assert capsys.readouterr().out.strip() == f"pytest-accel {__version__}"
+
+
+def test_devices_lists_keys_and_unavailable_ones(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["devices"]) == 0
+    out = capsys.readouterr().out
+    assert "cpu -> cpu-" in out and "ort:cpu -> ort-cpu-" in out and "backends: torch: " in out
+    assert main(["devices", "--device", "ort:cpu", "--device", "xpu:7"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("ort:cpu -> ort-cpu-") and lines[1].startswith("xpu:7: unavailable (")
+
+
+def test_devices_with_an_unknown_spec_says_what_is_registered(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["devices", "--device", "nope"]) == 2
+    assert "--device='nope' is not a device any registered backend knows; registered: torch:" in (
+        capsys.readouterr().err)
+
+
+def _report(path: Path, latency: float, extra: bool = False) -> Path:
+    metrics = [{"name": "m.latency", "value": latency, "unit": "s"}]
+    if extra:
+        metrics.append({"name": "m.only_here", "value": 1.0, "unit": ""})
+    results = [{"device": "cpu", "suite": "matmul", "test": "test_latency", "metrics": metrics}]
+    path.write_text(json.dumps({"results": results}))
+    return path
+
+
+def test_compare_puts_two_reports_side_by_side(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = _report(tmp_path / "a.json", 0.002), _report(tmp_path / "b.json", 0.003, extra=True)
+    assert main(["compare", str(a), str(b)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["device", "test", "metric", "A", "B", "B/A"]
+    assert lines[1].split() == ["cpu", "matmul::test_latency", "m.latency", "2", "ms", "3", "ms", "1.500"]
+    assert lines[-1] == "1 metric(s) in both; only in A: 0, only in B: 1"
+
+
+def test_compare_refuses_a_file_that_is_not_a_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert main(["compare", str(bad), str(bad)]) == 2
+    assert f"{bad}: not a readable JSON report" in capsys.readouterr().err
+
+
+TWO_MEASUREMENTS = """
+import time
+
+def spin(seconds):
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+def test_two(accel):
+    first = accel.measure_latency("one", lambda: spin(0.001))
+    second = accel.measure_latency("two", lambda: spin(0.002))
+    accel.check(*first.metrics(), *second.metrics())
+"""
+
+
+def test_pytest_benchmark_json_holds_the_devices_and_every_measurement(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("pytest_benchmark")
+    pytester.makepyfile(test_two=TWO_MEASUREMENTS)
+    pytester.runpytest("--device=cpu", "--benchmark-json=bench.json").assert_outcomes(passed=1)
+    document = json.loads((pytester.path / "bench.json").read_text())
+    assert document["machine_info"]["accel_devices"]["cpu"]["key"].startswith("cpu-")
+    [benchmark] = document["benchmarks"]
+    extra = benchmark["extra_info"]
+    assert extra["accel_metric"] == "one"  # the first measurement is pytest-benchmark's own
+    [later] = extra["accel_measurements"]
+    assert later["accel_metric"] == "two" and later["accel_executor"] == "local" and later["accel_p50"] > 0.0015
