@@ -19,7 +19,15 @@ from pytest_accel.baselines import BaselineError, atomic_write_json, baseline_pa
 from pytest_accel.devices import Device
 from pytest_accel.executors import TestExecutors
 from pytest_accel.metrics import Metric, format_value
-from pytest_accel.options import OPT_DEVICE, OPT_MISSING, OPT_RECORD_RUN, OPT_REPORT, OPT_UPDATE, AccelOptions
+from pytest_accel.options import (
+    OPT_ACCEL_DEVICE,
+    OPT_DEVICE,
+    OPT_MISSING,
+    OPT_RECORD_RUN,
+    OPT_REPORT,
+    OPT_UPDATE,
+    AccelOptions,
+)
 from pytest_accel.paths import display_path
 from pytest_accel.session import AccelSession, TestRecord, WrittenBaseline
 from pytest_accel.timing import PROFILES, LatencyMeasurement, Profile, default_profile_for, measure_latency
@@ -314,8 +322,8 @@ class AccelChecker:
 #: options of the original run that a re-run of one test on one device must not repeat, with whether each takes a
 #: value: the selection (the node id replaces it), the devices (one is given), the baseline mode, the report and
 #: pytest's temporary folder
-_NOT_REPEATED = {OPT_DEVICE: True, OPT_UPDATE: False, OPT_RECORD_RUN: False, OPT_MISSING: True, OPT_REPORT: True,
-                 "-k": True, "-m": True, "--basetemp": True}
+_NOT_REPEATED = {OPT_DEVICE: True, OPT_ACCEL_DEVICE: True, OPT_UPDATE: False, OPT_RECORD_RUN: False, OPT_MISSING: True,
+                 OPT_REPORT: True, "-k": True, "-m": True, "--basetemp": True}
 
 
 #: set in the environment of a fresh-process confirmation run, so that it does not confirm in turn
@@ -369,7 +377,7 @@ def rerun_command(options: AccelOptions, rootpath: Path, nodeid: str, device_spe
             kept.append(arg)
         elif takes_value and not has_value:
             next(args, None)
-    return shlex.join(["pytest", test, *kept, f"{OPT_DEVICE}={device_spec}", *extra])
+    return shlex.join(["pytest", test, *kept, f"{options.device_option}={device_spec}", *extra])
 
 
 __all__ = ["AccelChecker", "suite_and_test_names"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 import pytest
 
@@ -25,6 +25,9 @@ from pytest_accel.tolerances import (
 from pytest_accel.verdicts import LATENCY_BASES, MIN_HISTORY, Policy
 
 OPT_DEVICE = "--device"
+#: the namespaced form, always there: ``--device`` is only ours where no other plugin or conftest claims it
+OPT_ACCEL_DEVICE = "--accel-device"
+DEVICE_DEST = "accel_device"
 OPT_SKIP_UNAVAILABLE = "--accel-skip-unavailable"
 OPT_PROFILE = "--accel-profile"
 OPT_BASELINE_DIR = "--accel-baseline-dir"
@@ -39,6 +42,9 @@ OPT_FAIL_INCONCLUSIVE = "--accel-fail-inconclusive"
 OPT_INJECT_SLOWDOWN = "--accel-inject-slowdown"
 OPT_DETERMINISTIC = "--accel-deterministic"
 OPT_PRUNE = "--accel-prune-baselines"
+
+#: whether this run's ``--device`` is pytest-accel's (set when the initial conftests have registered theirs)
+OWNS_SHORT_DEVICE = pytest.StashKey[bool]()
 
 INI_BASELINE_DIR = "accel_baseline_dir"
 INI_GATE = "accel_gate"
@@ -70,6 +76,8 @@ class AccelOptions:
     #: where pytest was started, and with which arguments (for paths and commands shown to the user)
     invocation_dir: Path = field(default_factory=Path.cwd)
     invocation_args: tuple[str, ...] = ()
+    #: how devices are given in this run: --device, or --accel-device where something else owns --device
+    device_option: str = OPT_DEVICE
     #: the positional arguments among them (test files, folders, node ids)
     invocation_paths: tuple[str, ...] = ()
     #: --accel-baseline-dir exactly as given (repeated in the update commands we print), or None
@@ -104,16 +112,34 @@ class AccelOptions:
         )
 
 
+DEVICE_OPTION: dict[str, Any] = {
+    "action": "append",
+    "default": [],
+    "dest": DEVICE_DEST,
+    "metavar": "SPEC",
+    "help": "device to run the suites on, repeatable: cpu, cuda, cuda:N, mps, xpu[:N], a PrivateUse1 name, "
+    "ort:<provider> (ort:cpu, ort:cuda, ort:tensorrt, ...), or auto for every available device. --device is the "
+    "same option where no other plugin or conftest claims that name. Default: cpu.",
+}
+
+
+def claimed_option_names(parser: pytest.Parser) -> set[str]:
+    """Every option name registered so far, by any plugin or conftest."""
+    groups = [*parser._groups, parser._anonymous]  # pytest keeps no public list of them
+    return {name for group in groups for option in group.options for name in option.names()}
+
+
+def add_short_device_option(parser: pytest.Parser) -> bool:
+    """Add ``--device`` as the short form of ``--accel-device`` unless something claimed it; True when added."""
+    if OPT_DEVICE in claimed_option_names(parser):
+        return False
+    parser.getgroup("accel").addoption(OPT_DEVICE, **DEVICE_OPTION)
+    return True
+
+
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("accel", "pytest-accel: accelerator conformance and performance")
-    group.addoption(
-        OPT_DEVICE,
-        action="append",
-        default=[],
-        metavar="SPEC",
-        help="device to run the suites on, repeatable: cpu, cuda, cuda:N, mps, xpu[:N], a PrivateUse1 name, "
-        "ort:<provider> (ort:cpu, ort:cuda, ort:tensorrt, ...), or auto for every available device. Default: cpu.",
-    )
+    group.addoption(OPT_ACCEL_DEVICE, **DEVICE_OPTION)
     group.addoption(
         OPT_SKIP_UNAVAILABLE,
         action="store_true",
@@ -274,13 +300,14 @@ def check_writable(option: str, path: Path, why: str) -> None:
 
 def read_options(config: pytest.Config) -> AccelOptions:
     getoption = config.getoption
-    specs = tuple(spec.strip() for spec in getoption(OPT_DEVICE) or [] if spec is not None)
+    device_option = OPT_DEVICE if config.stash.get(OWNS_SHORT_DEVICE, True) else OPT_ACCEL_DEVICE
+    specs = tuple(spec.strip() for spec in getoption(DEVICE_DEST) or [] if spec is not None)
     if any(not spec for spec in specs):
-        raise OptionError(f"{OPT_DEVICE}='': empty device spec; use e.g. --device=cpu")
+        raise OptionError(f"{device_option}='': empty device spec; use e.g. {device_option}=cpu")
     if "auto" in specs and len(set(specs)) > 1:
         raise OptionError(
-            f"{OPT_DEVICE}=auto selects every available device; do not combine it with "
-            + ", ".join(f"{OPT_DEVICE}={s}" for s in specs if s != "auto")
+            f"{device_option}=auto selects every available device; do not combine it with "
+            + ", ".join(f"{device_option}={s}" for s in specs if s != "auto")
         )
     profile = getoption(OPT_PROFILE)
     if profile is not None:
@@ -365,6 +392,7 @@ def read_options(config: pytest.Config) -> AccelOptions:
         report_path=report_path,
         invocation_dir=Path(config.invocation_params.dir),
         invocation_args=tuple(config.invocation_params.args),
+        device_option=device_option,
         invocation_paths=tuple(getattr(config.option, "file_or_dir", None) or ()),
         baseline_dir_arg=getoption(OPT_BASELINE_DIR) or None,
         use_pytest_benchmark=_pytest_benchmark_enabled(config),

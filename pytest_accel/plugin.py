@@ -18,7 +18,14 @@ from pytest_accel.devices import Backend, BackendRegistry, Device
 from pytest_accel.errors import DeviceFailure, WorkloadUnsupported
 from pytest_accel.executors import TestExecutors
 from pytest_accel.metrics import METRIC_KINDS
-from pytest_accel.options import OPT_DEVICE, add_options, read_options
+from pytest_accel.options import (
+    OPT_ACCEL_DEVICE,
+    OPT_DEVICE,
+    OWNS_SHORT_DEVICE,
+    add_options,
+    add_short_device_option,
+    read_options,
+)
 from pytest_accel.references import ReferenceStore
 from pytest_accel.report.json_report import build_report, write_report
 from pytest_accel.report.terminal import TerminalSummary
@@ -45,6 +52,17 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser,
+                                  args: list[str]) -> Generator[None, None, None]:
+    """``--device`` becomes ours only after the initial conftests had their say: a project whose conftest defines
+    its own ``--device`` (Triton's, pytest-playwright's suites) keeps it, and pytest-accel's devices are given
+    with ``--accel-device`` there."""
+    result = yield
+    early_config.stash[OWNS_SHORT_DEVICE] = add_short_device_option(parser)
+    return result
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -92,12 +110,16 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if session is None:
         return []
     options = session.options
-    lines = [
+    lines = []
+    if options.device_option != OPT_DEVICE:
+        lines.append(f"accel: {OPT_DEVICE} belongs to another plugin or conftest here; give pytest-accel's devices "
+                     f"with {OPT_ACCEL_DEVICE}")
+    lines += [
         f"accel: baselines {options.baseline_dir}, gate {','.join(sorted(options.gate)) or 'none'}, "
         f"missing baseline: {options.missing_baseline}, profile {options.profile or 'per device'}"
     ]
     if not session.devices_resolved:
-        lines.append(f"accel: no {OPT_DEVICE} given; tests that take `device` run on cpu")
+        lines.append(f"accel: no {options.device_option} given; tests that take `device` run on cpu")
         return lines
     for device in session.devices():
         if device.available:
@@ -112,10 +134,20 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "device" not in metafunc.fixturenames:
+    if "device" not in metafunc.fixturenames or not _uses_our_device_fixture(metafunc):
         return
     devices = metafunc.config.stash[SESSION_KEY].devices()
     metafunc.parametrize("device", devices, ids=[d.id for d in devices], indirect=True, scope="session")
+
+
+def _uses_our_device_fixture(metafunc: pytest.Metafunc) -> bool:
+    """Whether the ``device`` this test gets is pytest-accel's, not a fixture of the same name that a project
+    defines for itself (that test is left alone, never parametrised over accelerators)."""
+    definitions = metafunc.definition._fixtureinfo.name2fixturedefs.get("device") or ()  # no public accessor
+    if not definitions:
+        return False
+    func = definitions[-1].func  # the definition closest to the test wins
+    return getattr(func, "__module__", None) == __name__ and getattr(func, "__name__", None) == "device"
 
 
 def _matches(device: Device, patterns: tuple[Any, ...]) -> bool:

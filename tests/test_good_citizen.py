@@ -1,0 +1,80 @@
+"""pytest-accel loads in every project sharing its environment: it must not take over their --device option or
+their own `device` fixture."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_accel.options import OPT_ACCEL_DEVICE, OPT_MISSING
+
+OWN_DEVICE_OPTION = """
+def pytest_addoption(parser):
+    parser.addoption("--device", default="their-gpu", help="this project's own device option")
+"""
+
+USES_BOTH = """
+from pytest_accel.metrics import Metric
+
+def test_theirs(request):
+    assert request.config.getoption("--device") == "their-board"
+
+def test_ours(device, accel):
+    accel.check(Metric("toy.accuracy", 0.9, "", "accuracy", "higher"))
+"""
+
+
+OURS_ONLY = """
+from pytest_accel.metrics import Metric
+
+def test_ours(device, accel):
+    accel.check(Metric("toy.accuracy", 0.9, "", "accuracy", "higher"))
+"""
+
+
+def test_a_conftest_with_its_own_device_option_keeps_it(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(OWN_DEVICE_OPTION)
+    pytester.makepyfile(test_both=USES_BOTH)
+    result = pytester.runpytest("-v", "--device=their-board", f"{OPT_ACCEL_DEVICE}=ort:cpu", f"{OPT_MISSING}=record")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines([
+        "accel: --device belongs to another plugin or conftest here; give pytest-accel's devices with "
+        "--accel-device",
+        "*test_theirs PASSED*",
+        "*test_ours?ort-cpu? PASSED*",
+    ])
+
+
+def test_without_a_clash_both_forms_name_our_devices(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_ours=OURS_ONLY)
+    result = pytester.runpytest("-v", "--device=cpu", f"{OPT_ACCEL_DEVICE}=ort:cpu", f"{OPT_MISSING}=record")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*test_ours?cpu? PASSED*", "*test_ours?ort-cpu? PASSED*"])
+    assert "belongs to another plugin" not in result.stdout.str()
+
+
+OWN_DEVICE_FIXTURE = """
+import pytest
+
+@pytest.fixture
+def device():
+    return "a camera"
+
+def test_camera(device):
+    assert device == "a camera"
+"""
+
+
+def test_a_test_with_its_own_device_fixture_is_not_parametrised(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_camera=OWN_DEVICE_FIXTURE)
+    result = pytester.runpytest("-v", "--device=cpu", "--device=ort:cpu")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*test_camera.py::test_camera PASSED*"])
+    assert "test_camera[" not in result.stdout.str()
+
+
+def test_the_plugin_can_be_turned_off(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(OWN_DEVICE_OPTION)
+    pytester.makepyfile(test_camera=OWN_DEVICE_FIXTURE)
+    result = pytester.runpytest("-p", "no:accel", "--device=x")
+    result.assert_outcomes(passed=1)
+    assert "accel:" not in result.stdout.str()
