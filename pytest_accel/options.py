@@ -49,6 +49,12 @@ OWNS_SHORT_DEVICE = pytest.StashKey[bool]()
 INI_BASELINE_DIR = "accel_baseline_dir"
 INI_GATE = "accel_gate"
 INI_ALPHA = "accel_alpha"
+#: ini twins of the options a CI configuration wants to fix (the command line still wins)
+INI_DEVICES = "accel_devices"
+INI_PROFILE = "accel_profile"
+INI_MISSING = "accel_missing_baseline"
+INI_REPORT = "accel_report"
+INI_LATENCY_BASIS = "accel_latency_basis"
 
 MISSING_CHOICES = ("fail", "warn", "record")
 DEFAULT_ALPHA = 0.01
@@ -153,7 +159,7 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="NAME",
         help="measurement profile: "
         + "; ".join(f"{p.name} ({p.description})" for p in PROFILES.values())
-        + ". Default: quick on CPU devices, standard on accelerators.",
+        + f". Default: ini {INI_PROFILE}, else quick on CPU devices, standard on accelerators.",
     )
     group.addoption(
         OPT_BASELINE_DIR,
@@ -170,10 +176,10 @@ def add_options(parser: pytest.Parser) -> None:
     )
     group.addoption(
         OPT_MISSING,
-        default="warn",
+        default=None,
         metavar="MODE",
         help="when a metric has no baseline: fail the test, warn (pass and list it in the summary) or record it. "
-        "Default: warn.",
+        f"Default: ini {INI_MISSING}, else warn.",
     )
     group.addoption(
         OPT_GATE,
@@ -194,7 +200,7 @@ def add_options(parser: pytest.Parser) -> None:
     )
     group.addoption(
         OPT_LATENCY_BASIS,
-        default="auto",
+        default=None,
         metavar="BASIS",
         help="which series of a speed metric is judged: absolute; normalised (divided by the calibration probe "
         "run interleaved on the same device); adjusted (the probe as a control variate, with the workload's "
@@ -260,6 +266,12 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini(INI_BASELINE_DIR, "folder of stored baselines, relative to the ini file", default=None)
     parser.addini(INI_GATE, "comma-separated metric kinds that fail tests (see --accel-gate)", default=None)
     parser.addini(INI_ALPHA, f"significance level of the latency test (default {DEFAULT_ALPHA})", default=None)
+    parser.addini(INI_DEVICES, "devices under test when no --device is given (space- or comma-separated specs)",
+                  default=None)
+    parser.addini(INI_PROFILE, "measurement profile (see --accel-profile)", default=None)
+    parser.addini(INI_MISSING, "what a metric without baseline does: fail, warn or record", default=None)
+    parser.addini(INI_REPORT, "JSON report path, relative to the ini file (see --accel-report)", default=None)
+    parser.addini(INI_LATENCY_BASIS, "series speed metrics are judged on (see --accel-latency-basis)", default=None)
     for kind in TOLERANCE_KINDS:
         parser.addini(f"{INI_TOLERANCE_PREFIX}{kind}", f"tolerance for {kind} metrics", default=None)
 
@@ -277,6 +289,18 @@ def parse_gate(source: str, text: str) -> frozenset[str]:
             f"{', '.join(METRIC_KINDS)}, all, none"
         )
     return frozenset(words)
+
+
+def _from_cli_or_ini(config: pytest.Config, option: str, ini: str, default: str | None,
+                     allowed: tuple[str, ...]) -> str | None:
+    """The option's value if given, else its ini twin's, else ``default``; either must be one of ``allowed``."""
+    value = config.getoption(option)
+    if value is not None:
+        return _choice(option, value, allowed)
+    text = config.getini(ini)
+    if text:
+        return _choice(f"ini {ini}", str(text).strip(), allowed)
+    return default
 
 
 def _choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
@@ -302,6 +326,8 @@ def read_options(config: pytest.Config) -> AccelOptions:
     getoption = config.getoption
     device_option = OPT_DEVICE if config.stash.get(OWNS_SHORT_DEVICE, True) else OPT_ACCEL_DEVICE
     specs = tuple(spec.strip() for spec in getoption(DEVICE_DEST) or [] if spec is not None)
+    if not specs and config.getini(INI_DEVICES):
+        specs = tuple(part for part in str(config.getini(INI_DEVICES)).replace(",", " ").split() if part)
     if any(not spec for spec in specs):
         raise OptionError(f"{device_option}='': empty device spec; use e.g. {device_option}=cpu")
     if "auto" in specs and len(set(specs)) > 1:
@@ -309,10 +335,8 @@ def read_options(config: pytest.Config) -> AccelOptions:
             f"{device_option}=auto selects every available device; do not combine it with "
             + ", ".join(f"{device_option}={s}" for s in specs if s != "auto")
         )
-    profile = getoption(OPT_PROFILE)
-    if profile is not None:
-        _choice(OPT_PROFILE, profile, tuple(PROFILES))
-    missing = _choice(OPT_MISSING, getoption(OPT_MISSING), MISSING_CHOICES)
+    profile = _from_cli_or_ini(config, OPT_PROFILE, INI_PROFILE, None, tuple(PROFILES))
+    missing = _from_cli_or_ini(config, OPT_MISSING, INI_MISSING, "warn", MISSING_CHOICES) or "warn"
     update = bool(getoption(OPT_UPDATE))
     record_run = bool(getoption(OPT_RECORD_RUN))
     if update and record_run:
@@ -324,7 +348,7 @@ def read_options(config: pytest.Config) -> AccelOptions:
         raise OptionError(
             f"{OPT_UPDATE} records every metric, so {OPT_MISSING}=fail cannot apply; drop one of the two"
         )
-    basis = _choice(OPT_LATENCY_BASIS, getoption(OPT_LATENCY_BASIS), LATENCY_BASES)
+    basis = _from_cli_or_ini(config, OPT_LATENCY_BASIS, INI_LATENCY_BASIS, "auto", LATENCY_BASES) or "auto"
 
     ini_dir = Path(config.inipath).parent if config.inipath else config.rootpath
     if getoption(OPT_BASELINE_DIR):
@@ -370,8 +394,12 @@ def read_options(config: pytest.Config) -> AccelOptions:
 
     report = getoption(OPT_REPORT)
     report_path = None
-    if report:
+    if not report and config.getini(INI_REPORT):
+        report = str(config.getini(INI_REPORT))
+        report_path = (ini_dir / Path(report).expanduser()).resolve()
+    elif report:
         report_path = (Path(config.invocation_params.dir) / Path(report).expanduser()).resolve()
+    if report_path is not None:
         if report_path.is_dir():
             raise OptionError(f"{OPT_REPORT}={report}: is a folder; give a file path such as accel-report.json")
         check_writable(OPT_REPORT, report_path.parent, "the JSON report is written there")

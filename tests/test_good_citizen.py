@@ -78,3 +78,36 @@ def test_the_plugin_can_be_turned_off(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("-p", "no:accel", "--device=x")
     result.assert_outcomes(passed=1)
     assert "accel:" not in result.stdout.str()
+
+
+def test_ini_twins_fix_what_a_ci_config_wants_and_the_command_line_wins(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_ours=OURS_ONLY)
+    pytester.makeini("[pytest]\naccel_devices = cpu, ort:cpu\naccel_missing_baseline = record\n"
+                     "accel_report = out/report.json\naccel_profile = quick\naccel_latency_basis = absolute\n")
+    result = pytester.runpytest("-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*test_ours?cpu? PASSED*", "*test_ours?ort-cpu? PASSED*"])
+    import json
+
+    report = json.loads((pytester.path / "out" / "report.json").read_text())
+    assert report["options"]["missing_baseline"] == "record" and report["options"]["latency_basis"] == "absolute"
+    assert {r["device"] for r in report["results"]} == {"cpu", "ort:cpu"}
+
+    result = pytester.runpytest("--device=cpu", f"{OPT_MISSING}=fail")  # the command line wins
+    result.assert_outcomes(passed=1)
+
+    pytester.makeini("[pytest]\naccel_missing_baseline = sometimes\n")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: ini accel_missing_baseline='sometimes' is not allowed; choose one of: "
+                                 "fail, warn, record"])
+
+
+def test_a_tolerance_for_a_metric_the_run_does_not_produce_is_warned_about(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_ours=OURS_ONLY)
+    result = pytester.runpytest(f"{OPT_MISSING}=record", "--accel-tolerance", "toy.acuracy=0.05",
+                                "--accel-tolerance", "toy.accuracy=0.02")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["!! --accel-tolerance names metric(s) this run did not produce, so it set nothing: "
+                                 "toy.acuracy (a misspelling?*"])
+    assert "toy.accuracy (a misspelling" not in result.stdout.str()

@@ -17,8 +17,11 @@ def test_help_lists_every_option_with_its_default(pytester: pytest.Pytester) -> 
     for name in names:
         assert name in text, name
     for fragment in ("--device=SPEC", "--accel-profile=NAME", "--accel-gate=KINDS", "--accel-tolerance=KEY=VALUE",
-                     "--accel-report=PATH", "--accel-missing-baseline=MODE", "Default: warn.", "Default: cpu.",
-                     "Default: quick on CPU devices, standard on accelerators.", "accel_tolerance_latency",
+                     "--accel-report=PATH", "--accel-missing-baseline=MODE",
+                     "Default: ini accel_missing_baseline, else warn.",
+                     "Default: cpu.",
+                     "Default: ini accel_profile, else quick on CPU devices, standard on accelerators.",
+                     "accel_tolerance_latency",
                      "--accel-allow-tf32 let fp32", "--accel-deterministic enable deterministic"):
         assert fragment in text, fragment
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Iterator
 
 from pytest_accel.metrics import KINDS, format_value
-from pytest_accel.options import OPT_MISSING, OPT_PRUNE, OPT_RECORD_RUN, OPT_UPDATE
+from pytest_accel.options import OPT_MISSING, OPT_PRUNE, OPT_RECORD_RUN, OPT_TOLERANCE, OPT_UPDATE
 from pytest_accel.paths import display_path
 from pytest_accel.session import AccelSession, TestRecord
 from pytest_accel.verdicts import Verdict
@@ -141,6 +141,11 @@ class TerminalSummary:
             yield f"{len(flagged)} metric(s) suspiciously faster than their baseline:"
             for record, verdict in flagged[:MAX_LISTED]:
                 yield f"  {record.device.spec} {verdict.metric.name}: {verdict.detail}"
+        produced = {v.metric.name for r in records for v in r.verdicts}
+        unmatched = sorted(k for k in options.cli_tolerances if "." in k and k not in produced)
+        if unmatched and produced:
+            yield (f"!! {OPT_TOLERANCE} names metric(s) this run did not produce, so it set nothing: "
+                   f"{', '.join(unmatched)} (a misspelling? the run's metrics are listed in the tables above)")
         if self.session.pruned:
             yield f"{len(self.session.pruned)} unused baseline file(s) deleted ({OPT_PRUNE}):"
             for path in self.session.pruned[:MAX_LISTED]:
