@@ -12,6 +12,7 @@ Sources: the generator in :mod:`hand`; CSV files with a label then 42 values (x,
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import math
 from dataclasses import dataclass
@@ -66,7 +67,15 @@ MIN_ROWS_PER_LABEL = 2
 def load_csv(path: Path) -> LandmarkSet:
     """A landmark CSV: label, then 42 values (x, y per landmark) or 63 (x, y, z). An optional header row is
     skipped; labels may be integers or names (names are numbered in sorted order). ValueError naming the file (and
-    line) for anything a classifier cannot be trained and validated on."""
+    line) for anything a classifier cannot be trained and validated on.
+
+    Parsed once per file version: the start-up check and the suite's fixture read the same file."""
+    stat = path.stat()
+    return _parse_csv(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _parse_csv(path: Path, _mtime_ns: int, _size: int) -> LandmarkSet:
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as error:
