@@ -26,44 +26,59 @@ STACK_PACKAGES = (
 )
 
 
+#: CPUID vendor strings, as py-cpuinfo reports them, to the names keys and reports use
+_VENDORS = {"GenuineIntel": "Intel", "AuthenticAMD": "AMD", "HygonGenuine": "Hygon", "CentaurHauls": "Centaur"}
+
+
+@lru_cache(maxsize=1)
+def _cpu_facts() -> dict[str, object]:
+    """py-cpuinfo's view of the host CPU (it reads /proc on Linux, sysctl on macOS, the registry on Windows); {}
+    where it cannot run. Cached: it may start a subprocess."""
+    try:
+        import cpuinfo  # installed with pytest-benchmark (py-cpuinfo)
+    except ImportError:
+        return {}
+    try:
+        return dict(cpuinfo.get_cpu_info())
+    except Exception:  # noqa: BLE001 - an unknown platform must not stop a run; the fallback below names the CPU
+        return {}
+
+
 @lru_cache(maxsize=1)
 def cpu_model() -> tuple[str, str]:
-    """(vendor, model name) of the host CPU."""
-    vendor, model = "", ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            name, _, value = line.partition(":")
-            name, value = name.strip(), value.strip()
-            if name == "vendor_id" and not vendor:
-                vendor = {"GenuineIntel": "Intel", "AuthenticAMD": "AMD"}.get(value, value)
-            elif name in ("model name", "Model") and not model:
-                model = value
-    except OSError:
-        pass
-    if not model:
-        model = platform.processor() or platform.machine() or "unknown"
+    """(vendor, model name) of the host CPU: ('Intel', 'Xeon Processor'), ('AMD', 'EPYC'), ('Apple', 'M2')."""
+    facts = _cpu_facts()
+    raw_vendor = str(facts.get("vendor_id_raw") or "").strip()
+    vendor = _VENDORS.get(raw_vendor, raw_vendor)
+    model = str(facts.get("brand_raw") or "").strip() or platform.processor() or platform.machine() or "unknown"
     model = " ".join(re.sub(r"\((r|tm|c)\)", " ", model, flags=re.IGNORECASE).split())
-    if vendor and model.lower().startswith(vendor.lower()):
-        model = model[len(vendor) :].strip()
+    if not vendor and model.split()[0] in ("Apple", "Intel", "AMD", "Qualcomm"):  # no CPUID vendor on ARM hosts
+        vendor = model.split()[0]
+    if vendor:  # 'Intel Xeon Processor' and '11th Gen Intel Core i7' name the vendor once, beside the model
+        model = " ".join(re.sub(rf"\b{re.escape(vendor)}\b", " ", model, flags=re.IGNORECASE).split()) or model
     return vendor, model
 
 
 def cpu_cores() -> int:
-    """Cores this process may use (the affinity mask, not the whole host)."""
-    try:
+    """Logical cores this process may use (its affinity mask where the OS has one, not the whole host)."""
+    if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
+    try:
+        import psutil
+
+        return len(psutil.Process().cpu_affinity() or []) or psutil.cpu_count() or 1
+    except (ImportError, AttributeError, OSError):  # macOS has no affinity mask
         return os.cpu_count() or 1
 
 
 def host_memory_bytes() -> int | None:
+    """Physical memory of the host, from psutil (every OS)."""
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+        import psutil
+
+        return int(psutil.virtual_memory().total)
+    except (ImportError, OSError):
+        return None
 
 
 def software_stack() -> dict[str, str]:

@@ -74,6 +74,51 @@ def test_key_normalisation() -> None:
     assert normalise_key_part("AMD EPYC 7B13 64-Core Processor") == "amd-epyc-7b13"
 
 
+def _key_on_host(monkeypatch: pytest.MonkeyPatch, facts: dict[str, object], cores: int) -> str:
+    from pytest_accel import environment
+    from pytest_accel.devices.torch import TorchBackend
+
+    environment._cpu_facts.cache_clear()
+    environment.cpu_model.cache_clear()
+    monkeypatch.setattr(environment, "_cpu_facts", lambda: facts)
+    monkeypatch.setattr(environment, "cpu_cores", lambda: cores)
+    try:
+        return TorchBackend().open("cpu").key
+    finally:
+        environment.cpu_model.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("facts", "cores", "key"),
+    [
+        # what py-cpuinfo reports on the hosts this project's runners use, and on macOS and Windows
+        ({"vendor_id_raw": "GenuineIntel", "brand_raw": "Intel(R) Xeon(R) Processor"}, 2, "cpu-intel-xeon-2c"),
+        ({"vendor_id_raw": "AuthenticAMD", "brand_raw": "AMD EPYC"}, 2, "cpu-amd-epyc-2c"),
+        ({"vendor_id_raw": "", "brand_raw": "Apple M2 Pro"}, 10, "cpu-apple-m2-pro-10c"),
+        ({"vendor_id_raw": "GenuineIntel", "brand_raw": "11th Gen Intel(R) Core(TM) i7-1185G7 @ 3.00GHz"}, 8,
+         "cpu-intel-11th-gen-core-i7-1185g7-8c"),
+    ],
+)
+def test_host_keys_come_from_py_cpuinfo(monkeypatch: pytest.MonkeyPatch, facts: dict[str, object], cores: int,
+                                        key: str) -> None:
+    assert _key_on_host(monkeypatch, facts, cores) == key
+
+
+def test_host_key_here_names_the_cpu_proc_names() -> None:
+    """On Linux py-cpuinfo reads the same /proc/cpuinfo the kernel fills: the key is the one baselines already use."""
+    from pathlib import Path
+
+    from pytest_accel import environment
+
+    proc = Path("/proc/cpuinfo")
+    if not proc.exists():
+        pytest.skip("no /proc/cpuinfo on this host")
+    names = [line.partition(":")[2].strip() for line in proc.read_text().splitlines() if line.startswith("model name")]
+    vendor, model = environment.cpu_model()
+    assert names and normalise_key_part(f"{vendor} {model}") == normalise_key_part(names[0])
+    assert environment.host_memory_bytes() and environment.host_memory_bytes() > 2**30
+
+
 def test_cpu_and_ort_cpu_ids_keys_and_header(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(DEVICE_TEST)
     result = pytester.runpytest("-v", "-s", f"{OPT_DEVICE}=cpu", f"{OPT_DEVICE}=ort:cpu")
