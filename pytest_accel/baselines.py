@@ -4,8 +4,8 @@ Layout: ``<baseline-dir>/<device-key>/<test file's rootdir-relative folder>/<its
 (``suites/test_detection.py::test_accuracy[fp32-cpu]`` on key ``cpu-x`` is
 ``cpu-x/suites/detection/test_accuracy-fp32.json``);
 a name that had to be changed to be a file name carries a short hash of the original, so no two tests share a file.
-Device-independent references live under
-``<baseline-dir>/reference/<suite>/<name>.json`` (see :mod:`pytest_accel.references`). Both use one document
+Device-independent references live apart, in ``<reference-dir>/<suite>/<name>.json`` (see
+:mod:`pytest_accel.references`). Both use one document
 format: schema, schema version, a header of facts, and ``metrics`` by name.
 """
 

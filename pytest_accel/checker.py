@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shlex
 from dataclasses import replace
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
@@ -39,11 +39,14 @@ def test_location(item: pytest.Item) -> tuple[str, ...]:
     """Where the test's baselines live under its device key: the test file's rootdir-relative folders and its stem
     without ``test_`` (``suites/test_detection.py`` -> ``("suites", "detection")``), so tests of the same name in
     different files never share a file. A file outside the rootdir (an installed suite run with ``--pyargs``) is
-    placed by its module's dotted name instead."""
-    file_part = PurePosixPath(item.nodeid.split("::", 1)[0])
-    parts = file_part.parts
-    if not parts or file_part.is_absolute() or ".." in parts or not parts[-1].endswith(".py"):
-        module = getattr(getattr(item, "module", None), "__name__", None) or (item.path.stem if item.path else "suite")
+    placed by its module's dotted name instead (``pytest_accel/suites/detection``), the same under every rootdir."""
+    path = item.path
+    try:
+        parts = path.relative_to(item.config.rootpath).parts if path is not None else ()
+    except ValueError:
+        parts = ()
+    if not parts or not parts[-1].endswith(".py"):
+        module = getattr(getattr(item, "module", None), "__name__", None) or (path.stem if path else "suite")
         parts = tuple(module.split("."))
     else:
         parts = (*parts[:-1], parts[-1][: -len(".py")])
@@ -251,8 +254,8 @@ class AccelChecker:
         """The metric as this test measures it when run again, alone, in a new pytest process (run once per test);
         None when that run fails or does not produce it."""
         if self._fresh_run is None:
-            self._fresh_run = _run_in_fresh_process(self.session.options, self.session.config.rootpath,
-                                                    self.item.nodeid, self.device.spec)
+            self._fresh_run = _run_in_fresh_process(self.session.options, self.item.path, self.item.nodeid,
+                                                    self.device.spec)
         entry = self._fresh_run.get(metric_name)
         if entry is None:
             return None
@@ -315,8 +318,7 @@ class AccelChecker:
         return "\n".join(lines)
 
     def update_command(self) -> str:
-        return rerun_command(self.session.options, self.session.config.rootpath, self.item.nodeid, self.device.spec,
-                             OPT_UPDATE)
+        return rerun_command(self.session.options, self.item.path, self.item.nodeid, self.device.spec, OPT_UPDATE)
 
 
 #: options of the original run that a re-run of one test on one device must not repeat, with whether each takes a
@@ -332,7 +334,7 @@ CONFIRMING_ENV = "PYTEST_ACCEL_CONFIRMING"
 _XDIST_OPTIONS = {"-n": True, "--numprocesses": True, "--dist": True, "--maxprocesses": True}
 
 
-def _run_in_fresh_process(options: AccelOptions, rootpath: Path, nodeid: str, device_spec: str
+def _run_in_fresh_process(options: AccelOptions, test_file: Path, nodeid: str, device_spec: str
                           ) -> dict[str, dict[str, Any]]:
     """Run one test on one device again, as the run was invoked, in a new pytest process; its metric entries by
     name from that run's JSON report (empty when it could not run)."""
@@ -343,7 +345,7 @@ def _run_in_fresh_process(options: AccelOptions, rootpath: Path, nodeid: str, de
 
     with tempfile.TemporaryDirectory(prefix="accel-confirm-") as folder:
         report = Path(folder) / "report.json"
-        args = shlex.split(rerun_command(options, rootpath, nodeid, device_spec, f"{OPT_REPORT}={report}",
+        args = shlex.split(rerun_command(options, test_file, nodeid, device_spec, f"{OPT_REPORT}={report}",
                                          "--accel-gate=none", "-p", "no:cacheprovider", "-q",
                                          skip=_XDIST_OPTIONS))[1:]
         environment = {**os.environ, CONFIRMING_ENV: "1"}
@@ -353,17 +355,19 @@ def _run_in_fresh_process(options: AccelOptions, rootpath: Path, nodeid: str, de
             document = json.loads(report.read_text())
         except (OSError, ValueError, subprocess.SubprocessError):
             return {}
-    return {entry["name"]: entry for result in document.get("results", []) if result.get("nodeid") == nodeid
-            for entry in result.get("metrics", [])}
+    # the one test it ran: its node id may be spelt from another starting folder (a file outside the rootdir)
+    test_part = nodeid.partition("::")[2]
+    return {entry["name"]: entry for result in document.get("results", [])
+            if result.get("nodeid", "").partition("::")[2] == test_part for entry in result.get("metrics", [])}
 
 
-def rerun_command(options: AccelOptions, rootpath: Path, nodeid: str, device_spec: str, *extra: str,
+def rerun_command(options: AccelOptions, test_file: Path, nodeid: str, device_spec: str, *extra: str,
                   skip: dict[str, bool] | None = None) -> str:
     """``pytest <the test> <the run's other options> --device=<spec> <extra>``, runnable from where pytest was
     started: suite options (``--yolo-*``, ``--gesture-*``), the baseline folder and every other option carry over,
     so the re-run measures the same variant into the same file."""
-    file_part, sep, rest = nodeid.partition("::")
-    test = os.path.relpath(rootpath / file_part, options.invocation_dir) + sep + rest
+    _, sep, rest = nodeid.partition("::")
+    test = os.path.relpath(test_file, options.invocation_dir) + sep + rest
     kept: list[str] = []
     args = iter(options.invocation_args)
     for arg in args:

@@ -17,10 +17,19 @@ if TYPE_CHECKING:
 
 
 def _references(args: argparse.Namespace) -> ReferenceStore:
-    from pytest_accel.baselines import REFERENCE_FOLDER
-    from pytest_accel.references import ReferenceStore
+    """Where references are read and written: --reference-dir, else the ini key the plugin reads (relative to its
+    ini file), else the bundled suites' own: the same folder a pytest run started here uses."""
+    from pytest_accel.options import INI_REFERENCE_DIR
+    from pytest_accel.paths import pytest_ini_setting
+    from pytest_accel.references import ReferenceStore, shipped_reference_dir
 
-    return ReferenceStore(Path(args.baseline_dir) / REFERENCE_FOLDER)
+    if args.reference_dir:
+        return ReferenceStore(Path(args.reference_dir).expanduser().resolve())
+    setting = pytest_ini_setting(INI_REFERENCE_DIR, Path.cwd())
+    if setting is not None:
+        ini_dir, value = setting
+        return ReferenceStore((ini_dir / value).resolve())
+    return ReferenceStore(shipped_reference_dir())
 
 
 def _build_detector(args: argparse.Namespace) -> int:
@@ -200,7 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--device", default="cpu", help="ultralytics device string (cpu, 0, ...); default: cpu")
     build.add_argument("--imgsz", type=int, default=320, help="default: 320")
     build.add_argument("--out", default=str(BUNDLED_WEIGHTS), help=f"default: {BUNDLED_WEIGHTS}")
-    build.add_argument("--baseline-dir", default="baselines", help="default: baselines")
+    build.add_argument("--reference-dir", default=None,
+                       help="folder of references; default: ini accel_reference_dir, else the bundled suites' own")
     build.add_argument("--force", action="store_true", help="replace existing weights")
     build.set_defaults(run=_build_detector)
 
@@ -209,7 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     reference.add_argument("--model", default=None, help="weights (.pt) or ONNX; default: the bundled detector")
     reference.add_argument("--data", default=None, help="data set YAML; default: the generated data set")
     reference.add_argument("--imgsz", type=int, default=320, help="default: 320")
-    reference.add_argument("--baseline-dir", default="baselines", help="default: baselines")
+    reference.add_argument("--reference-dir", default=None,
+                       help="folder of references; default: ini accel_reference_dir, else the bundled suites' own")
     reference.add_argument("--force", action="store_true", help="replace an existing reference")
     reference.set_defaults(run=_detection_reference)
 
@@ -217,7 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
                                   "(epochs to target and final accuracy over several seeds, CPU fp32)")
     gesture.add_argument("--data", default=None, help="landmark CSV; default: the generated landmarks")
     gesture.add_argument("--seeds", type=int, default=8, help="default: 8")
-    gesture.add_argument("--baseline-dir", default="baselines", help="default: baselines")
+    gesture.add_argument("--reference-dir", default=None,
+                       help="folder of references; default: ini accel_reference_dir, else the bundled suites' own")
     gesture.add_argument("--force", action="store_true", help="replace an existing reference")
     gesture.set_defaults(run=_gesture_reference)
 

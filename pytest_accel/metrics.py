@@ -104,7 +104,7 @@ class Metric:
     samples: list[float] | None = None
     probe_samples: list[float] | None = None
     summary: dict[str, Any] = field(default_factory=dict)
-    #: a device-independent reference (e.g. the fp32 mAP in baselines/reference/) checked instead of the device's
+    #: a device-independent reference (e.g. the fp32 mAP in suites/reference/) checked instead of the device's
     #: own baseline; ``expected_source`` names where it came from
     expected: float | None = None
     expected_source: str | None = None

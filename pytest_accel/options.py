@@ -31,6 +31,7 @@ DEVICE_DEST = "accel_device"
 OPT_SKIP_UNAVAILABLE = "--accel-skip-unavailable"
 OPT_PROFILE = "--accel-profile"
 OPT_BASELINE_DIR = "--accel-baseline-dir"
+OPT_REFERENCE_DIR = "--accel-reference-dir"
 OPT_UPDATE = "--accel-update-baselines"
 OPT_MISSING = "--accel-missing-baseline"
 OPT_GATE = "--accel-gate"
@@ -47,6 +48,7 @@ OPT_PRUNE = "--accel-prune-baselines"
 OWNS_SHORT_DEVICE = pytest.StashKey[bool]()
 
 INI_BASELINE_DIR = "accel_baseline_dir"
+INI_REFERENCE_DIR = "accel_reference_dir"
 INI_GATE = "accel_gate"
 INI_ALPHA = "accel_alpha"
 #: ini twins of the options a CI configuration wants to fix (the command line still wins)
@@ -70,6 +72,8 @@ class AccelOptions:
     skip_unavailable: bool
     profile: str | None
     baseline_dir: Path
+    #: device-independent references: the option, the ini key, else those shipped with the bundled suites
+    reference_dir: Path
     update_baselines: bool
     missing_baseline: str
     gate: frozenset[str]
@@ -168,6 +172,13 @@ def add_options(parser: pytest.Parser) -> None:
         help=f"folder of stored baselines. Default: ini {INI_BASELINE_DIR}, else baselines/ under the rootdir.",
     )
     group.addoption(
+        OPT_REFERENCE_DIR,
+        default=None,
+        metavar="DIR",
+        help=f"folder of device-independent references (<suite>/<name>.json). Default: ini {INI_REFERENCE_DIR}, "
+        "else the references shipped with the bundled suites, wherever the baselines are kept.",
+    )
+    group.addoption(
         OPT_UPDATE,
         action="store_true",
         default=False,
@@ -264,6 +275,7 @@ def add_options(parser: pytest.Parser) -> None:
         "bit-identical reruns; recorded in the report. Default: off.",
     )
     parser.addini(INI_BASELINE_DIR, "folder of stored baselines, relative to the ini file", default=None)
+    parser.addini(INI_REFERENCE_DIR, "folder of device-independent references, relative to the ini file", default=None)
     parser.addini(INI_GATE, "comma-separated metric kinds that fail tests (see --accel-gate)", default=None)
     parser.addini(INI_ALPHA, f"significance level of the latency test (default {DEFAULT_ALPHA})", default=None)
     parser.addini(INI_DEVICES, "devices under test when no --device is given (space- or comma-separated specs)",
@@ -322,6 +334,24 @@ def check_writable(option: str, path: Path, why: str) -> None:
         raise OptionError(f"{option}={path}: not writable: {reason} ({why})") from None
 
 
+def _reference_dir(config: pytest.Config, ini_dir: Path) -> Path:
+    from pytest_accel.references import shipped_reference_dir
+
+    given = config.getoption(OPT_REFERENCE_DIR)
+    if given:
+        folder = Path(given).expanduser()
+        folder = folder if folder.is_absolute() else Path(config.invocation_params.dir) / folder
+        source = OPT_REFERENCE_DIR
+    elif config.getini(INI_REFERENCE_DIR):
+        folder, source = ini_dir / str(config.getini(INI_REFERENCE_DIR)), f"ini {INI_REFERENCE_DIR}"
+    else:
+        return shipped_reference_dir()
+    if not folder.is_dir():
+        raise OptionError(f"{source}={folder}: no such folder (it holds <suite>/<name>.json references; the "
+                          f"bundled suites' own are used when neither {OPT_REFERENCE_DIR} nor the ini key is given)")
+    return folder.resolve()
+
+
 def read_options(config: pytest.Config) -> AccelOptions:
     getoption = config.getoption
     device_option = OPT_DEVICE if config.stash.get(OWNS_SHORT_DEVICE, True) else OPT_ACCEL_DEVICE
@@ -363,6 +393,7 @@ def read_options(config: pytest.Config) -> AccelOptions:
         baseline_dir = config.rootpath / "baselines"
         baseline_source = "baseline folder"
     baseline_dir = baseline_dir.resolve()
+    reference_dir = _reference_dir(config, ini_dir)
     if update or record_run or missing == "record":
         why = f"{OPT_UPDATE if update else OPT_RECORD_RUN if record_run else f'{OPT_MISSING}=record'} writes " \
               "baselines there"
@@ -410,6 +441,7 @@ def read_options(config: pytest.Config) -> AccelOptions:
         skip_unavailable=bool(getoption(OPT_SKIP_UNAVAILABLE)),
         profile=profile,
         baseline_dir=baseline_dir,
+        reference_dir=reference_dir,
         update_baselines=update,
         missing_baseline=missing,
         gate=gate,

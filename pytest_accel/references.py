@@ -1,5 +1,7 @@
 """Device-independent references: what a workload should reach on any device (the fp32 mAP of the bundled detector,
-the convergence runs of the gesture classifier), recorded once on the CPU and stored beside the baselines.
+the convergence runs of the gesture classifier), recorded once on the CPU. The bundled suites' references ship with
+them (``suites/reference/``, in the wheel ``pytest_accel/suites/reference/``), so they are found wherever the
+baselines are kept; ``--accel-reference-dir`` points elsewhere.
 
 A reference file is a baseline document whose header says what was measured (``measured``): the *identity* of
 the inputs (model digest, data set, image size, recipe...) plus facts about the run. A reference is applied only to
@@ -8,6 +10,7 @@ runs with the same identity, never to another model or data set.
 
 from __future__ import annotations
 
+import importlib.util
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +27,14 @@ from pytest_accel.baselines import (
 )
 from pytest_accel.environment import software_stack
 from pytest_accel.metrics import KINDS, Metric
+
+
+def shipped_reference_dir() -> Path:
+    """``reference/`` of the bundled suites: ``suites/reference`` in a checkout, inside the package in a wheel."""
+    spec = importlib.util.find_spec("pytest_accel.suites")
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    base = Path(locations[0]) if locations else Path(__file__).parent / "suites"
+    return base / REFERENCE_FOLDER
 
 
 @dataclass(frozen=True)
@@ -61,7 +72,7 @@ class Reference:
 
 
 class ReferenceStore:
-    """``<baseline-dir>/reference/<suite>/<name>.json``."""
+    """``<reference-dir>/<suite>/<name>.json``."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -90,7 +101,7 @@ class ReferenceStore:
             reference = self.load(suite, name)
         except BaselineError as error:
             command = shlex.join(["pytest-accel", f"{suite}-reference", *record_args,
-                                  "--baseline-dir", str(self.root.parent), "--force"])
+                                  "--reference-dir", str(self.root), "--force"])
             raise BaselineError(f"{error}; references are never written by --accel-update-baselines: re-record it "
                                 f"with: {command}") from None
         if reference is None or reference.mismatch(identity) is not None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pytest_accel import environment
-from pytest_accel.baselines import REFERENCE_FOLDER, BaselineError, BaselineStore, utc_now
+from pytest_accel.baselines import BaselineError, BaselineStore, utc_now
 from pytest_accel.devices import (
     Backend,
     BackendRegistry,
@@ -57,7 +57,7 @@ class AccelSession:
         self.options = options
         self.registry = registry
         self.store = BaselineStore(options.baseline_dir)
-        self.references = ReferenceStore(options.baseline_dir / REFERENCE_FOLDER)
+        self.references = ReferenceStore(options.reference_dir)
         self.records: list[TestRecord] = []
         self.written: list[WrittenBaseline] = []
         self._devices: list[Device] | None = None

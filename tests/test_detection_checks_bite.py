@@ -70,7 +70,6 @@ def suite_copy(pytester: pytest.Pytester) -> pytest.Pytester:
     for name in ("__init__.py", "conftest.py", "test_detection.py"):
         shutil.copy(REPO / "suites" / name, suites / name)
     (suites / "conftest.py").write_text((suites / "conftest.py").read_text() + "\n" + MISBEHAVING_BACKENDS)
-    shutil.copytree(REPO / "baselines" / "reference", pytester.path / "baselines" / "reference")
     return pytester
 
 

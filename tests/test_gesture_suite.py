@@ -55,7 +55,6 @@ def suites(pytester: pytest.Pytester) -> pytest.Pytester:
     (pytester.path / "suites").mkdir()
     for name in ("__init__.py", "conftest.py", "test_gesture.py"):
         shutil.copy(REPO / "suites" / name, pytester.path / "suites" / name)
-    shutil.copytree(REPO / "baselines" / "reference", pytester.path / "baselines" / "reference")
     return pytester
 
 
@@ -117,7 +116,7 @@ def test_bad_gesture_options(suites: pytest.Pytester, args: list[str], message: 
 def test_generated_data_needs_tens_of_epochs() -> None:
     """The generated task is learnable but not trivial: the reference's seeds need several epochs to the target and
     stay short of 100%."""
-    reference = load_json(REPO / "baselines" / "reference" / "gesture" / "generated-6000x1-2000x2.json")
+    reference = load_json(REPO / "suites" / "reference" / "gesture" / "generated-6000x1-2000x2.json")
     epochs = reference["metrics"]["gesture.epochs_to_target"]["summary"]["per_seed"]
     finals = reference["metrics"]["gesture.final_accuracy"]["summary"]["per_seed"]
     assert min(epochs) >= 5 and max(finals) < 0.999

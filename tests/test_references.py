@@ -67,7 +67,7 @@ def test_a_metric_the_reference_lacks_is_named(tmp_path: Path) -> None:
 
 
 def test_a_damaged_reference_fails_the_test_that_uses_it_in_one_line(pytester: pytest.Pytester) -> None:
-    folder = pytester.path / "baselines" / "reference" / "suite"
+    folder = pytester.path / "refs" / "suite"
     folder.mkdir(parents=True)
     (folder / "model.json").write_text("{not json")
     pytester.makepyfile(
@@ -76,7 +76,51 @@ def test_a_damaged_reference_fails_the_test_that_uses_it_in_one_line(pytester: p
             accel_references.find("suite", "model", {})
         """
     )
-    result = pytester.runpytest()
+    result = pytester.runpytest("--accel-reference-dir=refs")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*pytest-accel: baseline file *model.json is not valid JSON*"])
     result.stdout.no_fnmatch_line("*Traceback*")
+
+
+SHOWS_REFERENCE_ROOT = """
+def test_shows_root(accel_references):
+    print("REFERENCES IN", accel_references.root)
+"""
+
+
+def test_shipped_references_are_found_wherever_the_baselines_are_kept(pytester: pytest.Pytester) -> None:
+    from pytest_accel.references import shipped_reference_dir
+
+    shipped = shipped_reference_dir()
+    assert (shipped / "detection").is_dir() and (shipped / "gesture").is_dir()
+    pytester.makepyfile(SHOWS_REFERENCE_ROOT)
+    result = pytester.runpytest("-s", f"--accel-baseline-dir={pytester.path / 'elsewhere'}")
+    result.stdout.fnmatch_lines([f"*REFERENCES IN {shipped}"])
+
+
+def test_the_reference_folder_from_the_ini_file_and_its_errors(pytester: pytest.Pytester) -> None:
+    (pytester.path / "sub" / "refs").mkdir(parents=True)
+    pytester.makeini("[pytest]\naccel_reference_dir = sub/refs\n")
+    pytester.makepyfile(SHOWS_REFERENCE_ROOT)
+    pytester.runpytest("-s").stdout.fnmatch_lines([f"*REFERENCES IN {pytester.path / 'sub' / 'refs'}"])
+    result = pytester.runpytest("--accel-reference-dir=nowhere")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--accel-reference-dir=*nowhere: no such folder*"])
+
+
+def test_the_console_script_records_where_the_plugin_reads(pytester: pytest.Pytester,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytest-accel's reference commands resolve the folder as a pytest run started in the same place does."""
+    from pytest_accel.cli import _references, build_parser
+    from pytest_accel.references import shipped_reference_dir
+
+    def folder(*argv: str) -> Path:
+        return _references(build_parser().parse_args(["detection-reference", *argv])).root
+
+    (pytester.path / "refs").mkdir()
+    (pytester.path / "deep" / "er").mkdir(parents=True)
+    monkeypatch.chdir(pytester.path / "deep" / "er")
+    assert folder() == shipped_reference_dir()
+    pytester.makepyprojecttoml('[tool.pytest.ini_options]\naccel_reference_dir = "refs"\n')
+    assert folder() == pytester.path / "refs"
+    assert folder("--reference-dir", str(pytester.path / "deep")) == pytester.path / "deep"

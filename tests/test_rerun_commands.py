@@ -70,5 +70,5 @@ def test_a_damaged_reference_names_the_command_that_records_references(tmp_path:
     write_document(path, {"measured": {"model": "m"}}, {})
     path.write_text(path.read_text()[:-20])  # cut short
     with pytest.raises(Exception, match=r"never written by --accel-update-baselines: re-record it with: "
-                       r"pytest-accel detection-reference --data d.yaml --baseline-dir .*baselines --force"):
+                       r"pytest-accel detection-reference --data d.yaml --reference-dir .*reference --force"):
         store.find("detection", "shapes", {"model": "m"}, ["--data", "d.yaml"])

@@ -1,7 +1,8 @@
 """The device-independent accuracy reference: fp32 mAP of a model on a data set, on the CPU, with PyTorch.
 
-Stored as ``baselines/reference/detection/<name>.json`` in the baseline format, plus the identity of what was
-measured (model digest, data set identity, image size) so a reference is never applied to another model or data.
+Stored as ``<reference-dir>/detection/<name>.json`` (shipped: ``suites/reference/``) in the baseline format, plus
+the identity of what was measured (model digest, data set identity, image size) so a reference is never applied to
+another model or data.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The gesture convergence reference: epochs-to-target and final accuracy of K seeds on the CPU in fp32.
 
-Stored in ``baselines/reference/gesture/<data id>.json`` with the recipe and data identity, so a reference is never
-applied to other data or another recipe.
+Stored in ``<reference-dir>/gesture/<data id>.json`` (shipped: ``suites/reference/``) with the recipe and data
+identity, so a reference is never applied to other data or another recipe.
 """
 
 from __future__ import annotations

@@ -1,0 +1,73 @@
+"""The wheel: every package listed, the suites and their references inside, runnable with ``--pyargs``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import tomllib
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _declared() -> dict:
+    return tomllib.loads((REPO / "pyproject.toml").read_text())
+
+
+def test_every_package_is_listed() -> None:
+    """The package list is explicit (the suites are mapped in from the top of the checkout): a new subpackage that
+    is not listed would silently be left out of the wheel."""
+    setuptools = _declared()["tool"]["setuptools"]
+    found = {".".join(path.parent.relative_to(REPO).parts) for path in (REPO / "pytest_accel").rglob("__init__.py")}
+    assert set(setuptools["packages"]) == found | {"pytest_accel.suites"}
+    assert setuptools["package-dir"] == {"pytest_accel.suites": "suites"}
+
+
+@pytest.fixture(scope="module")
+def installed_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel built from this checkout, unpacked into a folder that goes first on sys.path."""
+    out = tmp_path_factory.mktemp("wheel")
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "--no-build-isolation",
+                            "-q", "-w", str(out / "dist")], capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    [wheel] = (out / "dist").glob("*.whl")
+    target = out / "site"
+    installed = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),
+                                str(wheel)], capture_output=True, text=True)
+    assert installed.returncode == 0, installed.stderr
+    return target
+
+
+def _run(site: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_the_wheel_ships_the_suites_and_their_references(installed_wheel: Path, tmp_path: Path) -> None:
+    shown = _run(installed_wheel, tmp_path, "-c", "import json, pytest_accel.suites as s; "
+                 "from pytest_accel.references import shipped_reference_dir as d; "
+                 "print(json.dumps([s.__file__, str(d())]))")
+    assert shown.returncode == 0, shown.stderr
+    suites_init, reference_dir = map(Path, json.loads(shown.stdout))
+    assert suites_init.is_relative_to(installed_wheel) and Path(reference_dir).is_relative_to(installed_wheel)
+    in_checkout = REPO / "suites" / "reference"
+    shipped = sorted(p.relative_to(in_checkout) for p in in_checkout.rglob("*.json"))
+    assert shipped and sorted(p.relative_to(reference_dir) for p in reference_dir.rglob("*.json")) == shipped
+    assert (installed_wheel / "pytest_accel" / "workloads" / "detection" / "assets").is_dir()
+
+
+def test_installed_suites_run_with_pyargs_outside_any_checkout(installed_wheel: Path, tmp_path: Path) -> None:
+    result = _run(installed_wheel, tmp_path, "-m", "pytest", "--pyargs", "pytest_accel.suites", "-k", "matmul",
+                  "--device=cpu", "--accel-missing-baseline=record", "-p", "no:cacheprovider", "-q")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
+    written = sorted(p.relative_to(tmp_path / "baselines") for p in (tmp_path / "baselines").rglob("*.json"))
+    # placed by module name: the same layout under every rootdir
+    assert written and all(p.parts[1:4] == ("pytest_accel", "suites", "matmul") for p in written), written
+    again = _run(installed_wheel, tmp_path, "-m", "pytest", "--pyargs", "pytest_accel.suites", "-k", "matmul",
+                 "--device=cpu", "--accel-missing-baseline=fail", "-p", "no:cacheprovider", "-q")
+    assert again.returncode == 0, again.stdout + again.stderr
