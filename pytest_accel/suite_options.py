@@ -7,6 +7,7 @@ Workloads never see options, only the plain values taken from these objects.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -125,6 +126,13 @@ class GestureOptions:
         return self.data is None and self.images is None
 
 
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a finder that refuses it, or a module entry set to None
+        return False
+
+
 def read_gesture_options(config: pytest.Config) -> GestureOptions:
     data, images, landmarker = (config.getoption(o) for o in (OPT_GESTURE_DATA, OPT_GESTURE_IMAGES,
                                                               OPT_GESTURE_LANDMARKER))
@@ -135,6 +143,10 @@ def read_gesture_options(config: pytest.Config) -> GestureOptions:
                                 "hand_landmarker.task")
     if images and not Path(images).is_dir():
         raise pytest.UsageError(f"{OPT_GESTURE_IMAGES}={images}: no such folder")
+    if images and not _installed("mediapipe"):
+        raise pytest.UsageError(f"{OPT_GESTURE_IMAGES} reads hand landmarks with MediaPipe, which is not installed: "
+                                "pip install 'pytest-accel[mediapipe]' (kept out of the `all` extra: it brings "
+                                "opencv-contrib-python beside ultralytics' opencv-python)")
     data_path = _file_option(OPT_GESTURE_DATA, data, (".csv",), "a landmark CSV") if data else None
     if data_path is not None:
         from pytest_accel.workloads.gesture.data import load_csv

@@ -113,6 +113,28 @@ def test_bad_gesture_options(suites: pytest.Pytester, args: list[str], message: 
     result.stderr.fnmatch_lines([message])
 
 
+def test_images_without_mediapipe_say_which_extra_to_install(suites: pytest.Pytester) -> None:
+    """The `all` extra leaves MediaPipe out; --gesture-images without it is one line naming the extra."""
+    suites.makeconftest(
+        """
+        import sys
+
+        class NotInstalled:
+            def find_spec(self, name, path=None, target=None):
+                if name == "mediapipe" or name.startswith("mediapipe."):
+                    raise ModuleNotFoundError(f"No module named {name!r}")
+
+        sys.modules.pop("mediapipe", None)
+        sys.meta_path.insert(0, NotInstalled())
+        """
+    )
+    (suites.path / "hand.task").write_bytes(b"model")
+    result = suites.runpytest_subprocess("suites", "--gesture-images=.", "--gesture-landmarker=hand.task")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --gesture-images reads hand landmarks with MediaPipe, which is not "
+                                 "installed: pip install 'pytest-accel?mediapipe?'*"])
+
+
 def test_generated_data_needs_tens_of_epochs() -> None:
     """The generated task is learnable but not trivial: the reference's seeds need several epochs to the target and
     stay short of 100%."""

@@ -71,3 +71,16 @@ def test_installed_suites_run_with_pyargs_outside_any_checkout(installed_wheel: 
     again = _run(installed_wheel, tmp_path, "-m", "pytest", "--pyargs", "pytest_accel.suites", "-k", "matmul",
                  "--device=cpu", "--accel-missing-baseline=fail", "-p", "no:cacheprovider", "-q")
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_the_licence_metadata_names_both_licences_and_ships_their_texts(installed_wheel: Path) -> None:
+    """MIT for the code, AGPL-3.0 for the weights trained with ultralytics: declared, and both texts inside."""
+    [dist_info] = installed_wheel.glob("pytest_accel-*.dist-info")
+    metadata = (dist_info / "METADATA").read_text()
+    assert "License-Expression: MIT AND AGPL-3.0-only" in metadata
+    assert "License-File: LICENSE" in metadata and "License-File: LICENSES/AGPL-3.0-only.txt" in metadata
+    assert "MIT License" in (dist_info / "licenses" / "LICENSE").read_text()
+    agpl = dist_info / "licenses" / "LICENSES" / "AGPL-3.0-only.txt"
+    assert "GNU AFFERO GENERAL PUBLIC LICENSE" in agpl.read_text()
+    weights_notice = installed_wheel / "pytest_accel" / "workloads" / "detection" / "assets" / "LICENSE.txt"
+    assert "AGPL-3.0-only" in weights_notice.read_text()
