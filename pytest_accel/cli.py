@@ -184,7 +184,12 @@ def _compare(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from pytest_accel import __version__
 
-    parser = argparse.ArgumentParser(prog="pytest-accel", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="pytest-accel",
+        description="pytest-accel's helpers: list devices and their keys, compare two reports, build the bundled "
+        "detector, record device-independent references, and measure the speed gate on this machine. The suites "
+        "themselves run under pytest: pytest suites --device=cpu (or pytest --pyargs pytest_accel.suites).",
+    )
     parser.add_argument("--version", action="version", version=f"pytest-accel {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 

@@ -321,17 +321,24 @@ def _choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
-def check_writable(option: str, path: Path, why: str) -> None:
-    """Create ``path`` if needed and prove a file can be made in it (permission bits alone mislead root)."""
+def unwritable_folder(path: Path) -> str | None:
+    """Why no file can be made in folder ``path`` (created if needed), or None when one can: permission bits alone
+    mislead root, so a file is really made."""
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):
             pass
     except FileExistsError:
-        raise OptionError(f"{option}={path}: exists and is not a folder ({why})") from None
+        return "exists and is not a folder"
     except OSError as error:
-        reason = error.strerror or str(error)
-        raise OptionError(f"{option}={path}: not writable: {reason} ({why})") from None
+        return f"not writable: {error.strerror or error}"
+    return None
+
+
+def check_writable(option: str, path: Path, why: str) -> None:
+    reason = unwritable_folder(path)
+    if reason is not None:
+        raise OptionError(f"{option}={path}: {reason} ({why})")
 
 
 def _reference_dir(config: pytest.Config, ini_dir: Path) -> Path:
@@ -433,7 +440,10 @@ def read_options(config: pytest.Config) -> AccelOptions:
     if report_path is not None:
         if report_path.is_dir():
             raise OptionError(f"{OPT_REPORT}={report}: is a folder; give a file path such as accel-report.json")
-        check_writable(OPT_REPORT, report_path.parent, "the JSON report is written there")
+        source = OPT_REPORT if getoption(OPT_REPORT) else f"ini {INI_REPORT}"
+        reason = unwritable_folder(report_path.parent)
+        if reason is not None:
+            raise OptionError(f"{source}={report}: the report cannot be written in {report_path.parent}: {reason}")
 
     return AccelOptions(
         device_specs=specs or ("cpu",),

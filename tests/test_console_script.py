@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,17 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert stopped.value.code == 0
     assert capsys.readouterr().out.strip() == f"pytest-accel {__version__}"
+
+
+def test_help_is_plain_text_for_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    """No reST markup (``...``, :mod:) leaks from docstrings into what a person reads in the terminal."""
+    from pytest_accel.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for name, command in [("", parser), *commands.items()]:
+        text = command.format_help()
+        assert "``" not in text and not re.search(r":(mod|func|class|meth):", text), (name, text)
 
 
 def test_devices_lists_keys_and_unavailable_ones(capsys: pytest.CaptureFixture[str]) -> None:

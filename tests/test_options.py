@@ -81,6 +81,21 @@ def test_report_path_that_is_a_folder(pytester: pytest.Pytester) -> None:
                                  "accel-report.json"])
 
 
+def test_unwritable_report_path_names_the_path_given_and_what_is_wrong(pytester: pytest.Pytester) -> None:
+    """The folder of the report is a file: the message names the option's value, the folder and the reason (it
+    is not the report path that is a folder, nor a permission problem)."""
+    pytester.path.joinpath("notes.txt").write_text("a file, not a folder")
+    result = pytester.runpytest(f"{OPT_REPORT}=notes.txt/run.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --accel-report=notes.txt/run.json: the report cannot be written in "
+                                 "*notes.txt: exists and is not a folder"])
+    pytester.makeini("[pytest]\naccel_report = notes.txt/sub/run.json\n")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: ini accel_report=notes.txt/sub/run.json: the report cannot be written in "
+                                 "*notes.txt?sub: *"])
+
+
 def test_bad_ini_alpha(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\naccel_alpha = 5\n")
     result = pytester.runpytest()
