@@ -9,12 +9,15 @@ import sys
 from pathlib import Path
 
 import pytest
-import tomllib
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def _declared() -> dict:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
     return tomllib.loads((REPO / "pyproject.toml").read_text())
 
 
@@ -71,6 +74,15 @@ def test_installed_suites_run_with_pyargs_outside_any_checkout(installed_wheel: 
     again = _run(installed_wheel, tmp_path, "-m", "pytest", "--pyargs", "pytest_accel.suites", "-k", "matmul",
                  "--device=cpu", "--accel-missing-baseline=fail", "-p", "no:cacheprovider", "-q")
     assert again.returncode == 0, again.stdout + again.stderr
+
+
+def test_one_source_for_the_version(installed_wheel: Path) -> None:
+    from pytest_accel import __version__
+
+    assert "version" in _declared()["project"]["dynamic"] and "version" not in _declared()["project"]
+    [dist_info] = installed_wheel.glob("pytest_accel-*.dist-info")
+    assert f"\nVersion: {__version__}\n" in (dist_info / "METADATA").read_text()
+    assert f"## {__version__}" in (REPO / "CHANGELOG.md").read_text()
 
 
 def test_the_licence_metadata_names_both_licences_and_ships_their_texts(installed_wheel: Path) -> None:
