@@ -30,7 +30,7 @@ from pytest_accel.workloads.detection.evaluation import (
 from pytest_accel.workloads.detection.model import BUNDLED_WEIGHTS, DetectorSource
 from pytest_accel.workloads.detection.pipeline import DEPLOY_CONF, detect, load_bgr, postprocess
 from pytest_accel.workloads.detection.reference import SUITE, data_identity, identity, reference_name
-from pytest_accel.workloads.detection.runners import DetectorRunner, make_runner
+from pytest_accel.workloads.detection.runners import CompiledOnnxRunner, DetectorRunner, make_runner
 
 PARITY_IMAGES = 16
 #: relative L2 error of the raw head outputs against the CPU fp32 golden run, about 10x what the CPU gave (fp16
@@ -151,6 +151,13 @@ def test_accuracy(runner: DetectorRunner, detection_val: ValData, detection_sour
 
 def test_parity(runner: DetectorRunner, golden: Golden, detection_source: DetectorSource, accel: Any) -> None:
     precision = runner.device.effective_precision(runner.dtype)  # tf32 where fp32 convolutions run in TF32
+    execution = runner.execution_precision() if isinstance(runner, CompiledOnnxRunner) else None
+    extra: list[Metric] = []
+    if execution is not None and execution.dominant:
+        # what the device's compiler really ran, not the model file's fp32: the bounds follow it
+        precision = execution.dominant
+        extra.append(Metric(f"{SUITE}.compute_below_fp32", 1 - execution.share("fp32"), "", "info", "lower",
+                            summary={"precision": precision, **execution.summary()}))
     output = runner.forward(runner.to_device(golden.inputs.tensor))
     raw = raw_parity(runner.to_host(output), golden.raw)
     boxes = box_parity(postprocess(runner, output, golden.inputs, detection_source.imgsz, DEPLOY_CONF / 2),
@@ -164,6 +171,7 @@ def test_parity(runner: DetectorRunner, golden: Golden, detection_source: Detect
                summary={"reference_boxes": boxes.reference_boxes, "min_iou": 0.9}),
         Metric(f"{SUITE}.box_score_error_mean", boxes.mean_score_error, "", "info", "lower"),
         Metric(f"{SUITE}.box_score_error_max", boxes.max_score_error, "", "info", "lower"),
+        *extra,
     )
 
 

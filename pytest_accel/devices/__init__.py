@@ -2,7 +2,8 @@
 
 A *backend* (PyTorch, ONNX Runtime, a vendor SDK) turns a device spec such as ``cuda:1`` or ``ort:cpu`` into an
 open :class:`Device`. Workloads only ever see a ``Device``: they pick their code path by the runtime it offers
-(``isinstance(device, TorchRuntime)`` or ``OrtRuntime``), synchronise through it and read its memory counters.
+(``isinstance(device, TorchRuntime)``, ``OrtRuntime`` or ``OnnxModelRuntime``), synchronise through it and read
+its memory counters.
 A device of a vendor's own backend that offers one of these runtimes runs the suites' workloads unchanged.
 """
 
@@ -16,10 +17,13 @@ from typing import Any, Callable, Iterable, Mapping, Protocol, runtime_checkable
 __all__ = [
     "Backend",
     "BackendRegistry",
+    "CompiledOnnx",
     "Device",
     "DeviceInfo",
     "DeviceSpecError",
     "DeviceUnavailable",
+    "ExecutionPrecision",
+    "OnnxModelRuntime",
     "OrtRuntime",
     "TorchRuntime",
     "UnavailableDevice",
@@ -262,6 +266,67 @@ class OrtRuntime(Protocol):
         sample_feeds: dict[str, Any] | None = None,
         shape_ranges: Mapping[str, Any] | None = None,
     ) -> Any: ...
+
+
+@dataclass(frozen=True)
+class ExecutionPrecision:
+    """The precisions a compiled model really runs in, read back from the runtime: operations per (layer type,
+    precision), and which layer types do the arithmetic. A runtime may lower an fp32 model (OpenVINO's CPU plugin
+    runs it in bf16 where it can) or keep a "quantized" one mostly in float: this says which happened."""
+
+    counts: Mapping[tuple[str, str], int]
+    compute_layers: frozenset[str]
+
+    @classmethod
+    def from_counts(cls, counts: Mapping[tuple[str, str], int], compute_layers: Iterable[str]) -> ExecutionPrecision:
+        return cls(dict(counts), frozenset(compute_layers))
+
+    @property
+    def compute(self) -> dict[str, int]:
+        """Compute operations per precision, most first."""
+        totals: dict[str, int] = {}
+        for (layer, precision), count in self.counts.items():
+            if layer in self.compute_layers:
+                totals[precision] = totals.get(precision, 0) + count
+        return dict(sorted(totals.items(), key=lambda item: (-item[1], item[0])))
+
+    @property
+    def dominant(self) -> str | None:
+        """The precision most compute operations ran in (None for a model without any)."""
+        return next(iter(self.compute), None)
+
+    def share(self, precision: str) -> float:
+        total = sum(self.compute.values())
+        return self.compute.get(precision, 0) / total if total else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        """For reports: compute operations per precision and per layer type."""
+        by_layer: dict[str, dict[str, int]] = {}
+        for (layer, precision), count in sorted(self.counts.items()):
+            if layer in self.compute_layers:
+                by_layer.setdefault(layer, {})[precision] = count
+        return {"compute_ops": self.compute, "by_layer": by_layer}
+
+
+@runtime_checkable
+class CompiledOnnx(Protocol):
+    """An ONNX model compiled for one device by its own SDK: host arrays in, host arrays out."""
+
+    def run(self, feeds: Mapping[str, Any]) -> list[Any]: ...
+
+    def execution_precision(self) -> ExecutionPrecision | None: ...
+
+
+@runtime_checkable
+class OnnxModelRuntime(Protocol):
+    """A device whose SDK compiles ONNX models itself (OpenVINO; a vendor's NPU compiler): the bundled workloads run
+    their ONNX exports through it. ``sample_feeds`` are real-sized inputs for a first, checked run; ``max_batch`` the
+    largest batch the workload will give (compilers that fix shapes ahead of time build for it)."""
+
+    spec: str
+
+    def compile_onnx(self, model: Any, *, sample_feeds: Mapping[str, Any] | None = None,
+                     max_batch: int = 1) -> CompiledOnnx: ...
 
 
 class Backend(ABC):

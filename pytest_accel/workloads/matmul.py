@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from pytest_accel.devices import Device, OrtRuntime, TorchRuntime
+from pytest_accel.devices import Device, ExecutionPrecision, OnnxModelRuntime, OrtRuntime, TorchRuntime
 from pytest_accel.errors import WorkloadUnsupported
 
 
@@ -32,6 +32,8 @@ class Matmul:
         self.device = device
         self.a, self.b = inputs(size)
         self.run: Callable[[], Any]
+        #: what the device's compiler says the product really ran in, where it says (OnnxModelRuntime devices)
+        self.execution: ExecutionPrecision | None = None
         if isinstance(device, TorchRuntime):
             import torch
 
@@ -51,10 +53,26 @@ class Matmul:
             feeds = {"a": self.a, "b": self.b}
             self.run = lambda: session.run(None, feeds)[0]
             self._to_host = lambda out: out
+        elif isinstance(device, OnnxModelRuntime):
+            from pytest_accel.devices.onnxruntime import matmul_model
+
+            feeds = {"a": self.a, "b": self.b}
+            compiled = device.compile_onnx(matmul_model(size), sample_feeds=feeds)
+            self.execution = compiled.execution_precision()
+            self.run = lambda: compiled.run(feeds)[0]
+            self._to_host = lambda out: out
         else:
             raise WorkloadUnsupported(
-                f"the matmul workload runs on PyTorch or ONNX Runtime devices; {device.spec} runs {device.runtime!r}"
+                f"the matmul workload runs on PyTorch devices, ONNX Runtime devices and devices that compile ONNX "
+                f"models; {device.spec} runs {device.runtime!r}"
             )
+
+    @property
+    def precision(self) -> str:
+        """The precision the product really runs in: the compiler's report where there is one, else the device's."""
+        if self.execution is not None and self.execution.dominant:
+            return self.execution.dominant
+        return self.device.effective_precision("fp32")
 
     def result(self) -> np.ndarray:
         out = self.run()

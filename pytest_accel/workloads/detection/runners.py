@@ -1,4 +1,5 @@
-"""Run the detector's forward pass on a device: PyTorch (fp32/fp16/bf16) or ONNX Runtime (the fp32 export).
+"""Run the detector's forward pass on a device: PyTorch (fp32/fp16/bf16), ONNX Runtime or a device's own ONNX
+compiler (OpenVINO, a vendor SDK: the fp32 export).
 
 A runner splits one inference into ``to_device`` (host batch in), ``forward`` (device-resident output, not
 synchronised) and ``to_host`` (float32 numpy out), so model-only and end-to-end timings cut at the same places on
@@ -12,7 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from pytest_accel.devices import Device, OrtRuntime, TorchRuntime
+from pytest_accel.devices import Device, ExecutionPrecision, OnnxModelRuntime, OrtRuntime, TorchRuntime
 from pytest_accel.devices.onnxruntime import OrtDevice, ShapeRange
 from pytest_accel.devices.ort_placement import graph_input_names
 from pytest_accel.errors import WorkloadUnsupported
@@ -131,6 +132,41 @@ class OrtRunner:
         return np.asarray(output, dtype=np.float32)
 
 
+class CompiledOnnxRunner:
+    """The fp32 ONNX export compiled by the device's own SDK (:class:`OnnxModelRuntime`), run on host arrays. Such
+    SDKs may lower its precision (OpenVINO runs it in bf16 on CPUs that have it): :meth:`execution_precision` says
+    what really ran."""
+
+    def __init__(self, device: Device, source: DetectorSource, dtype: str, max_batch: int = 1) -> None:
+        if not isinstance(device, OnnxModelRuntime):
+            raise WorkloadUnsupported(f"{device.spec} does not compile ONNX models")
+        if dtype != "fp32":
+            raise WorkloadUnsupported(f"{device.spec} compiles the fp32 export; {dtype} is a PyTorch-device dtype here")
+        self.device: Device = device
+        self.dtype = dtype
+        model_path = source.onnx_path()
+        [self.input_name] = graph_input_names(str(model_path))[:1]
+        sample = np.zeros((1, 3, source.imgsz, source.imgsz), dtype=np.float32)
+        self.compiled = device.compile_onnx(model_path, sample_feeds={self.input_name: sample}, max_batch=max_batch)
+
+    def to_device(self, batch: np.ndarray) -> Any:
+        return {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)}
+
+    def forward(self, prepared: Any) -> Any:
+        return self.compiled.run(prepared)[0]
+
+    def output_for_nms(self, output: Any) -> Any:
+        import torch
+
+        return torch.from_numpy(self.to_host(output))
+
+    def to_host(self, output: Any) -> np.ndarray:
+        return np.asarray(output, dtype=np.float32)
+
+    def execution_precision(self) -> ExecutionPrecision | None:
+        return self.compiled.execution_precision()
+
+
 def _decode_in_fp32(module: Any) -> None:
     """Keep the Detect head's box decode (DFL, anchors, strides: no learned weights) in fp32.
 
@@ -166,4 +202,6 @@ def make_runner(device: Device, source: DetectorSource, dtype: str, max_batch: i
         return TorchRunner(device, source, dtype)
     if isinstance(device, OrtRuntime):
         return OrtRunner(device, source, dtype, max_batch)
+    if isinstance(device, OnnxModelRuntime):
+        return CompiledOnnxRunner(device, source, dtype, max_batch)
     raise WorkloadUnsupported(f"no detection runner for runtime {device.runtime!r} of {device.spec}")
