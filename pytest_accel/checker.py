@@ -121,9 +121,11 @@ class AccelChecker:
         )
 
     def tolerance_for(self, metric: Metric) -> tuple[float | None, str]:
-        """marker > CLI > ini > default; at each level a full metric name beats its kind."""
+        """marker > CLI > the device's manifest > ini > default; at each level a full metric name beats its kind."""
         options = self.session.options
-        return resolve_tolerance(metric, self._marker_tolerances, options.cli_tolerances, options.ini_tolerances)
+        manifest, source = self.session.manifest_tolerances(self.device)
+        return resolve_tolerance(metric, self._marker_tolerances, options.cli_tolerances, options.ini_tolerances,
+                                 manifest, source)
 
     def check(self, *metrics: Metric) -> list[Verdict]:
         """Compare ``metrics`` with this test's baseline file, record the verdicts, write baselines as the options

@@ -17,6 +17,7 @@ from pytest_accel.checker import AccelChecker, test_location
 from pytest_accel.devices import Backend, BackendRegistry, Device
 from pytest_accel.errors import DeviceFailure, WorkloadUnsupported
 from pytest_accel.executors import TestExecutors
+from pytest_accel.manifest import ManifestPlugin, add_manifest_options, collect_manifests
 from pytest_accel.metrics import METRIC_KINDS
 from pytest_accel.options import (
     OPT_ACCEL_DEVICE,
@@ -52,6 +53,7 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
+    add_manifest_options(parser)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -99,7 +101,9 @@ def pytest_configure(config: pytest.Config) -> None:
     registry = BackendRegistry()
     config.hook.pytest_accel_register_backends(registry=registry)
     register_entry_point_backends(registry)
-    session = AccelSession(config, options, registry)
+    manifests = ManifestPlugin(collect_manifests(config, list(registry)))
+    config.pluginmanager.register(manifests, "accel-manifests")
+    session = AccelSession(config, options, registry, manifests)
     config.stash[SESSION_KEY] = session
     if options.explicit_devices:
         session.devices()  # resolve now: a bad --device stops the run before collection
@@ -167,6 +171,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             if not _matches(device, marker.args):
                 wanted = ", ".join(map(str, marker.args))
                 item.add_marker(pytest.mark.skip(reason=f"{MARKER_ONLY}({wanted}): not for {device.spec}"))
+        if device.available:
+            config.stash[SESSION_KEY].manifests.apply(item, device.backend_name, (device.spec, device.key))
 
 
 @pytest.fixture(scope="session")
@@ -276,11 +282,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     session = config.stash.get(SESSION_KEY, None)
     if session is None:
         return
-    lines = list(TerminalSummary(session).lines())
+    lines: list[tuple[str, dict[str, bool]]] = [(line, {}) for line in TerminalSummary(session).lines()]
+    lines += session.manifests.summary_lines()
     if session.options.report_path is not None:
-        lines.append(f"JSON report: {session.options.report_path}")
+        lines.append((f"JSON report: {session.options.report_path}", {}))
     if not lines:
         return
     terminalreporter.write_sep("=", "pytest-accel")
-    for line in lines:
-        terminalreporter.write_line(line)
+    for line, markup in lines:
+        terminalreporter.write_line(line, **markup)

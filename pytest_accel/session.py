@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import pytest
 
@@ -20,6 +20,7 @@ from pytest_accel.devices import (
     DeviceUnavailable,
     UnavailableDevice,
 )
+from pytest_accel.manifest import ManifestPlugin
 from pytest_accel.metrics import KINDS, measurement_of
 from pytest_accel.options import OPT_SKIP_UNAVAILABLE, AccelOptions
 from pytest_accel.references import ReferenceStore
@@ -52,10 +53,12 @@ class WrittenBaseline:
 
 
 class AccelSession:
-    def __init__(self, config: pytest.Config, options: AccelOptions, registry: BackendRegistry) -> None:
+    def __init__(self, config: pytest.Config, options: AccelOptions, registry: BackendRegistry,
+                 manifests: ManifestPlugin | None = None) -> None:
         self.config = config
         self.options = options
         self.registry = registry
+        self.manifests = manifests or ManifestPlugin([])
         self.store = BaselineStore(options.baseline_dir)
         self.references = ReferenceStore(options.reference_dir)
         self.records: list[TestRecord] = []
@@ -67,6 +70,10 @@ class AccelSession:
         #: test files some of whose tests were deselected (-k, -m): their unused baselines are not listed
         self.deselected_locations: set[tuple[str, ...]] = set()
         self.pruned: list[Path] = []
+
+    def manifest_tolerances(self, device: Device) -> tuple[Mapping[str, float], str]:
+        """The tolerance overrides of the manifest that speaks for ``device`` (none without one), and its name."""
+        return self.manifests.tolerances_for(device.backend_name, (device.spec, device.key))
 
     @property
     def devices_resolved(self) -> bool:

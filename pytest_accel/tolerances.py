@@ -1,7 +1,8 @@
 """Tolerances: parsing them where they enter (marker, CLI, ini) and resolving the one that applies to a metric.
 
-Precedence: marker > ``--accel-tolerance`` > ini ``accel_tolerance_<kind>`` > built-in default (the kind's
-relative default, or a bound metric's own limit); at each level a full metric name beats its kind.
+Precedence: marker > ``--accel-tolerance`` > the device's manifest > ini ``accel_tolerance_<kind>`` > built-in
+default (the kind's relative default, or a bound metric's own limit); at each level a full metric name beats its
+kind.
 """
 
 from __future__ import annotations
@@ -89,11 +90,14 @@ def resolve_tolerance(
     marker: Mapping[str, float],
     cli: Mapping[str, float],
     ini: Mapping[str, float],
+    manifest: Mapping[str, float] | None = None,
+    manifest_source: str = "manifest",
 ) -> tuple[float | None, str]:
     """The tolerance for ``metric`` and where it came from."""
     levels: list[tuple[Mapping[str, float], str]] = [
         (marker, f"marker {MARKER_TOLERANCE}"),
         (cli, OPT_TOLERANCE),
+        (manifest or {}, manifest_source),
         (ini, f"ini {INI_TOLERANCE_PREFIX}{metric.kind}"),
     ]
     for values, source in levels:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Callable, Iterable, Mapping, Protocol, runtime_checkable
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, runtime_checkable
 
 __all__ = [
     "Backend",
@@ -336,6 +337,9 @@ class Backend(ABC):
     name: str = ""
     #: one line for error messages: the specs this backend understands
     grammar: str = ""
+    #: the backend's own manifest (expected failures, unsupported tests, tolerances, coverage floor of its
+    #: devices; see :mod:`pytest_accel.manifest`), shipped beside it; None for none
+    manifest_path: Path | None = None
 
     @abstractmethod
     def parse(self, spec: str) -> str | None:
@@ -369,7 +373,7 @@ class BackendRegistry:
     def __contains__(self, name: str) -> bool:
         return name in self._backends
 
-    def __iter__(self) -> Iterable[Backend]:
+    def __iter__(self) -> Iterator[Backend]:
         return iter(list(self._backends.values()))
 
     def __len__(self) -> int:

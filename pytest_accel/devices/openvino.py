@@ -18,6 +18,7 @@ import os
 import re
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from pytest_accel.devices import (
@@ -211,6 +212,7 @@ class OvDevice(Device):
 
 class OpenVinoBackend(Backend):
     name = "openvino"
+    manifest_path = Path(__file__).with_name("openvino_manifest.toml")
     grammar = ("ov:<device> with CPU, GPU, GPU.N, NPU, AUTO, AUTO:<devices>, HETERO:<devices> "
                "(e.g. ov:HETERO:NPU,CPU), optionally /f32, /bf16 or /f16 to pin the inference precision (ov:CPU/f32)")
 
