@@ -61,7 +61,12 @@ def utc_now() -> str:
 
 
 def atomic_write_json(path: Path, document: Any) -> None:
-    """Write ``document`` to ``path`` so that readers see the old file or the whole new one, never a part.
+    """Write ``document`` as JSON to ``path`` atomically (see :func:`atomic_write_text`); NaN is refused."""
+    atomic_write_text(path, json.dumps(document, indent=2, sort_keys=False, allow_nan=False) + "\n")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never a part.
 
     The new file keeps the old one's permissions (a new one gets the umask's), and the folder is synced after the
     rename so the new name survives a crash too.
@@ -72,8 +77,7 @@ def atomic_write_json(path: Path, document: Any) -> None:
     )
     try:
         with handle:
-            json.dump(document, handle, indent=2, sort_keys=False, allow_nan=False)  # NaN is not JSON
-            handle.write("\n")
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(handle.name, _mode_for(path))

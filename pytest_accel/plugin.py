@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import fnmatch
 from importlib import metadata
+from pathlib import Path
 from typing import Any, Generator, Iterator
 
 import pytest
 
 from pytest_accel import hookspecs
 from pytest_accel.baselines import BaselineError
-from pytest_accel.checker import AccelChecker, test_location
+from pytest_accel.checker import AccelChecker, suite_and_test_names, test_location
 from pytest_accel.devices import Backend, BackendRegistry, Device
 from pytest_accel.errors import DeviceFailure, WorkloadUnsupported
 from pytest_accel.executors import TestExecutors
@@ -27,8 +28,16 @@ from pytest_accel.options import (
     add_short_device_option,
     read_options,
 )
+from pytest_accel.paths import display_path
 from pytest_accel.references import ReferenceStore
 from pytest_accel.report.json_report import build_report, write_report
+from pytest_accel.report.scorecard import (
+    OPT_SCORECARD,
+    ScorecardCollector,
+    add_scorecard_options,
+    build_scorecards,
+    write_scorecards,
+)
 from pytest_accel.report.terminal import TerminalSummary
 from pytest_accel.session import AccelSession
 from pytest_accel.tolerances import MARKER_TOLERANCE
@@ -36,6 +45,7 @@ from pytest_accel.workers import WORKER_OUTPUT_KEY, dump, is_worker, merge
 
 ENTRY_POINT_GROUP = "pytest_accel.backends"
 SESSION_KEY = pytest.StashKey[AccelSession]()
+SCORECARD_KEY = pytest.StashKey[ScorecardCollector]()
 MARKER_ONLY = "accel_only"
 
 MARKERS = (
@@ -54,6 +64,7 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
     add_manifest_options(parser)
+    add_scorecard_options(parser)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -104,6 +115,12 @@ def pytest_configure(config: pytest.Config) -> None:
     manifests = ManifestPlugin(collect_manifests(config, list(registry)))
     config.pluginmanager.register(manifests, "accel-manifests")
     session = AccelSession(config, options, registry, manifests)
+    scorecard_folder = config.getoption(OPT_SCORECARD)
+    if scorecard_folder:
+        folder = Path(scorecard_folder).expanduser()
+        collector = ScorecardCollector(folder if folder.is_absolute() else config.invocation_params.dir / folder)
+        config.pluginmanager.register(collector, "accel-scorecards")
+        config.stash[SCORECARD_KEY] = collector
     config.stash[SESSION_KEY] = session
     if options.explicit_devices:
         session.devices()  # resolve now: a bad --device stops the run before collection
@@ -173,6 +190,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.skip(reason=f"{MARKER_ONLY}({wanted}): not for {device.spec}"))
         if device.available:
             config.stash[SESSION_KEY].manifests.apply(item, device.backend_name, (device.spec, device.key))
+            collector = config.stash.get(SCORECARD_KEY, None)
+            if collector is not None:
+                collector.place(item, device.spec, *suite_and_test_names(item, device))
 
 
 @pytest.fixture(scope="session")
@@ -271,6 +291,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     if accel_session.options.prune_baselines and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         accel_session.prune_unused_baselines()
+    collector = session.config.stash.get(SCORECARD_KEY, None)
+    if collector is not None:
+        accel_session.scorecards = write_scorecards(collector.folder, build_scorecards(accel_session, collector))
     if accel_session.options.report_path is None:
         return
     report = build_report(accel_session, int(exitstatus))
@@ -284,6 +307,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         return
     lines: list[tuple[str, dict[str, bool]]] = [(line, {}) for line in TerminalSummary(session).lines()]
     lines += session.manifests.summary_lines()
+    if session.scorecards:
+        where = session.options.invocation_dir
+        shown = ", ".join(display_path(p, where) for p in session.scorecards if p.suffix == ".md")
+        lines.append((f"scorecards: {shown} (and .json beside each)", {}))
     if session.options.report_path is not None:
         lines.append((f"JSON report: {session.options.report_path}", {}))
     if not lines:

@@ -70,6 +70,8 @@ class AccelSession:
         #: test files some of whose tests were deselected (-k, -m): their unused baselines are not listed
         self.deselected_locations: set[tuple[str, ...]] = set()
         self.pruned: list[Path] = []
+        #: scorecard files written at the end of the run (--accel-scorecard)
+        self.scorecards: list[Path] = []
 
     def manifest_tolerances(self, device: Device) -> tuple[Mapping[str, float], str]:
         """The tolerance overrides of the manifest that speaks for ``device`` (none without one), and its name."""

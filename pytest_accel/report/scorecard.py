@@ -1,0 +1,247 @@
+"""Conformance scorecards: one Markdown and one JSON file per device, for a vendor's release notes or a CI artefact.
+
+Per suite and dtype the tests' outcomes (pass, fail, xfail, unsupported), accuracy as a share of the reference,
+parity errors against their bounds, the precision compute really ran in, and speed with the speed-up over the run's
+first device. Rows are sorted and nothing varies between two runs of the same results but the header, so two
+scorecards diff cleanly.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_accel.baselines import atomic_write_json, atomic_write_text, json_safe
+from pytest_accel.metrics import format_value
+from pytest_accel.session import AccelSession, TestRecord
+from pytest_accel.verdicts import Verdict
+
+OPT_SCORECARD = "--accel-scorecard"
+SCHEMA = "pytest-accel/scorecard"
+SCHEMA_VERSION = 1
+#: user properties a test report carries (through pytest-xdist too) to place it on a scorecard
+_DEVICE, _SUITE, _TEST, _VARIANT = "accel_device", "accel_suite", "accel_test", "accel_variant"
+OUTCOMES = ("passed", "failed", "xfailed", "xpassed", "unsupported", "skipped")
+
+
+def add_scorecard_options(parser: pytest.Parser) -> None:
+    parser.getgroup("accel").addoption(
+        OPT_SCORECARD,
+        default=None,
+        metavar="DIR",
+        help="write a conformance scorecard per device into DIR: <device key>.md and .json (outcomes per suite and "
+        "dtype, accuracy against the reference, parity, the precision that ran, speed and speed-up). Default: none.",
+    )
+
+
+@dataclass
+class Outcome:
+    device: str
+    suite: str
+    test: str
+    variant: str
+    outcome: str
+    reason: str = ""
+
+
+@dataclass
+class ScorecardCollector:
+    """Records each test's outcome on its device; writes the scorecards at the end of the run."""
+
+    folder: Path
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+
+    def place(self, item: pytest.Item, device_spec: str, suite: str, test_name: str) -> None:
+        name, _, variant = test_name.partition("-")
+        item.user_properties.extend([(_DEVICE, device_spec), (_SUITE, suite), (_TEST, name), (_VARIANT, variant)])
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = {name: str(value) for name, value in report.user_properties}
+        if _DEVICE not in props:
+            return
+        outcome = _outcome(report)
+        if outcome is None:
+            return
+        reason = _reason(report) if outcome in ("skipped", "unsupported", "xfailed", "failed") else ""
+        known = self.outcomes.get(report.nodeid)
+        if known is not None and known.outcome == "failed":
+            return  # a failing teardown after a failed call: the first failure stands
+        self.outcomes[report.nodeid] = Outcome(props[_DEVICE], props[_SUITE], props[_TEST], props[_VARIANT],
+                                               outcome, reason)
+
+
+def _outcome(report: pytest.TestReport) -> str | None:
+    if report.when == "setup" and report.skipped:
+        return "unsupported" if "unsupported" in _reason(report) else "skipped"
+    if report.when == "call":
+        if hasattr(report, "wasxfail"):
+            return "xfailed" if report.skipped else "xpassed"
+        return "passed" if report.passed else "failed"
+    if report.failed:  # an error in setup or teardown
+        return "failed"
+    return None
+
+
+def _reason(report: pytest.TestReport) -> str:
+    if hasattr(report, "wasxfail"):
+        return str(report.wasxfail)
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # a skip: (file, line, "Skipped: reason")
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    crash = getattr(longrepr, "reprcrash", None)
+    text = str(getattr(crash, "message", "") or getattr(report, "longreprtext", "") or longrepr or "")
+    # the first line that says what failed: pytest-accel's own header ("1 check(s) failed on ...") says only where
+    lines = [line.strip() for line in text.splitlines() if line.strip() and "check(s) failed on" not in line]
+    return lines[0][:200] if lines else ""
+
+
+def _variant_of(record: TestRecord) -> tuple[str, str]:
+    name, _, variant = record.test.partition("-")
+    return name, variant
+
+
+def _speed(verdict: Verdict) -> bool:
+    return verdict.metric.kind_info.speed
+
+
+def build_scorecards(session: AccelSession, collector: ScorecardCollector) -> dict[str, dict[str, Any]]:
+    """One scorecard document per device spec of the run, in the run's device order."""
+    devices = [d for d in session.devices() if d.available] if session.devices_resolved else []
+    first = devices[0].spec if devices else None
+    by_metric: dict[tuple[str, str, str, str], dict[str, Verdict]] = {}
+    for record in session.records:
+        name, variant = _variant_of(record)
+        for judged in record.verdicts:
+            by_metric.setdefault((record.suite, name, variant, judged.metric.name), {})[record.device.spec] = judged
+    cards: dict[str, dict[str, Any]] = {}
+    for device in devices:
+        outcomes = sorted((o for o in collector.outcomes.values() if o.device == device.spec),
+                          key=lambda o: (o.suite, o.variant, o.test))
+        groups: dict[tuple[str, str], dict[str, int]] = {}
+        for outcome in outcomes:
+            counts = groups.setdefault((outcome.suite, outcome.variant or "-"), dict.fromkeys(OUTCOMES, 0))
+            counts[outcome.outcome] += 1
+        accuracy, parity, precision, speed = [], [], [], []
+        for (suite, test, variant, metric_name), per_device in sorted(by_metric.items()):
+            verdict = per_device.get(device.spec)
+            if verdict is None:
+                continue
+            metric = verdict.metric
+            row: dict[str, Any] = {"suite": suite, "test": test, "dtype": variant or "-", "metric": metric_name,
+                                   "value": metric.value, "unit": metric.unit, "verdict": verdict.status}
+            if metric.kind == "accuracy":
+                reference = metric.expected if metric.expected is not None else verdict.baseline_value
+                row["reference"] = reference
+                row["against"] = "reference" if metric.expected is not None else "baseline"
+                row["percent_of_reference"] = 100 * metric.value / reference if reference else None
+                accuracy.append(row)
+            elif metric.kind == "parity":
+                row["bound"] = verdict.tolerance
+                row["precision"] = metric.summary.get("precision")
+                parity.append(row)
+            elif "compute_ops" in metric.summary or "compute_ops" in metric.summary.get("execution", {}):
+                ops = metric.summary.get("compute_ops") or metric.summary["execution"]["compute_ops"]
+                row["compute_ops"] = dict(sorted(ops.items()))
+                precision.append(row)
+            elif _speed(verdict):
+                other = per_device.get(first) if first and first != device.spec else None
+                row["speedup_over"] = first if other is not None else None
+                row["speedup"] = _speedup(other, verdict) if other is not None else None
+                speed.append(row)
+            if metric.kind == "parity" and "execution" in metric.summary:
+                precision.append({**row, "compute_ops": dict(sorted(metric.summary["execution"]["compute_ops"]
+                                                                    .items()))})
+        info = device.info
+        cards[device.spec] = {
+            "schema": SCHEMA,
+            "schema_version": SCHEMA_VERSION,
+            "device": {"spec": device.spec, "key": device.key, "describe": info.describe(),
+                       "runtime": dict(info.runtime)},
+            "software": session.software,
+            "git_commit": session.git_commit,
+            "totals": {name: sum(c[name] for c in groups.values()) for name in OUTCOMES},
+            "suites": [{"suite": suite, "dtype": variant, **counts}
+                       for (suite, variant), counts in sorted(groups.items())],
+            "tests": [{"suite": o.suite, "test": o.test, "dtype": o.variant or "-", "outcome": o.outcome,
+                       "reason": o.reason} for o in outcomes],
+            "accuracy": accuracy,
+            "parity": parity,
+            "precision": precision,
+            "speed": speed,
+        }
+    return cards
+
+
+def _speedup(first: Verdict, other: Verdict) -> float | None:
+    a, b = first.metric.value, other.metric.value
+    if a <= 0 or b <= 0:
+        return None
+    return b / a if first.metric.direction == "higher" else a / b
+
+
+def _number(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    return format_value(float(value), unit) if isinstance(value, (int, float)) else str(value)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return lines
+
+
+def markdown(card: dict[str, Any]) -> str:
+    device = card["device"]
+    totals = card["totals"]
+    lines = [f"# Conformance scorecard: `{device['spec']}`", "",
+             f"Device key `{device['key']}`: {device['describe']}. "
+             f"pytest-accel {card['software'].get('pytest-accel', '?')}, commit {card['git_commit'] or 'unknown'}.", "",
+             "**" + ", ".join(f"{totals[name]} {name}" for name in OUTCOMES if totals[name]) + "**", "",
+             "## Tests per suite and dtype", ""]
+    lines += _table(["suite", "dtype", *OUTCOMES],
+                    [[s["suite"], s["dtype"], *(str(s[name]) for name in OUTCOMES)] for s in card["suites"]])
+    if card["accuracy"]:
+        lines += ["", "## Accuracy", ""]
+        lines += _table(["suite", "dtype", "metric", "value", "against", "% of it", "verdict"],
+                        [[r["suite"], r["dtype"], r["metric"], f"{r['value']:.4g}",
+                          f"{r['against']} {_number(r['reference'])}",
+                          "-" if r["percent_of_reference"] is None else f"{r['percent_of_reference']:.1f}%",
+                          r["verdict"]] for r in card["accuracy"]])
+    if card["parity"]:
+        lines += ["", "## Parity", ""]
+        lines += _table(["suite", "dtype", "metric", "value", "bound", "precision that ran", "verdict"],
+                        [[r["suite"], r["dtype"], r["metric"], f"{r['value']:.4g}", _number(r["bound"]),
+                          str(r["precision"] or "-"), r["verdict"]] for r in card["parity"]])
+    if card["precision"]:
+        lines += ["", "## Precision compute ran in", ""]
+        lines += _table(["suite", "dtype", "metric", "compute operations per precision"],
+                        [[r["suite"], r["dtype"], r["metric"],
+                          ", ".join(f"{p} {n}" for p, n in r["compute_ops"].items())] for r in card["precision"]])
+    if card["speed"]:
+        lines += ["", "## Speed", ""]
+        lines += _table(["suite", "dtype", "metric", "value", "speed-up", "verdict"],
+                        [[r["suite"], r["dtype"], r["metric"], _number(r["value"], r["unit"]),
+                          f"{r['speedup']:.2f}x over {r['speedup_over']}" if r["speedup"] else "-", r["verdict"]]
+                         for r in card["speed"]])
+    not_passed = [t for t in card["tests"] if t["outcome"] != "passed"]
+    if not_passed:
+        lines += ["", "## Tests that did not pass", ""]
+        lines += _table(["suite", "dtype", "test", "outcome", "reason"],
+                        [[t["suite"], t["dtype"], t["test"], t["outcome"], t["reason"] or "-"] for t in not_passed])
+    return "\n".join(lines) + "\n"
+
+
+def write_scorecards(folder: Path, cards: dict[str, dict[str, Any]]) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for card in cards.values():
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", card["device"]["key"])
+        atomic_write_json(folder / f"{stem}.json", json_safe(card))
+        atomic_write_text(folder / f"{stem}.md", markdown(card))
+        written += [folder / f"{stem}.json", folder / f"{stem}.md"]
+    return written
