@@ -6,6 +6,7 @@ Everything is delegated; nothing here imports torch, onnxruntime or ultralytics.
 from __future__ import annotations
 
 import fnmatch
+import sys
 from importlib import metadata
 from typing import Any, Generator, Iterator
 
@@ -28,7 +29,7 @@ from pytest_accel.options import (
 )
 from pytest_accel.references import ReferenceStore
 from pytest_accel.report.json_report import build_report, write_report
-from pytest_accel.report.terminal import TerminalSummary
+from pytest_accel.report.terminal import Line, TerminalSummary, marks_encodable
 from pytest_accel.session import AccelSession
 from pytest_accel.tolerances import MARKER_TOLERANCE
 from pytest_accel.workers import WORKER_OUTPUT_KEY, dump, is_worker, merge
@@ -276,11 +277,19 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     session = config.stash.get(SESSION_KEY, None)
     if session is None:
         return
-    lines = list(TerminalSummary(session).lines())
+    writer = config.get_terminal_writer()
+    # pytest's writer keeps its stream private; the stream's encoding decides whether the marks can be written
+    stream = getattr(writer, "_file", None) or sys.stdout
+    summary = TerminalSummary(session, unicode=marks_encodable(getattr(stream, "encoding", None)),
+                              width=writer.fullwidth)
+    lines = list(summary.lines())
     if session.options.report_path is not None:
-        lines.append(f"JSON report: {session.options.report_path}")
+        lines.append(Line.of(f"JSON report: {session.options.report_path}"))
     if not lines:
         return
     terminalreporter.write_sep("=", "pytest-accel")
     for line in lines:
-        terminalreporter.write_line(line)
+        terminalreporter.ensure_newline()
+        for text, markup in line.parts:
+            terminalreporter.write(text, **markup)
+        terminalreporter.line("")
