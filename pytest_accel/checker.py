@@ -11,7 +11,7 @@ import os
 import shlex
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import pytest
 
@@ -54,13 +54,28 @@ def test_location(item: pytest.Item) -> tuple[str, ...]:
     return (*folders, stem.removeprefix("test_") or stem)
 
 
-def suite_and_test_names(item: pytest.Item, device: Device) -> tuple[str, str]:
-    """('matmul', 'test_latency-fp16') for suites/test_matmul.py::test_latency[fp16-cpu]: the device stays out."""
+class ItemIdentity(NamedTuple):
+    """Who a test is, apart from its device: its suite, its function and the id of its other parameters."""
+
+    suite: str
+    #: the test function, with its class if it has one: ``test_latency``, ``TestMatmul.test_latency``
+    function: str
+    #: the parameter id without the device's part (``fp16`` for ``test_latency[fp16-cpu]``), or ""
+    params: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.function}-{self.params}" if self.params else self.function
+
+
+def item_identity(item: pytest.Item, device: Device) -> ItemIdentity:
+    """('matmul', 'test_latency', 'fp16') for suites/test_matmul.py::test_latency[fp16-cpu]: the device stays out."""
     suite = item.path.stem.removeprefix("test_") if item.path else "suite"
-    name = getattr(item, "originalname", item.name)
+    function = getattr(item, "originalname", item.name)
     cls = getattr(item, "cls", None)
     if cls is not None:
-        name = f"{cls.__name__}.{name}"
+        function = f"{cls.__name__}.{function}"
+    params_id = ""
     callspec = getattr(item, "callspec", None)
     if callspec is not None:
         params_id, device_id = callspec.id, device.id
@@ -70,9 +85,7 @@ def suite_and_test_names(item: pytest.Item, device: Device) -> tuple[str, str]:
             params_id = params_id[: -len(device_id) - 1]
         elif params_id.startswith(f"{device_id}-"):
             params_id = params_id[len(device_id) + 1 :]
-        if params_id:
-            name = f"{name}-{params_id}"
-    return suite, name
+    return ItemIdentity(suite, function, params_id)
 
 
 class AccelChecker:
@@ -99,13 +112,15 @@ class AccelChecker:
         self._remeasured: dict[str, LatencyMeasurement] = {}
         #: metric entries of this test run again in a fresh process, by name (None until that run is made)
         self._fresh_run: dict[str, dict[str, Any]] | None = None
-        self.suite, base_name = suite_and_test_names(item, device)
-        self.test_name = f"{base_name}@{variant}" if variant else base_name
+        identity = item_identity(item, device)
+        self.suite = identity.suite
+        self.test_name = f"{identity.name}@{variant}" if variant else identity.name
         self.location = test_location(item)
         self.baseline_path = session.store.path_for(device.key, self.location, self.test_name)
         session.claim_baseline_file(self.baseline_path, item.nodeid, device.spec)
         self._marker_tolerances = marker_tolerances(item)
-        self.record = TestRecord(item.nodeid, device, self.suite, self.test_name, self.baseline_path, self.location)
+        self.record = TestRecord(item.nodeid, device, self.suite, self.test_name, self.baseline_path, self.location,
+                                 function=identity.function, params=identity.params, variant=variant or "")
         session.records.append(self.record)
 
     @property
@@ -386,4 +401,4 @@ def rerun_command(options: AccelOptions, test_file: Path, nodeid: str, device_sp
     return shlex.join(["pytest", test, *kept, f"{options.device_option}={device_spec}", *extra])
 
 
-__all__ = ["AccelChecker", "suite_and_test_names"]
+__all__ = ["AccelChecker", "ItemIdentity", "item_identity"]

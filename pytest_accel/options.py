@@ -43,6 +43,7 @@ OPT_FAIL_INCONCLUSIVE = "--accel-fail-inconclusive"
 OPT_INJECT_SLOWDOWN = "--accel-inject-slowdown"
 OPT_DETERMINISTIC = "--accel-deterministic"
 OPT_PRUNE = "--accel-prune-baselines"
+OPT_SUMMARY = "--accel-summary"
 
 #: whether this run's ``--device`` is pytest-accel's (set when the initial conftests have registered theirs)
 OWNS_SHORT_DEVICE = pytest.StashKey[bool]()
@@ -57,8 +58,11 @@ INI_PROFILE = "accel_profile"
 INI_MISSING = "accel_missing_baseline"
 INI_REPORT = "accel_report"
 INI_LATENCY_BASIS = "accel_latency_basis"
+INI_SUMMARY = "accel_summary"
 
 MISSING_CHOICES = ("fail", "warn", "record")
+#: how much of the terminal summary is printed (see :mod:`pytest_accel.report.terminal`)
+SUMMARY_CHOICES = ("compact", "full", "none")
 DEFAULT_ALPHA = 0.01
 #: kinds whose tolerance is an absolute bound, by default the metric's own limit
 BOUND_KIND_NAMES = tuple(name for name, kind in KINDS.items() if kind.judgement == "bound")
@@ -105,6 +109,8 @@ class AccelOptions:
     fail_inconclusive: bool = False
     #: the gate self-check's injected slowdown (0.1 = every model call 10% slower), 0 for none
     inject_slowdown: float = 0.0
+    #: the terminal summary's form: compact, full or none
+    summary: str = "compact"
 
     @property
     def writes_baselines(self) -> bool:
@@ -259,6 +265,16 @@ def add_options(parser: pytest.Parser) -> None:
         "Default: no file.",
     )
     group.addoption(
+        OPT_SUMMARY,
+        default=None,
+        metavar="FORM",
+        help="the terminal summary: compact (one matrix of metric by device and dtype with verdict marks, then "
+        "every verdict that is not a pass with its reason, then what needs attention), full (a table per device "
+        "with baselines and deltas, the devices side by side with speed-ups, and every list in full) or none "
+        "(only the warnings that a gate checked less than it seems, and the JSON report's path). "
+        f"Default: ini {INI_SUMMARY}, else full under -v, else compact.",
+    )
+    group.addoption(
         OPT_ALLOW_TF32,
         action="store_true",
         default=False,
@@ -284,6 +300,7 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini(INI_MISSING, "what a metric without baseline does: fail, warn or record", default=None)
     parser.addini(INI_REPORT, "JSON report path, relative to the ini file (see --accel-report)", default=None)
     parser.addini(INI_LATENCY_BASIS, "series speed metrics are judged on (see --accel-latency-basis)", default=None)
+    parser.addini(INI_SUMMARY, "terminal summary: compact, full or none (see --accel-summary)", default=None)
     for kind in TOLERANCE_KINDS:
         parser.addini(f"{INI_TOLERANCE_PREFIX}{kind}", f"tolerance for {kind} metrics", default=None)
 
@@ -386,6 +403,10 @@ def read_options(config: pytest.Config) -> AccelOptions:
             f"{OPT_UPDATE} records every metric, so {OPT_MISSING}=fail cannot apply; drop one of the two"
         )
     basis = _from_cli_or_ini(config, OPT_LATENCY_BASIS, INI_LATENCY_BASIS, "auto", LATENCY_BASES) or "auto"
+    # -v asks pytest for more detail, so it means the full tables unless the option or the ini chose a form
+    summary = _from_cli_or_ini(config, OPT_SUMMARY, INI_SUMMARY, None, SUMMARY_CHOICES) or (
+        "full" if config.get_verbosity() >= 1 else "compact"
+    )
 
     ini_dir = Path(config.inipath).parent if config.inipath else config.rootpath
     if getoption(OPT_BASELINE_DIR):
@@ -472,6 +493,7 @@ def read_options(config: pytest.Config) -> AccelOptions:
         prune_baselines=bool(getoption(OPT_PRUNE)),
         fail_inconclusive=bool(getoption(OPT_FAIL_INCONCLUSIVE)),
         inject_slowdown=_slowdown(getoption(OPT_INJECT_SLOWDOWN)),
+        summary=summary,
     )
 
 

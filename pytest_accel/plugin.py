@@ -6,6 +6,7 @@ Everything is delegated; nothing here imports torch, onnxruntime or ultralytics.
 from __future__ import annotations
 
 import fnmatch
+import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Generator, Iterator
@@ -14,7 +15,7 @@ import pytest
 
 from pytest_accel import hookspecs
 from pytest_accel.baselines import BaselineError
-from pytest_accel.checker import AccelChecker, suite_and_test_names, test_location
+from pytest_accel.checker import AccelChecker, item_identity, test_location
 from pytest_accel.devices import Backend, BackendRegistry, Device
 from pytest_accel.errors import DeviceFailure, WorkloadUnsupported
 from pytest_accel.executors import TestExecutors
@@ -38,7 +39,7 @@ from pytest_accel.report.scorecard import (
     build_scorecards,
     write_scorecards,
 )
-from pytest_accel.report.terminal import TerminalSummary
+from pytest_accel.report.terminal import Line, TerminalSummary, marks_encodable
 from pytest_accel.session import AccelSession
 from pytest_accel.tolerances import MARKER_TOLERANCE
 from pytest_accel.workers import WORKER_OUTPUT_KEY, dump, is_worker, merge
@@ -192,7 +193,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             config.stash[SESSION_KEY].manifests.apply(item, device.backend_name, (device.spec, device.key))
             collector = config.stash.get(SCORECARD_KEY, None)
             if collector is not None:
-                collector.place(item, device.spec, *suite_and_test_names(item, device))
+                identity = item_identity(item, device)
+                collector.place(item, device.spec, identity.suite, identity.function, identity.params)
 
 
 @pytest.fixture(scope="session")
@@ -305,16 +307,24 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     session = config.stash.get(SESSION_KEY, None)
     if session is None:
         return
-    lines: list[tuple[str, dict[str, bool]]] = [(line, {}) for line in TerminalSummary(session).lines()]
-    lines += session.manifests.summary_lines()
+    writer = config.get_terminal_writer()
+    # pytest's writer keeps its stream private; the stream's encoding decides whether the marks can be written
+    stream = getattr(writer, "_file", None) or sys.stdout
+    summary = TerminalSummary(session, unicode=marks_encodable(getattr(stream, "encoding", None)),
+                              width=writer.fullwidth)
+    lines = list(summary.lines())
+    lines += [Line.of(text, markup) for text, markup in session.manifests.summary_lines()]
     if session.scorecards:
         where = session.options.invocation_dir
         shown = ", ".join(display_path(p, where) for p in session.scorecards if p.suffix == ".md")
-        lines.append((f"scorecards: {shown} (and .json beside each)", {}))
+        lines.append(Line.of(f"scorecards: {shown} (and .json beside each)"))
     if session.options.report_path is not None:
-        lines.append((f"JSON report: {session.options.report_path}", {}))
+        lines.append(Line.of(f"JSON report: {session.options.report_path}"))
     if not lines:
         return
     terminalreporter.write_sep("=", "pytest-accel")
-    for line, markup in lines:
-        terminalreporter.write_line(line, **markup)
+    for line in lines:
+        terminalreporter.ensure_newline()
+        for text, markup in line.parts:
+            terminalreporter.write(text, **markup)
+        terminalreporter.line("")

@@ -39,6 +39,11 @@ class TestRecord:
     baseline_path: Path
     #: where the test file lies (see :func:`pytest_accel.checker.test_location`)
     location: tuple[str, ...] = ()
+    #: ``test`` in its parts: the test function, its parameter id without the device's, its accel_variant
+    #: (see :func:`pytest_accel.checker.item_identity`); the summary's matrix makes its rows and columns of them
+    function: str = ""
+    params: str = ""
+    variant: str = ""
     verdicts: list[Verdict] = field(default_factory=list)
     #: metric names the baseline file held, and those of them the test did not produce
     stored_names: set[str] = field(default_factory=set)

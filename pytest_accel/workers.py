@@ -65,6 +65,7 @@ def dump(session: AccelSession) -> str:
         "records": [
             {"nodeid": r.nodeid, "device": _device(r.device), "suite": r.suite, "test": r.test,
              "location": list(r.location), "baseline_path": str(r.baseline_path),
+             "function": r.function, "params": r.params, "variant": r.variant,
              "verdicts": [_verdict(v) for v in r.verdicts], "stored_names": sorted(r.stored_names),
              "absent": r.absent}
             for r in session.records
@@ -85,7 +86,8 @@ def merge(session: AccelSession, text: str) -> None:
             device = WorkerDevice(d["spec"], d["backend"], d["key"], DeviceInfo(**d["info"]), d["available"])
             devices[(d["spec"], d["key"])] = device
         record = TestRecord(raw["nodeid"], device, raw["suite"], raw["test"], Path(raw["baseline_path"]),
-                            location=tuple(raw["location"]))
+                            location=tuple(raw["location"]), function=raw["function"], params=raw["params"],
+                            variant=raw["variant"])
         for v in raw["verdicts"]:
             metric = Metric(**v.pop("metric"))
             record.verdicts.append(Verdict(metric=metric, **v))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_accel.options import OPT_DEVICE, OPT_GATE, OPT_MISSING, OPT_REPORT
+from pytest_accel.options import OPT_DEVICE, OPT_GATE, OPT_MISSING, OPT_REPORT, OPT_SUMMARY
 from tests.helpers import load_json
 
 MATMUL_TEST = """
@@ -24,6 +24,13 @@ def test_ungated_regression_is_reported_not_failed(latency_project: pytest.Pytes
     result = project.runpytest(f"{OPT_GATE}=accuracy,parity")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
+        ["    latency * ms !*", "*! regression outside the gate (reported, not failed)*",  # in the legend
+         "*verdict(s) not a plain pass: * regression(s) outside the gate (reported, not failed)*",
+         "  ! cpu toy::test_latency toy.latency * ms, baseline * ms, +*%: median time +*"]
+    )
+    result = project.runpytest(f"{OPT_GATE}=accuracy,parity", f"{OPT_SUMMARY}=full")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
         ["*toy.latency * regression (not gated)", "*regression(s) in kinds outside the gate (reported, not failed):",
          "  cpu toy.latency: median time +*"]
     )
@@ -32,7 +39,8 @@ def test_ungated_regression_is_reported_not_failed(latency_project: pytest.Pytes
 
 def test_side_by_side_and_json_report(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_mm=MATMUL_TEST)
-    result = pytester.runpytest(f"{OPT_DEVICE}=cpu", f"{OPT_DEVICE}=ort:cpu", f"{OPT_REPORT}=out/report.json")
+    result = pytester.runpytest(f"{OPT_DEVICE}=cpu", f"{OPT_DEVICE}=ort:cpu", f"{OPT_REPORT}=out/report.json",
+                                f"{OPT_SUMMARY}=full")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
         [
@@ -57,7 +65,8 @@ def test_side_by_side_and_json_report(pytester: pytest.Pytester) -> None:
     assert cpu_result["nodeid"] == "test_mm.py::test_matmul[cpu]" and ort_result["device"] == "ort:cpu"
     latency = next(m for m in cpu_result["metrics"] if m["name"] == "mm.latency")
     assert latency["verdict"] == "missing" and latency["unit"] == "s" and latency["summary"]["n"] >= 20
-    assert latency["value"] == pytest.approx(sorted(latency["samples"])[(len(latency["samples"]) + 1) // 2 - 1])
+    median = sorted(latency["samples"])[(len(latency["samples"]) + 1) // 2 - 1]
+    assert latency["value"] == pytest.approx(median, rel=1e-5)  # the samples are stored to 6 significant digits
 
 
 def test_report_records_failures_too(latency_project: pytest.Pytester) -> None:

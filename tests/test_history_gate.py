@@ -179,7 +179,8 @@ def test_record_run_builds_the_history_and_the_gate_uses_it(probeless_latency_pr
     entry = next(m for m in load_json(project.path / "r.json")["results"][0]["metrics"] if m["name"] == "toy.latency")
     assert entry["remeasured_value"] > 0.0035 and entry["verdict"] == "regression"
     assert entry["effective_tolerance"] >= 0.05  # the limit it was held to, never below the tolerance floor
-    result.stdout.fnmatch_lines(["*toy.latency *(limit +*%)*regression*"])  # the table row
+    result.stdout.fnmatch_lines(["  ✗ spin toy::test_latency toy.latency 4* ms, baseline 2* ms, +*% (limit +*%): "
+                                 "last 6 runs*"])  # the summary's line for it
 
     project.runpytest(OPT_UPDATE).assert_outcomes(passed=1)  # a deliberate change starts the history anew
     assert len(load_json(path)["metrics"]["toy.latency"]["history"]) == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_accel.options import OPT_MISSING, OPT_UPDATE
+from pytest_accel.options import OPT_MISSING, OPT_SUMMARY, OPT_UPDATE
 from tests.helpers import baseline_files, literal, load_json
 
 
@@ -91,6 +91,10 @@ def test_faster_is_flagged_not_failed(latency_project: pytest.Pytester) -> None:
     project.runpytest(f"{OPT_MISSING}=record").assert_outcomes(passed=1)
     project.path.joinpath("delay.txt").write_text("0.002")
     result = project.runpytest()
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*verdict(s) not a plain pass: * suspiciously faster",
+                                 "  + cpu toy::test_latency toy.latency *, baseline *: *check the work is still done*"])
+    result = project.runpytest(f"{OPT_SUMMARY}=full")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*metric(s) suspiciously faster than their baseline*", "*cpu toy.latency: *"])
 

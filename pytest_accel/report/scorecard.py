@@ -17,7 +17,7 @@ import pytest
 
 from pytest_accel.baselines import atomic_write_json, atomic_write_text, json_safe
 from pytest_accel.metrics import format_value
-from pytest_accel.session import AccelSession, TestRecord
+from pytest_accel.session import AccelSession
 from pytest_accel.verdicts import Verdict
 
 OPT_SCORECARD = "--accel-scorecard"
@@ -55,9 +55,8 @@ class ScorecardCollector:
     folder: Path
     outcomes: dict[str, Outcome] = field(default_factory=dict)
 
-    def place(self, item: pytest.Item, device_spec: str, suite: str, test_name: str) -> None:
-        name, _, variant = test_name.partition("-")
-        item.user_properties.extend([(_DEVICE, device_spec), (_SUITE, suite), (_TEST, name), (_VARIANT, variant)])
+    def place(self, item: pytest.Item, device_spec: str, suite: str, function: str, params: str) -> None:
+        item.user_properties.extend([(_DEVICE, device_spec), (_SUITE, suite), (_TEST, function), (_VARIANT, params)])
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         props = {name: str(value) for name, value in report.user_properties}
@@ -99,11 +98,6 @@ def _reason(report: pytest.TestReport) -> str:
     return lines[0][:200] if lines else ""
 
 
-def _variant_of(record: TestRecord) -> tuple[str, str]:
-    name, _, variant = record.test.partition("-")
-    return name, variant
-
-
 def _speed(verdict: Verdict) -> bool:
     return verdict.metric.kind_info.speed
 
@@ -114,7 +108,7 @@ def build_scorecards(session: AccelSession, collector: ScorecardCollector) -> di
     first = devices[0].spec if devices else None
     by_metric: dict[tuple[str, str, str, str], dict[str, Verdict]] = {}
     for record in session.records:
-        name, variant = _variant_of(record)
+        name, variant = record.function, record.params
         for judged in record.verdicts:
             by_metric.setdefault((record.suite, name, variant, judged.metric.name), {})[record.device.spec] = judged
     cards: dict[str, dict[str, Any]] = {}

@@ -1,19 +1,116 @@
-"""The terminal summary: a table per device, the devices side by side, and what needs attention."""
+"""The terminal summary, in the form ``--accel-summary`` picks.
+
+``compact`` (the default) is what a person reads after a run: one matrix, a row per metric (grouped under its
+test) and a column per device and test parameters (``cpu fp32``, ``cpu bf16``, ``ort:cpu fp32``), each cell the
+value with a verdict mark, a legend of the marks used; then every verdict that is not a pass, regressions first,
+with its reason; then what needs attention (no baseline, unused or written baseline files, warnings), each said
+once. ``full`` (the default under ``-v``) is the whole record: a table per device with baselines and deltas, the
+devices side by side with speed-ups over the first, and every list in full.
+
+``none`` prints only the ``!!`` warnings, which say that a gate checked less than it seems to (gated metrics
+without a baseline, inconclusive speed checks, a tolerance naming no metric), and the JSON report's path. A gated
+regression fails its test, so pytest's own failure report shows it with obtained / expected / diff / tolerance
+whatever this form; regressions outside the gate are reported only, here and in the JSON report, so ``none`` is
+for runs whose JSON report (or a gate on every kind) is what is read.
+
+The summary is computed here as :class:`Line` objects (text pieces with pytest's colour markup); the plugin's hook
+only prints them. pytest drops the markup itself under ``--color=no`` and where the output is no terminal.
+"""
 
 from __future__ import annotations
 
 import shlex
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
 from pytest_accel.metrics import KINDS, format_value
-from pytest_accel.options import OPT_MISSING, OPT_PRUNE, OPT_RECORD_RUN, OPT_TOLERANCE, OPT_UPDATE
+from pytest_accel.options import (
+    OPT_MISSING,
+    OPT_PRUNE,
+    OPT_RECORD_RUN,
+    OPT_SUMMARY,
+    OPT_TOLERANCE,
+    OPT_UPDATE,
+)
 from pytest_accel.paths import display_path
 from pytest_accel.session import AccelSession, TestRecord
 from pytest_accel.verdicts import Verdict
 
 MAX_LISTED = 12
+#: the legend's lines wrap at this width when the terminal's is not known
+DEFAULT_WIDTH = 100
+
+Markup = Mapping[str, bool]
+PLAIN: Markup = {}
+RED_BOLD: Markup = {"red": True, "bold": True}
+RED: Markup = {"red": True}
+YELLOW: Markup = {"yellow": True}
+YELLOW_BOLD: Markup = {"yellow": True, "bold": True}
+GREEN: Markup = {"green": True}
+CYAN: Markup = {"cyan": True}
+
+
+@dataclass(frozen=True)
+class Line:
+    """One printed line, in pieces that each carry pytest's markup (``{"red": True, "bold": True}``)."""
+
+    parts: tuple[tuple[str, Markup], ...] = ()
+
+    @classmethod
+    def of(cls, text: str, markup: Markup = PLAIN) -> Line:
+        return cls(((text, markup),))
+
+    @property
+    def text(self) -> str:
+        return "".join(text for text, _ in self.parts)
+
+
+@dataclass(frozen=True)
+class Mark:
+    symbol: str
+    #: for an output whose encoding cannot write ``symbol``
+    ascii: str
+    meaning: str
+    markup: Markup = field(default_factory=dict)
+
+
+#: verdict marks, in the legend's order; "info" has none (a value alone is reported, not judged)
+MARKS: dict[str, Mark] = {
+    "pass": Mark("✓", "ok", "pass", GREEN),
+    "noise": Mark("~", "~", "pass: beyond the tolerance, but by what noise explains", GREEN),
+    "regression": Mark("✗", "X", "regression (fails the test)", RED_BOLD),
+    "ungated": Mark("!", "!", "regression outside the gate (reported, not failed)", RED),
+    "inconclusive": Mark("?", "?", "inconclusive (disturbed machine; re-run)", YELLOW),
+    "better": Mark("+", "+", "better than its baseline beyond the tolerance (check it, then update)", YELLOW),
+    "missing": Mark("·", ".", "no baseline (not checked)", PLAIN),
+    "written": Mark("*", "*", "written to its baseline", CYAN),
+    "info": Mark("", "", "reported only", PLAIN),
+}
+#: the marks of the verdicts listed one by one under the matrix, in the order they are listed
+LISTED_MARKS = ("regression", "ungated", "inconclusive", "better", "noise")
+
+
+def mark_key(verdict: Verdict) -> str:
+    status = verdict.status
+    if status == "regression":
+        return "regression" if verdict.gated else "ungated"
+    if status in ("faster", "improved"):
+        return "better"
+    if status in ("recorded", "updated"):
+        return "written"
+    return status
+
+
+def marks_encodable(encoding: str | None) -> bool:
+    """Whether an output in ``encoding`` can write the Unicode marks (else their ASCII forms are used)."""
+    text = "".join(mark.symbol for mark in MARKS.values())
+    try:
+        text.encode(encoding or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
 
 
 def _table(rows: list[list[str]], indent: str = "  ") -> Iterator[str]:
@@ -39,27 +136,213 @@ def _speedup(first: Verdict, other: Verdict) -> str:
     return f" ({factor:.2f}x)"
 
 
-class TerminalSummary:
-    def __init__(self, session: AccelSession) -> None:
-        self.session = session
+def _cell_width(cell: tuple[str, str, Markup]) -> int:
+    value, symbol, _ = cell
+    return len(value) + (len(symbol) + 1 if symbol else 0)
 
-    def lines(self) -> Iterator[str]:
+
+def _row_markup(verdict: Verdict) -> Markup:
+    if verdict.fails_test:
+        return RED_BOLD
+    if verdict.regressed:
+        return RED
+    if verdict.status in ("inconclusive", "faster", "improved"):
+        return YELLOW
+    return PLAIN
+
+
+def _listed_kind(verdict: Verdict) -> str:
+    """How the line over the list of verdicts that are not a pass counts this one."""
+    if verdict.regressed:
+        return "regression(s) that fail their test" if verdict.gated else \
+            "regression(s) outside the gate (reported, not failed)"
+    return {"faster": "suspiciously faster", "improved": "improved beyond the tolerance",
+            "noise": "pass(es) within the noise"}.get(verdict.status, verdict.status)
+
+
+TestHeadingKey = tuple[tuple[str, ...], str]
+
+
+def _test_key(record: TestRecord) -> TestHeadingKey:
+    """The test apart from its device and parameters (those make the matrix's columns): where its file lies
+    (see :func:`pytest_accel.checker.test_location`) and its function, with its variant."""
+    function = record.function or record.test
+    return record.location, f"{function}@{record.variant}" if record.variant else function
+
+
+def _test_headings(records: list[TestRecord]) -> dict[TestHeadingKey, str]:
+    """``suite::function`` for each test; where test files of one name in different folders would share a
+    heading, their folders as well."""
+    suites = {_test_key(record): record.suite for record in records}
+    short = {key: f"{suite}::{key[1]}" for key, suite in suites.items()}
+    shared = {heading for heading in short.values() if list(short.values()).count(heading) > 1}
+    return {key: f"{'/'.join(key[0])}::{key[1]}" if heading in shared else heading for key, heading in short.items()}
+
+
+def _column_label(column: tuple[str, str]) -> str:
+    spec, params = column
+    return f"{spec} {params}" if params else spec
+
+
+def _short_metric_name(suite: str, name: str) -> str:
+    """Under its test's heading a metric named after the suite (``detection.map50``) needs no suite again."""
+    return name[len(suite) + 1:] if name.startswith(f"{suite}.") and len(name) > len(suite) + 1 else name
+
+
+class TerminalSummary:
+    """The summary of a run in one form (``form``, else the run's ``--accel-summary``). ``unicode``: whether the
+    output can write the Unicode marks; ``width``: the terminal's, at which the legend wraps."""
+
+    def __init__(self, session: AccelSession, form: str | None = None, *, unicode: bool = True,
+                 width: int = DEFAULT_WIDTH) -> None:
+        self.session = session
+        self.form = form or session.options.summary
+        self.unicode = unicode
+        self.width = max(width, 40)
+
+    def lines(self) -> Iterator[Line]:
         records = [r for r in self.session.records if r.verdicts]
+        if self.form == "none":
+            yield from self._warnings(records)
+            return
         if not records and not self.session.written:
             return
-        by_device: OrderedDict[str, list[TestRecord]] = OrderedDict()
-        for record in records:
-            by_device.setdefault(record.device.spec, []).append(record)
-        for device_records in by_device.values():
-            yield from self._device_table(device_records)
-        if len(by_device) > 1:
-            yield from self._side_by_side(by_device)
+        if self.form == "full":
+            by_device: OrderedDict[str, list[TestRecord]] = OrderedDict()
+            for record in records:
+                by_device.setdefault(record.device.spec, []).append(record)
+            for device_records in by_device.values():
+                yield from self._device_table(device_records)
+            if len(by_device) > 1:
+                yield from self._side_by_side(by_device)
+        elif records:
+            yield from self._matrix(records)
+            yield from self._not_passing(records)
         yield from self._attention(records)
 
-    def _device_table(self, records: list[TestRecord]) -> Iterator[str]:
+    # -- compact ----------------------------------------------------------------------------------------------
+
+    def _symbol(self, key: str) -> str:
+        mark = MARKS[key]
+        return mark.symbol if self.unicode else mark.ascii
+
+    def _cell(self, verdict: Verdict) -> tuple[str, str, Markup]:
+        """(value, mark, the mark's markup)."""
+        key = mark_key(verdict)
+        return format_value(verdict.metric.value, verdict.metric.unit), self._symbol(key), MARKS[key].markup
+
+    def _matrix(self, records: list[TestRecord]) -> Iterator[Line]:
+        # devices in the order they were asked for (xdist workers finish in any order), then as they came
+        device_order = {spec: index for index, spec in enumerate(self.session.options.device_specs)}
+        columns: list[tuple[str, str]] = []
+        headings = _test_headings(records)
+        rows: OrderedDict[str, OrderedDict[str, dict[tuple[str, str], Verdict]]] = OrderedDict()  # by test, metric
+        for record in records:
+            device_order.setdefault(record.device.spec, len(device_order))
+            column = (record.device.spec, record.params)
+            if column not in columns:
+                columns.append(column)
+            metrics = rows.setdefault(headings[_test_key(record)], OrderedDict())
+            for verdict in record.verdicts:
+                metrics.setdefault(_short_metric_name(record.suite, verdict.metric.name), {})[column] = verdict
+        columns.sort(key=lambda column: device_order[column[0]])  # stable: each device's parameters in run order
+
+        cells = {(label, name): {column: self._cell(verdict) for column, verdict in per_column.items()}
+                 for label, metrics in rows.items() for name, per_column in metrics.items()}
+        label_width = max(len("metric"), *(len(name) + 2 for _, name in cells))
+        widths = [
+            max([len(_column_label(column))]
+                + [_cell_width(per_column[column]) for per_column in cells.values() if column in per_column])
+            for column in columns
+        ]
+        yield Line.of("  " + "metric".ljust(label_width) + "".join(
+            "  " + _column_label(column).ljust(width) for column, width in zip(columns, widths, strict=True)).rstrip(),
+            {"bold": True})
+        for label, metrics in rows.items():
+            yield Line.of(f"  {label}")
+            for name in metrics:
+                parts: list[tuple[str, Markup]] = [(f"    {name}".ljust(label_width + 2), PLAIN)]
+                padding = ""  # written only when another cell follows: no trailing blanks
+                for column, width in zip(columns, widths, strict=True):
+                    cell = cells[label, name].get(column)
+                    if cell is None:
+                        padding += "  " + " " * width
+                        continue
+                    value, symbol, markup = cell
+                    parts.append((f"{padding}  {value}", PLAIN))
+                    if symbol:
+                        parts += [(" ", PLAIN), (symbol, markup)]
+                    padding = " " * (width - _cell_width(cell))
+                yield Line(tuple(parts))
+        used = {mark_key(verdict) for record in records for verdict in record.verdicts}
+        gaps = any(len(per_column) < len(columns) for per_column in cells.values())
+        yield from self._legend(used, gaps)
+        yield Line.of("")
+
+    def _legend(self, used: set[str], gaps: bool) -> Iterator[Line]:
+        entries: list[list[tuple[str, Markup]]] = []
+        for key, mark in MARKS.items():
+            if key not in used:
+                continue
+            symbol = self._symbol(key)
+            if symbol:
+                entries.append([(symbol, mark.markup), (f" {mark.meaning}", PLAIN)])
+            else:
+                entries.append([(f"a value alone: {mark.meaning}", PLAIN)])
+        if gaps:
+            entries.append([("empty: not run there", PLAIN)])
+        prefix = "  legend: "
+        parts: list[tuple[str, Markup]] = [(prefix, PLAIN)]
+        length = len(prefix)
+        for entry in entries:
+            entry_length = sum(len(text) for text, _ in entry)
+            if length > len(prefix) and length + 3 + entry_length > self.width:
+                yield Line(tuple(parts))
+                parts, length = [(" " * len(prefix), PLAIN)], len(prefix)
+            elif length > len(prefix):
+                parts.append(("   ", PLAIN))
+                length += 3
+            parts.extend(entry)
+            length += entry_length
+        yield Line(tuple(parts))
+
+    def _not_passing(self, records: list[TestRecord]) -> Iterator[Line]:
+        """Every judged verdict that is not a pass, regressions first. Metrics without a baseline and written
+        ones are left to the attention section, which groups them by file."""
+        listed = sorted(
+            ((record, verdict) for record in records for verdict in record.verdicts
+             if mark_key(verdict) in LISTED_MARKS),
+            key=lambda pair: (LISTED_MARKS.index(mark_key(pair[1])), not pair[1].fails_test),
+        )
+        if not listed:
+            return
+        counts: OrderedDict[str, int] = OrderedDict()
+        for _, verdict in listed:
+            kind = _listed_kind(verdict)
+            counts[kind] = counts.get(kind, 0) + 1
+        yield Line.of(f"{len(listed)} verdict(s) not a plain pass: "
+                      + ", ".join(f"{count} {kind}" for kind, count in counts.items()), {"bold": True})
+        for record, verdict in listed[:MAX_LISTED]:
+            metric = verdict.metric
+            key = mark_key(verdict)
+            against = {"bound": "bound", "reference": "reference"}.get(metric.basis, "baseline")
+            text = (f"{record.device.spec} {record.suite}::{record.test} {metric.name} "
+                    f"{format_value(metric.value, metric.unit)}, {against} {verdict.expected_text}")
+            delta = _delta(verdict)
+            if delta != "-":
+                text += f", {delta}"
+            yield Line(((f"  {self._symbol(key)} ", MARKS[key].markup),
+                        (f"{text}: {verdict.detail}", _row_markup(verdict))))
+        if len(listed) > MAX_LISTED:
+            yield Line.of(f"  ... and {len(listed) - MAX_LISTED} more ({OPT_SUMMARY}=full lists every one)")
+
+    # -- full -------------------------------------------------------------------------------------------------
+
+    def _device_table(self, records: list[TestRecord]) -> Iterator[Line]:
         device = records[0].device
-        yield f"{device.spec} -> {device.key}  ({device.info.describe()})"
+        yield Line.of(f"{device.spec} -> {device.key}  ({device.info.describe()})")
         rows = [["test", "metric", "value", "baseline", "delta", "verdict"]]
+        markups = [PLAIN]
         for record in records:
             for verdict in record.verdicts:
                 metric = verdict.metric
@@ -67,10 +350,12 @@ class TerminalSummary:
                     [f"{record.suite}::{record.test}", metric.name, format_value(metric.value, metric.unit),
                      verdict.expected_text, _delta(verdict), verdict.label]
                 )
-        yield from _table(rows)
-        yield ""
+                markups.append(_row_markup(verdict))
+        for text, markup in zip(_table(rows), markups, strict=True):
+            yield Line.of(text, markup)
+        yield Line.of("")
 
-    def _side_by_side(self, by_device: OrderedDict[str, list[TestRecord]]) -> Iterator[str]:
+    def _side_by_side(self, by_device: OrderedDict[str, list[TestRecord]]) -> Iterator[Line]:
         specs = list(by_device)
         cells: OrderedDict[tuple[str, str, str], dict[str, Verdict]] = OrderedDict()
         for spec, records in by_device.items():
@@ -78,7 +363,7 @@ class TerminalSummary:
                 for verdict in record.verdicts:
                     cells.setdefault((record.suite, record.test, verdict.metric.name), {})[spec] = verdict
         speed = [kind.title for kind in KINDS.values() if kind.speed]
-        yield f"side by side (speed-up over {specs[0]} for {', '.join(speed[:-1])} and {speed[-1]})"
+        yield Line.of(f"side by side (speed-up over {specs[0]} for {', '.join(speed[:-1])} and {speed[-1]})")
         rows = [["test", "metric", *specs]]
         for (suite, test, name), per_device in cells.items():
             first = per_device.get(specs[0])
@@ -93,80 +378,137 @@ class TerminalSummary:
                     text += _speedup(first, cell)
                 row.append(text)
             rows.append(row)
-        yield from _table(rows)
-        yield ""
+        yield from (Line.of(text) for text in _table(rows))
+        yield Line.of("")
 
-    def _attention(self, records: list[TestRecord]) -> Iterator[str]:
+    # -- what needs attention (both forms; ``none`` keeps only the warnings) -------------------------------------
+
+    def _warnings(self, records: list[TestRecord]) -> Iterator[Line]:
+        """The ``!!`` lines alone, each complete without the lists that follow them in the other forms."""
+        missing = [(r, v) for r in records for v in r.verdicts if v.status == "missing"]
+        unguarded = self._unguarded_warning(missing)
+        if unguarded is not None:
+            yield unguarded
+        inconclusive = [(r, v) for r in records for v in r.verdicts if v.status == "inconclusive"]
+        if inconclusive:
+            yield self._inconclusive_warning(len(inconclusive), f" ({OPT_SUMMARY}=compact lists them)")
+        unmatched = self._unmatched_tolerance_warning(records)
+        if unmatched is not None:
+            yield unmatched
+
+    def _unguarded_warning(self, missing: list[tuple[TestRecord, Verdict]]) -> Line | None:
+        gated: OrderedDict[str, int] = OrderedDict()
+        for record, verdict in missing:
+            if verdict.gated:
+                gated[record.device.key] = gated.get(record.device.key, 0) + 1
+        if not gated:
+            return None
+        keys = ", ".join(f"{key} ({count})" for key, count in gated.items())
+        return Line.of(f"!! {sum(gated.values())} gated metric(s) had no baseline, so nothing gated them, on device "
+                       f"key(s) {keys}: a new device key (CPU model, core count, GPU) starts without baselines; CI "
+                       f"should use {OPT_MISSING}=fail once they are recorded", YELLOW_BOLD)
+
+    def _inconclusive_warning(self, count: int, listed: str) -> Line:
+        failing = self.session.options.fail_inconclusive
+        return Line.of(f"!! {count} speed check(s) INCONCLUSIVE: the machine was disturbed during them, so they were "
+                       f"{'failed (--accel-fail-inconclusive)' if failing else 'neither passed nor failed'}; re-run "
+                       f"on a quiet machine{listed}", RED_BOLD if failing else YELLOW_BOLD)
+
+    def _unmatched_tolerance_warning(self, records: list[TestRecord]) -> Line | None:
+        produced = {v.metric.name for r in records for v in r.verdicts}
+        unmatched = sorted(k for k in self.session.options.cli_tolerances if "." in k and k not in produced)
+        if not (unmatched and produced):
+            return None
+        return Line.of(f"!! {OPT_TOLERANCE} names metric(s) this run did not produce, so it set nothing: "
+                       f"{', '.join(unmatched)} (a misspelling? the run's metrics are listed in the "
+                       f"{'tables' if self.form == 'full' else 'matrix'} above)", YELLOW_BOLD)
+
+    def _attention(self, records: list[TestRecord]) -> Iterator[Line]:
+        full = self.form == "full"
         options = self.session.options
         missing = [(r, v) for r in records for v in r.verdicts if v.status == "missing"]
         if missing:
-            gated: OrderedDict[str, int] = OrderedDict()
-            for record, verdict in missing:
-                if verdict.gated:
-                    gated[record.device.key] = gated.get(record.device.key, 0) + 1
-            if gated:
-                keys = ", ".join(f"{key} ({count})" for key, count in gated.items())
-                yield (f"!! {sum(gated.values())} gated metric(s) had no baseline, so nothing gated them, on device "
-                       f"key(s) {keys}: a new device key (CPU model, core count, GPU) starts without baselines; CI "
-                       f"should use {OPT_MISSING}=fail once they are recorded")
-            yield f"{len(missing)} metric(s) had no baseline ({OPT_MISSING}={options.missing_baseline}: not checked):"
+            unguarded = self._unguarded_warning(missing)
+            if unguarded is not None:
+                yield unguarded
             by_file: OrderedDict[Path, list[str]] = OrderedDict()
             for record, verdict in missing:
                 by_file.setdefault(record.baseline_path, []).append(verdict.metric.name)
-            for path, names in list(by_file.items())[:MAX_LISTED]:
-                yield f"  {self._display(path)}: {', '.join(names)}"
-            if len(by_file) > MAX_LISTED:
-                yield f"  ... and {len(by_file) - MAX_LISTED} more files"
-            yield f"  record them with: {self._rerun_command(f'{OPT_MISSING}=record')}"
+            not_checked = f"{OPT_MISSING}={options.missing_baseline}: not checked"
+            if full:
+                yield Line.of(f"{len(missing)} metric(s) had no baseline ({not_checked}):")
+                for path, names in list(by_file.items())[:MAX_LISTED]:
+                    yield Line.of(f"  {self._display(path)}: {', '.join(names)}")
+                if len(by_file) > MAX_LISTED:
+                    yield Line.of(f"  ... and {len(by_file) - MAX_LISTED} more files")
+            else:
+                yield Line.of(f"{len(missing)} metric(s) had no baseline ({not_checked}), marked "
+                              f"{self._symbol('missing')} above; their {len(by_file)} file(s) are listed under "
+                              f"{OPT_SUMMARY}=full")
+            yield Line.of(f"  record them with: {self._rerun_command(f'{OPT_MISSING}=record')}")
         absent = [r for r in records if r.absent]
         if absent:
-            yield f"{sum(len(r.absent) for r in absent)} baseline metric(s) no longer produced by their tests:"
+            yield Line.of(f"{sum(len(r.absent) for r in absent)} baseline metric(s) no longer produced by their tests:")
             for record in absent[:MAX_LISTED]:
-                yield f"  {self._display(record.baseline_path)}: {', '.join(record.absent)}"
+                yield Line.of(f"  {self._display(record.baseline_path)}: {', '.join(record.absent)}")
         inconclusive = [(r, v) for r in records for v in r.verdicts if v.status == "inconclusive"]
         if inconclusive:
-            failing = options.fail_inconclusive
-            yield (f"!! {len(inconclusive)} speed check(s) INCONCLUSIVE: the machine was disturbed during them, so "
-                   f"they were {'failed (--accel-fail-inconclusive)' if failing else 'neither passed nor failed'}; "
-                   "re-run on a quiet machine:")
-            for record, verdict in inconclusive[:MAX_LISTED]:
-                yield f"  {record.device.spec} {verdict.metric.name}: {verdict.detail}"
-        ungated = [(r, v) for r in records for v in r.verdicts if v.regressed and not v.gated]
-        if ungated:
-            yield f"{len(ungated)} regression(s) in kinds outside the gate (reported, not failed):"
-            for record, verdict in ungated[:MAX_LISTED]:
-                yield f"  {record.device.spec} {verdict.metric.name}: {verdict.detail}"
-        flagged = [(r, v) for r in records for v in r.verdicts if v.status == "faster"]
-        if flagged:
-            yield f"{len(flagged)} metric(s) suspiciously faster than their baseline:"
-            for record, verdict in flagged[:MAX_LISTED]:
-                yield f"  {record.device.spec} {verdict.metric.name}: {verdict.detail}"
-        produced = {v.metric.name for r in records for v in r.verdicts}
-        unmatched = sorted(k for k in options.cli_tolerances if "." in k and k not in produced)
-        if unmatched and produced:
-            yield (f"!! {OPT_TOLERANCE} names metric(s) this run did not produce, so it set nothing: "
-                   f"{', '.join(unmatched)} (a misspelling? the run's metrics are listed in the tables above)")
+            yield self._inconclusive_warning(len(inconclusive), ":" if full else " (listed above)")
+            if full:
+                for record, verdict in inconclusive[:MAX_LISTED]:
+                    yield Line.of(f"  {record.device.spec} {verdict.metric.name}: {verdict.detail}", YELLOW)
+        if full:  # the compact form lists these one by one with the other verdicts that are not a pass
+            yield from self._listed_by_status(
+                [(r, v) for r in records for v in r.verdicts if v.regressed and not v.gated],
+                "regression(s) in kinds outside the gate (reported, not failed):", RED)
+            yield from self._listed_by_status(
+                [(r, v) for r in records for v in r.verdicts if v.status == "faster"],
+                "metric(s) suspiciously faster than their baseline:", YELLOW)
+        unmatched = self._unmatched_tolerance_warning(records)
+        if unmatched is not None:
+            yield unmatched
         if self.session.pruned:
-            yield f"{len(self.session.pruned)} unused baseline file(s) deleted ({OPT_PRUNE}):"
+            yield Line.of(f"{len(self.session.pruned)} unused baseline file(s) deleted ({OPT_PRUNE}):")
             for path in self.session.pruned[:MAX_LISTED]:
-                yield f"  {self._display(path)}"
+                yield Line.of(f"  {self._display(path)}")
         else:
             unused = self.session.unused_baseline_files()
             if unused:
-                yield (f"{len(unused)} baseline file(s) beside this run's were used by no test (removed or renamed "
-                       f"tests, or variants and dtypes this run did not ask for); {OPT_PRUNE} deletes them:")
+                yield Line.of(f"{len(unused)} baseline file(s) beside this run's were used by no test (removed or "
+                              "renamed tests, or variants and dtypes this run did not ask for); "
+                              f"{OPT_PRUNE} deletes them:")
                 for path in unused[:MAX_LISTED]:
-                    yield f"  {self._display(path)}"
+                    yield Line.of(f"  {self._display(path)}")
                 if len(unused) > MAX_LISTED:
-                    yield f"  ... and {len(unused) - MAX_LISTED} more"
-        if self.session.written:
-            why = OPT_UPDATE if options.update_baselines else OPT_RECORD_RUN if options.record_run else \
-                f"{OPT_MISSING}=record"
-            yield f"{len(self.session.written)} baseline file(s) written ({why}):"
-            for written in self.session.written:
-                yield f"  {written.action} {self._display(written.path)}"
-                for change in written.changes[:MAX_LISTED]:
-                    yield f"    {change}"
+                    yield Line.of(f"  ... and {len(unused) - MAX_LISTED} more")
+        yield from self._written(full)
+
+    def _listed_by_status(self, pairs: list[tuple[TestRecord, Verdict]], heading: str,
+                          markup: Markup) -> Iterator[Line]:
+        if not pairs:
+            return
+        yield Line.of(f"{len(pairs)} {heading}")
+        for record, verdict in pairs[:MAX_LISTED]:
+            yield Line.of(f"  {record.device.spec} {verdict.metric.name}: {verdict.detail}", markup)
+
+    def _written(self, full: bool) -> Iterator[Line]:
+        """Written baseline files with what changed in them. The compact form caps the files and leaves out the
+        values of new files (the matrix shows them, marked as written)."""
+        written = self.session.written
+        if not written:
+            return
+        options = self.session.options
+        why = OPT_UPDATE if options.update_baselines else OPT_RECORD_RUN if options.record_run else \
+            f"{OPT_MISSING}=record"
+        yield Line.of(f"{len(written)} baseline file(s) written ({why}):", CYAN)
+        shown = written if full else written[:MAX_LISTED]
+        for entry in shown:
+            yield Line.of(f"  {entry.action} {self._display(entry.path)}")
+            if full or entry.action != "created":
+                for change in entry.changes[:MAX_LISTED]:
+                    yield Line.of(f"    {change}")
+        if len(written) > len(shown):
+            yield Line.of(f"  ... and {len(written) - len(shown)} more ({OPT_SUMMARY}=full lists every one)")
 
     def _display(self, path: Path) -> str:
         return display_path(path, self.session.options.invocation_dir)
@@ -174,3 +516,4 @@ class TerminalSummary:
     def _rerun_command(self, extra: str) -> str:
         args = [a for a in self.session.options.invocation_args if not a.startswith(OPT_MISSING)]
         return shlex.join(["pytest", *args, extra])
+
