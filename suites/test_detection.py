@@ -17,6 +17,12 @@ from pytest_accel.metrics import Metric
 from pytest_accel.references import Reference, ReferenceStore
 from pytest_accel.suite_options import DetectionOptions
 from pytest_accel.workloads.cache import default_cache_dir
+from pytest_accel.workloads.detection.audits import (
+    REPEATED_INPUT_LIMIT,
+    TIMED_OUTPUT_LIMIT,
+    relative_l2,
+    repeated_against_distinct,
+)
 from pytest_accel.workloads.detection.dataset import ensure_dataset
 from pytest_accel.workloads.detection.evaluation import (
     MAP_BATCH_SIZE,
@@ -33,6 +39,8 @@ from pytest_accel.workloads.detection.reference import SUITE, data_identity, ide
 from pytest_accel.workloads.detection.runners import CompiledOnnxRunner, DetectorRunner, make_runner
 
 PARITY_IMAGES = 16
+#: rounds of the repeated-input audit, each on a val image of its own
+AUDIT_ROUNDS = 24
 #: relative L2 error of the raw head outputs against the CPU fp32 golden run, about 10x what the CPU gave (fp16
 #: 5.4e-4, bf16 5.2e-3 with the decode in fp32). fp32 leaves room for TF32 convolutions (on by default in cuDNN),
 #: which carry fp16's 10-bit mantissa.
@@ -193,10 +201,36 @@ def test_first_inference(device: Device, detection_dtype: str, detection_source:
 
 def test_latency_model_only(runner: DetectorRunner, detection_val: ValData, detection_source: DetectorSource,
                             accel: Any) -> None:
-    """Input already on the device, output left there and synchronised."""
+    """Input already on the device, output left there and synchronised. The last timed round's output must be the
+    one the same input gives outside the timing (MLPerf's TEST01 idea: fast because wrong under load fails)."""
     prepared = runner.to_device(golden_inputs(detection_val.samples, detection_source.imgsz, 1).tensor)
-    measurement = accel.measure_latency(f"{SUITE}.model", lambda: runner.forward(prepared))
-    accel.check(*measurement.metrics())
+    untimed = runner.to_host(runner.forward(prepared))
+    last: list[Any] = [None]
+
+    def forward() -> None:
+        last[0] = runner.forward(prepared)
+
+    measurement = accel.measure_latency(f"{SUITE}.model", forward)
+    timed_error = relative_l2(runner.to_host(last[0]), untimed)
+    accel.check(*measurement.metrics(),
+                Metric(f"{SUITE}.timed_output_error", timed_error, "", "parity", "lower", limit=TIMED_OUTPUT_LIMIT,
+                       summary={"compares": "the last timed round's raw output with the untimed one"}))
+
+
+def test_repeated_input_audit(runner: DetectorRunner, device: Device, detection_val: ValData,
+                              detection_source: DetectorSource, accel: Any) -> None:
+    """Model-only latency on one input given again and again against a new input every call (MLPerf's TEST04
+    idea): a device markedly faster on the repeated input is returning cached results."""
+    rounds = min(AUDIT_ROUNDS, len(detection_val.samples) - 1)
+    images = golden_inputs(detection_val.samples, detection_source.imgsz, rounds + 1).tensor
+    repeated = runner.to_device(images[:1])
+    distinct = [runner.to_device(images[i : i + 1]) for i in range(1, rounds + 1)]  # each used once: none cached
+    runner.forward(repeated)  # warm: the first call pays for preparation, not for the input
+    audit = repeated_against_distinct(runner.forward, device.synchronize, repeated, distinct, rounds)
+    accel.check(Metric(f"{SUITE}.repeated_input_speedup", audit.speedup, "", "parity", "lower",
+                       limit=REPEATED_INPUT_LIMIT,
+                       summary={"repeated_median_s": audit.repeated_median, "distinct_median_s": audit.distinct_median,
+                                "rounds": audit.rounds}))
 
 
 def test_latency_end_to_end(runner: DetectorRunner, detection_val: ValData, detection_source: DetectorSource,

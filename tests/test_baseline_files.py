@@ -72,11 +72,10 @@ def test_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path: Path, monke
     target = tmp_path / "dev" / "suite" / "test.json"
     atomic_write_json(target, {"version": "old"})
 
-    def dump_half_then_fail(document: object, handle, **kwargs: object) -> None:
-        handle.write('{"version": "ne')
+    def disk_full(descriptor: int) -> None:  # the write was buffered; flushing it to disk fails, as ENOSPC does
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(baselines.json, "dump", dump_half_then_fail)
+    monkeypatch.setattr(baselines.os, "fsync", disk_full)
     with pytest.raises(OSError, match="No space left"):
         atomic_write_json(target, {"version": "new"})
     assert json.loads(target.read_text()) == {"version": "old"}

@@ -1,8 +1,9 @@
 """The detection suite's checks fail when the device under test misbehaves.
 
 A backend whose device perturbs one layer's activations must fail parity and accuracy; one whose device adds a fixed
-delay to every forward pass must fail latency against the baseline recorded without it. Both run the real suite
-file with the bundled detector on the CPU.
+delay to every forward pass must fail latency against the baseline recorded without it; one that returns cached
+results for a repeated input fails the repeated-input audit; one that computes differently when called back to back
+fails the timed-output audit. All run the real suite file with the bundled detector on the CPU.
 """
 
 from __future__ import annotations
@@ -33,6 +34,26 @@ class MisbehavingCpu(TorchDevice):
         if self.spec == "perturbed":
             layer = module.model[6]  # a backbone C2f block
             layer.register_forward_hook(lambda _module, _inputs, output: output * 1.25)
+        elif self.spec == "caching":  # returns the last result again when given the same input tensor
+            forward, last = module.forward, {}
+
+            def caching_forward(x, *args, **kwargs):
+                if last.get("key") != x.data_ptr():
+                    last["key"], last["out"] = x.data_ptr(), forward(x, *args, **kwargs)
+                return last["out"]
+
+            module.forward = caching_forward
+        elif self.spec == "sloppy":  # right when called now and then, wrong when called back to back (under load)
+            forward, state = module.forward, {"at": 0.0}
+
+            def sloppy_forward(*args, **kwargs):
+                output = forward(*args, **kwargs)
+                busy, state["at"] = time.perf_counter() - state["at"] < 0.2, time.perf_counter()
+                if busy and isinstance(output, (tuple, list)):
+                    return (output[0] * 1.01, *output[1:])
+                return output * 1.01 if busy else output
+
+            module.forward = sloppy_forward
         else:
             forward = module.forward
 
@@ -46,10 +67,10 @@ class MisbehavingCpu(TorchDevice):
 
 class MisbehavingBackend(Backend):
     name = "misbehaving"
-    grammar = "perturbed, delayed"
+    grammar = "perturbed, delayed, caching, sloppy"
 
     def parse(self, spec):
-        return spec if spec in ("perturbed", "delayed") else None
+        return spec if spec in ("perturbed", "delayed", "caching", "sloppy") else None
 
     def discover(self):
         return []
@@ -106,3 +127,19 @@ def test_added_delay_fails_latency(suite_copy: pytest.Pytester, monkeypatch: pyt
                  "(default); median time +*% (probe-normalised +*%), slower beyond the tolerance of 0.1; "
                  "Mann-Whitney p=*")]
     )
+
+
+def test_a_device_caching_results_fails_the_repeated_input_audit(suite_copy: pytest.Pytester) -> None:
+    result = suite_copy.runpytest_subprocess("suites/test_detection.py", "--device=caching", "--yolo-dtypes=fp32",
+                                             "-k", "repeated_input_audit")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([literal("*detection.repeated_input_speedup [parity]: obtained *, expected <= 1.25 "
+                                         "(the metric's limit); outside the bound")])
+
+
+def test_a_device_wrong_under_load_fails_the_timed_output_audit(suite_copy: pytest.Pytester) -> None:
+    result = suite_copy.runpytest_subprocess("suites/test_detection.py", "--device=sloppy", "--yolo-dtypes=fp32",
+                                             "-k", "latency_model_only or repeated_input_audit")
+    result.assert_outcomes(failed=1, passed=1)  # computing differently is not caching: only the timed output fails
+    result.stdout.fnmatch_lines([literal("*detection.timed_output_error [parity]: obtained *, expected <= 0.001 "
+                                         "(the metric's limit); outside the bound")])
