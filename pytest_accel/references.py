@@ -108,6 +108,21 @@ class ReferenceStore:
             return None
         return reference
 
+    def require(self, suite: str, name: str, identity: Mapping[str, Any], record_args: Sequence[str] = ()
+                ) -> Reference:
+        """The reference for these inputs, which must exist (a suite's bundled defaults ship theirs): else a
+        :class:`BaselineError` in one line naming where it looked and why it did not apply."""
+        reference = self.find(suite, name, identity, record_args)
+        if reference is not None:
+            return reference
+        path = self.path(suite, name)
+        existing = self.load(suite, name)
+        why = existing.mismatch(identity) if existing is not None else "no such file"
+        command = shlex.join(["pytest-accel", f"{suite}-reference", *record_args, "--reference-dir", str(self.root)])
+        raise BaselineError(f"the {suite} suite's reference for its bundled defaults is missing: looked for {path} "
+                            f"({why}); point --accel-reference-dir at the folder that holds it (by default the "
+                            f"suites' own reference/ folder), or record it: {command}")
+
     def record(
         self,
         suite: str,

@@ -24,6 +24,7 @@ OPT_YOLO_DATA = "--yolo-data"
 OPT_YOLO_IMGSZ = "--yolo-imgsz"
 OPT_YOLO_BATCH_SIZES = "--yolo-batch-sizes"
 OPT_YOLO_DTYPES = "--yolo-dtypes"
+DEFAULT_IMGSZ = 320
 OPT_YOLO_ALLOW_UNSAFE = "--yolo-allow-unsafe-load"
 DETECTION_DTYPES = ("fp32", "fp16", "bf16")
 OPT_GESTURE_DATA = "--gesture-data"
@@ -54,7 +55,8 @@ def add_suite_options(parser: pytest.Parser) -> None:
         help="ultralytics data set YAML whose val split is scored. Default: the generated shapes data set "
         "(made on first use in the cache, $PYTEST_ACCEL_CACHE or ~/.cache/pytest-accel).",
     )
-    group.addoption(OPT_YOLO_IMGSZ, default="320", metavar="N", help="inference image size. Default: 320.")
+    group.addoption(OPT_YOLO_IMGSZ, default=str(DEFAULT_IMGSZ), metavar="N",
+                    help=f"inference image size. Default: {DEFAULT_IMGSZ}.")
     group.addoption(
         OPT_YOLO_BATCH_SIZES, default=None, metavar="LIST",
         help="comma-separated batch sizes for throughput (at least one). Default: "
@@ -171,6 +173,11 @@ class DetectionOptions:
     imgsz: int
     batch_sizes: tuple[int, ...] | None
     dtypes: tuple[str, ...]
+
+    @property
+    def bundled_defaults(self) -> bool:
+        """The bundled detector on the generated data at the default size: its reference ships with the suites."""
+        return self.model is None and self.data is None and self.imgsz == DEFAULT_IMGSZ
 
     def batch_sizes_for(self, device: Device) -> tuple[int, ...]:
         """The throughput batch sizes: as given, else small ones on the host CPU and larger on accelerators."""

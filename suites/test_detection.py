@@ -86,8 +86,8 @@ def detection_reference(accel_references: ReferenceStore, detection_source: Dete
         record_args += ["--model", str(detection_options.model)]
     if detection_options.data:
         record_args += ["--data", str(detection_options.data)]
-    return accel_references.find(SUITE, reference_name(detection_source),
-                                 identity(detection_source, detection_val.yaml), record_args)
+    find = accel_references.require if detection_options.bundled_defaults else accel_references.find
+    return find(SUITE, reference_name(detection_source), identity(detection_source, detection_val.yaml), record_args)
 
 
 @pytest.fixture(scope="session")

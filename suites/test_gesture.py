@@ -48,7 +48,8 @@ def gesture_reference(accel_references: ReferenceStore, gesture_data: GestureDat
                       gesture_options: GestureOptions) -> Reference | None:
     """The CPU convergence reference recorded for these data and this recipe, if there is one."""
     record_args = ["--data", str(gesture_options.data)] if gesture_options.data else []
-    return accel_references.find(SUITE, gesture_data.identity, identity(gesture_data, RECIPE), record_args)
+    find = accel_references.require if gesture_options.default_data else accel_references.find
+    return find(SUITE, gesture_data.identity, identity(gesture_data, RECIPE), record_args)
 
 
 @pytest.fixture(scope="session")
