@@ -16,7 +16,8 @@ What is checked, each part a test of its own so a failure names the part:
 - parsing: valid specs parse to a canonical spec that parses to itself; invalid specs and the plugin's ``auto``
   give ``None``; parsing other backends' specs (``foreign_specs``) imports no third-party package, and importing
   the backend's module imports none of ``heavy_modules`` (both seen from a fresh interpreter, since the test
-  process has long imported everything); ``grammar`` is one line naming the form of every valid spec.
+  process has long imported everything; the backend is pickled to get there, and one that cannot be skips them);
+  ``grammar`` is one line naming the form of every valid spec.
 - discovery: ``discover()`` gives canonical specs, each of which opens or raises ``DeviceUnavailable``.
 - absent devices: opening ``absent_spec`` raises ``DeviceUnavailable`` naming the device, and its message names
   what this machine has instead (a device ``discover()`` returns), or says it has none.
