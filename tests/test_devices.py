@@ -147,7 +147,8 @@ def test_unavailable_device_errors_by_default(pytester: pytest.Pytester) -> None
     result = pytester.runpytest(f"{OPT_DEVICE}=cuda")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        [f"ERROR: device 'cuda' is not available: torch * finds no usable CUDA GPU; pass {OPT_SKIP_UNAVAILABLE} *"]
+        [f"ERROR: device 'cuda' is not available: torch * finds no usable CUDA GPU; available: cpu; pass "
+         f"{OPT_SKIP_UNAVAILABLE} *"]
     )
 
 
@@ -158,8 +159,8 @@ def test_unavailable_device_skips_with_the_reason_when_asked(pytester: pytest.Py
     result.assert_outcomes(passed=1, skipped=2)
     result.stdout.fnmatch_lines(
         [
-            "accel device cuda: unavailable, its tests skip (torch * finds no usable CUDA GPU)",
-            "SKIPPED * cuda is not available: torch * finds no usable CUDA GPU",
+            "accel device cuda: unavailable, its tests skip (torch * finds no usable CUDA GPU; available: cpu)",
+            "SKIPPED * cuda is not available: torch * finds no usable CUDA GPU; available: cpu",
             "SKIPPED * ort:cuda is not available: onnxruntime * has no CUDAExecutionProvider; available: *",
         ]
     )

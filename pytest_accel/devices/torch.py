@@ -360,16 +360,25 @@ class TorchBackend(Backend):
         if kind == "cuda":
             if not torch.cuda.is_available():
                 build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
-                raise DeviceUnavailable(spec, f"torch {torch.__version__} ({build}) finds no usable CUDA GPU")
+                raise DeviceUnavailable(
+                    spec, f"torch {torch.__version__} ({build}) finds no usable CUDA GPU; {self._available()}"
+                )
             if index >= torch.cuda.device_count():
                 raise DeviceUnavailable(spec, f"only {torch.cuda.device_count()} CUDA device(s): cuda:0..")
         elif kind == "mps":
             if not torch.backends.mps.is_available():
-                raise DeviceUnavailable(spec, "torch.backends.mps.is_available() is False (Apple silicon only)")
+                raise DeviceUnavailable(
+                    spec, f"torch.backends.mps.is_available() is False (Apple silicon only); {self._available()}"
+                )
         elif kind != "cpu":
             module = getattr(torch, kind, None)
             if module is None or not module.is_available():
-                raise DeviceUnavailable(spec, f"torch.{kind}.is_available() is False or torch.{kind} is missing")
+                raise DeviceUnavailable(
+                    spec, f"torch.{kind}.is_available() is False or torch.{kind} is missing; {self._available()}"
+                )
             if index >= module.device_count():
-                raise DeviceUnavailable(spec, f"only {module.device_count()} {kind} device(s)")
+                raise DeviceUnavailable(spec, f"only {module.device_count()} {kind} device(s): {kind}:0..")
         return TorchDevice(spec)
+
+    def _available(self) -> str:
+        return f"available: {', '.join(self.discover())}"
