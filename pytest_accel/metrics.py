@@ -90,7 +90,8 @@ def measurement_of(name: str, kind: str) -> str:
 class Metric:
     """One measured quantity.
 
-    ``limit`` is an absolute bound that holds without any baseline (a parity error must stay under it);
+    ``limit`` is an absolute bound that holds without any baseline (a parity error must stay under it), and
+    ``limit_reason`` why it holds, shown beside it when the bound fails;
     ``samples`` (seconds per round) and ``probe_samples`` (the calibration probe's seconds, interleaved) carry the
     raw data the latency significance test needs.
     """
@@ -108,6 +109,7 @@ class Metric:
     #: own baseline; ``expected_source`` names where it came from
     expected: float | None = None
     expected_source: str | None = None
+    limit_reason: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

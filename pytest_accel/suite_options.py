@@ -26,7 +26,9 @@ OPT_YOLO_BATCH_SIZES = "--yolo-batch-sizes"
 OPT_YOLO_DTYPES = "--yolo-dtypes"
 DEFAULT_IMGSZ = 320
 OPT_YOLO_ALLOW_UNSAFE = "--yolo-allow-unsafe-load"
-DETECTION_DTYPES = ("fp32", "fp16", "bf16")
+DETECTION_DTYPES = ("fp32", "fp16", "bf16", "int8")
+#: int8 is asked for: its first run on a device quantizes the model (calibration, some seconds)
+DEFAULT_DETECTION_DTYPES = ("fp32", "fp16", "bf16")
 OPT_GESTURE_DATA = "--gesture-data"
 OPT_GESTURE_IMAGES = "--gesture-images"
 OPT_GESTURE_LANDMARKER = "--gesture-landmarker"
@@ -63,9 +65,10 @@ def add_suite_options(parser: pytest.Parser) -> None:
         f"{_join(HOST_CPU_BATCH_SIZES)} on CPUs, {_join(ACCELERATOR_BATCH_SIZES)} on accelerators.",
     )
     group.addoption(
-        OPT_YOLO_DTYPES, default=",".join(DETECTION_DTYPES), metavar="LIST",
-        help="comma-separated dtypes for the PyTorch devices (fp32, fp16, bf16); ONNX Runtime runs fp32. "
-        "Default: fp32,fp16,bf16.",
+        OPT_YOLO_DTYPES, default=",".join(DEFAULT_DETECTION_DTYPES), metavar="LIST",
+        help="comma-separated dtypes: fp32, fp16, bf16 (PyTorch devices) and int8 (ONNX Runtime and OpenVINO devices: "
+        "a static INT8 quantization of the fp32 export, calibrated on train-split images, made once and cached); "
+        "ONNX devices run fp32 and int8. Default: " + ",".join(DEFAULT_DETECTION_DTYPES) + ".",
     )
     group.addoption(
         OPT_GESTURE_DATA, default=None, metavar="CSV",

@@ -105,5 +105,5 @@ def resolve_tolerance(
             if key in values:
                 return check_tolerance_range(source, key, metric.kind, values[key]), source
     if metric.kind_info.judgement == "bound":
-        return metric.limit, "the metric's limit"
+        return metric.limit, "the metric's limit" + (f": {metric.limit_reason}" if metric.limit_reason else "")
     return DEFAULT_TOLERANCES.get(metric.kind), "default"

@@ -3,6 +3,8 @@ workloads get plain values from the fixtures here, never options."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from pytest_accel.suite_options import (
@@ -12,6 +14,9 @@ from pytest_accel.suite_options import (
     read_detection_options,
     read_gesture_options,
 )
+
+if TYPE_CHECKING:
+    from pytest_accel.workloads.detection.quantize import CalibrationSettings
 
 _DETECTION_KEY = pytest.StashKey[DetectionOptions]()
 _GESTURE_KEY = pytest.StashKey[GestureOptions]()
@@ -34,6 +39,14 @@ def gesture_options(pytestconfig: pytest.Config) -> GestureOptions:
 @pytest.fixture(scope="session")
 def detection_options(pytestconfig: pytest.Config) -> DetectionOptions:
     return pytestconfig.stash[_DETECTION_KEY]
+
+
+@pytest.fixture(scope="session")
+def detection_int8_calibration() -> CalibrationSettings:
+    """How the detection suite's int8 models are calibrated; a conftest may override it."""
+    from pytest_accel.workloads.detection.quantize import CalibrationSettings
+
+    return CalibrationSettings()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pytest_accel.devices import Device
+from pytest_accel.devices import Device, ExecutionPrecision
 from pytest_accel.errors import WorkloadUnsupported
 from pytest_accel.metrics import Metric
 from pytest_accel.references import Reference, ReferenceStore
@@ -35,8 +35,9 @@ from pytest_accel.workloads.detection.evaluation import (
 )
 from pytest_accel.workloads.detection.model import BUNDLED_WEIGHTS, DetectorSource
 from pytest_accel.workloads.detection.pipeline import DEPLOY_CONF, detect, load_bgr, postprocess
+from pytest_accel.workloads.detection.quantize import CalibrationSettings
 from pytest_accel.workloads.detection.reference import SUITE, data_identity, identity, reference_name
-from pytest_accel.workloads.detection.runners import CompiledOnnxRunner, DetectorRunner, make_runner
+from pytest_accel.workloads.detection.runners import CompiledOnnxRunner, DetectorRunner, OrtRunner, make_runner
 
 PARITY_IMAGES = 16
 #: rounds of the repeated-input audit, each on a val image of its own
@@ -46,6 +47,14 @@ AUDIT_ROUNDS = 24
 #: which carry fp16's 10-bit mantissa.
 RAW_PARITY_LIMITS = {"fp32": 5e-3, "tf32": 5e-3, "fp16": 5e-3, "bf16": 3e-2}
 BOX_MATCH_MIN = 0.99
+#: int8 moves boxes more than float rounding does: its raw head error is reported only (relative L2 0.017-0.031 here),
+#: and boxes are held to this share found again at IoU 0.9. Measured: 1.0 of the 61 parity boxes on ort:cpu, ov:CPU and
+#: ov:CPU/f32; over all 100 val images 0.986-0.989, at least 0.959 in every 16-image window; a model OpenVINO
+#: miscomputed (quantize.py: QDQ pairs on every op) gave 0.918-0.934 here.
+INT8_BOX_MATCH_MIN = 0.95
+#: the share of compute operations (convolutions, matmuls) that must really run in int8 for an int8 run to count
+#: as one; the bundled detector's runs 63 of 64 (its DFL convolution, part of the decode, stays float)
+INT8_COMPUTE_MIN = 0.5
 
 
 @dataclass(frozen=True)
@@ -63,18 +72,24 @@ class Golden:
 
 
 @pytest.fixture(scope="session")
-def detection_source(detection_options: DetectionOptions) -> DetectorSource:
-    path = detection_options.model or BUNDLED_WEIGHTS
-    if not path.is_file():
-        raise pytest.UsageError(f"the bundled detector {path} is missing; build it with: pytest-accel build-detector")
-    return DetectorSource(path, detection_options.imgsz, default_cache_dir())
+def detection_data_yaml(detection_options: DetectionOptions) -> Path:
+    return detection_options.data or ensure_dataset(default_cache_dir())
 
 
 @pytest.fixture(scope="session")
-def detection_val(detection_options: DetectionOptions) -> ValData:
-    yaml = detection_options.data or ensure_dataset(default_cache_dir())
-    names, samples = load_split(yaml)
-    return ValData(yaml, names, samples)
+def detection_source(detection_options: DetectionOptions, detection_data_yaml: Path,
+                     detection_int8_calibration: CalibrationSettings) -> DetectorSource:
+    path = detection_options.model or BUNDLED_WEIGHTS
+    if not path.is_file():
+        raise pytest.UsageError(f"the bundled detector {path} is missing; build it with: pytest-accel build-detector")
+    return DetectorSource(path, detection_options.imgsz, default_cache_dir(), calibration_data=detection_data_yaml,
+                          int8_calibration=detection_int8_calibration)
+
+
+@pytest.fixture(scope="session")
+def detection_val(detection_data_yaml: Path) -> ValData:
+    names, samples = load_split(detection_data_yaml)
+    return ValData(detection_data_yaml, names, samples)
 
 
 @pytest.fixture(scope="session")
@@ -159,9 +174,11 @@ def test_accuracy(runner: DetectorRunner, detection_val: ValData, detection_sour
 
 def test_parity(runner: DetectorRunner, golden: Golden, detection_source: DetectorSource, accel: Any) -> None:
     precision = runner.device.effective_precision(runner.dtype)  # tf32 where fp32 convolutions run in TF32
-    execution = runner.execution_precision() if isinstance(runner, CompiledOnnxRunner) else None
+    execution = _execution_precision(runner)
     extra: list[Metric] = []
-    if execution is not None and execution.dominant:
+    if runner.dtype == "int8":
+        extra.extend(_int8_compute(execution))
+    elif execution is not None and execution.dominant:
         # what the device's compiler really ran, not the model file's fp32: the bounds follow it
         precision = execution.dominant
         extra.append(Metric(f"{SUITE}.compute_below_fp32", 1 - execution.share("fp32"), "", "info", "lower",
@@ -170,17 +187,39 @@ def test_parity(runner: DetectorRunner, golden: Golden, detection_source: Detect
     raw = raw_parity(runner.to_host(output), golden.raw)
     boxes = box_parity(postprocess(runner, output, golden.inputs, detection_source.imgsz, DEPLOY_CONF / 2),
                        golden.detections, min_conf=DEPLOY_CONF)
+    # int8's raw error is large by nature (a quantization step of a box coordinate is pixels): reported only
+    raw_kind, raw_limit = ("info", None) if runner.dtype == "int8" else ("parity", RAW_PARITY_LIMITS[precision])
     accel.check(
-        Metric(f"{SUITE}.head_rel_l2_error", raw.relative_l2_error, "", "parity", "lower",
-               limit=RAW_PARITY_LIMITS[precision], summary={"precision": precision}),
+        Metric(f"{SUITE}.head_rel_l2_error", raw.relative_l2_error, "", raw_kind, "lower", limit=raw_limit,
+               summary={"precision": precision}),
         Metric(f"{SUITE}.head_max_abs_error", raw.max_abs_error, "", "info", "lower"),
         Metric(f"{SUITE}.head_cosine", raw.cosine_similarity, "", "info", "higher"),
-        Metric(f"{SUITE}.box_match", boxes.matched_fraction, "", "parity", "higher", limit=BOX_MATCH_MIN,
+        Metric(f"{SUITE}.box_match", boxes.matched_fraction, "", "parity", "higher",
+               limit=INT8_BOX_MATCH_MIN if runner.dtype == "int8" else BOX_MATCH_MIN,
                summary={"reference_boxes": boxes.reference_boxes, "min_iou": 0.9}),
         Metric(f"{SUITE}.box_score_error_mean", boxes.mean_score_error, "", "info", "lower"),
         Metric(f"{SUITE}.box_score_error_max", boxes.max_score_error, "", "info", "lower"),
         *extra,
     )
+
+
+def _execution_precision(runner: DetectorRunner) -> ExecutionPrecision | None:
+    """What the runtime really computed in, where it can say: a device's ONNX compiler always (it may lower fp32),
+    ONNX Runtime for int8 (a profiled run; its fp32 kernels run in fp32)."""
+    if isinstance(runner, CompiledOnnxRunner) or (isinstance(runner, OrtRunner) and runner.dtype == "int8"):
+        return runner.execution_precision()
+    return None
+
+
+def _int8_compute(execution: ExecutionPrecision | None) -> list[Metric]:
+    """The share of compute operations that ran in int8, bounded: a "quantized" model whose convolutions run in
+    float (a provider without int8 kernels runs them between DequantizeLinear and QuantizeLinear) is no int8 run.
+    Nothing where the runtime cannot say (a compiling provider's fused subgraphs)."""
+    if execution is None or not execution.compute:
+        return []
+    return [Metric(f"{SUITE}.compute_in_int8", execution.share("int8"), "", "parity", "higher",
+                   limit=INT8_COMPUTE_MIN, summary=execution.summary(),
+                   limit_reason="a quantized model whose compute runs mostly in float is not an int8 run")]
 
 
 def test_first_inference(device: Device, detection_dtype: str, detection_source: DetectorSource,

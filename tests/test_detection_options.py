@@ -31,7 +31,7 @@ def suites(pytester: pytest.Pytester) -> pytest.Pytester:
          "ERROR: --yolo-data=notes.txt: expected an ultralytics data set YAML (.yaml, .yml)"),
         (["--yolo-imgsz=300"], "ERROR: --yolo-imgsz='300': expected a multiple of 32 between 32 and 4096"),
         (["--yolo-imgsz=big"], "ERROR: --yolo-imgsz='big': expected a multiple of 32 between 32 and 4096"),
-        (["--yolo-dtypes=fp32,int8"], "ERROR: --yolo-dtypes='fp32,int8': allowed: fp32, fp16, bf16"),
+        (["--yolo-dtypes=fp32,int4"], "ERROR: --yolo-dtypes='fp32,int4': allowed: fp32, fp16, bf16, int8"),
         (["--yolo-batch-sizes=1,0"], "ERROR: --yolo-batch-sizes='1,0': expected comma-separated positive integers*"),
     ],
 )

@@ -12,10 +12,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from pytest_accel.devices import Backend, Device, DeviceInfo, DeviceUnavailable, host_cpu_info, normalise_key_part
+from pytest_accel.devices import (
+    Backend,
+    Device,
+    DeviceInfo,
+    DeviceUnavailable,
+    ExecutionPrecision,
+    host_cpu_info,
+    normalise_key_part,
+)
 from pytest_accel.devices.ort_placement import (
     compute_on_cpu,
     graph_nodes,
+    kernel_precision,
     list_nodes,
     profile_options,
     profiled_placement,
@@ -221,6 +230,17 @@ class OrtDevice(Device):
                 f"{list_nodes(fallen)} (shape bookkeeping on the CPU is allowed; these are compute)"
             )
         return session
+
+    def execution_precision(self, model: str | os.PathLike[str] | bytes, sample_feeds: dict[str, Any],
+                            shape_ranges: Mapping[str, ShapeRange] | None = None) -> ExecutionPrecision:
+        """What the model's compute really ran in on this provider: one profiled run of a fresh session on
+        ``sample_feeds``, kernel by kernel, after ONNX Runtime's graph optimisation (a quantized model whose
+        convolutions stay float kernels ran in float)."""
+        options = self.session_options()
+        source = model if isinstance(model, bytes) else str(model)
+        with profile_options(options):
+            session = self.ort.InferenceSession(source, sess_options=options, providers=self.providers(shape_ranges))
+            return kernel_precision(profiled_placement(session, sample_feeds))
 
     def calibration_probe(self) -> Callable[[], None] | None:
         """A 256² fp32 matmul session, made once per device. TensorRT devices run it on the CUDA provider of the

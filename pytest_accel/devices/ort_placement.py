@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pytest_accel.devices import ExecutionPrecision
 
 CPU_PROVIDER = "CPUExecutionProvider"
 _SHAPE_OPS = ("Shape", "Size")
@@ -108,3 +111,29 @@ def compute_on_cpu(placement: list[PlacedNode], graph: GraphNodes) -> list[Place
 def list_nodes(nodes: list[PlacedNode], limit: int = 20) -> str:
     listed = ", ".join(node.describe() for node in nodes[:limit])
     return listed + (f" and {len(nodes) - limit} more" if len(nodes) > limit else "")
+
+
+#: ONNX Runtime kernels whose arithmetic is in 8-bit integers. A QDQ model's quantized Conv becomes QLinearConv only
+#: where the provider has such a kernel (the CPU provider's graph optimiser fuses DequantizeLinear -> Conv ->
+#: QuantizeLinear into it); elsewhere the Conv stays and computes in float between the (de)quantize nodes.
+INTEGER_COMPUTE_OPS = frozenset({"QLinearConv", "QLinearMatMul", "QGemm", "ConvInteger", "MatMulInteger",
+                                 "MatMulIntegerToFloat", "DynamicQuantizeMatMul", "QLinearConvTranspose"})
+#: kernels computing in floating point, their precision read from their output type
+FLOAT_COMPUTE_OPS = frozenset({"Conv", "FusedConv", "NhwcConv", "NhwcFusedConv", "ConvTranspose", "MatMul",
+                               "FusedMatMul", "Gemm", "FusedGemm"})
+_FLOAT_PRECISIONS = {"float": "fp32", "float16": "fp16", "bfloat16": "bf16", "double": "fp64"}
+
+
+def kernel_precision(placement: list[PlacedNode]) -> ExecutionPrecision:
+    """The precision each kernel of a profiled run computed in: int8 for the integer kernels, else its output's
+    type. Fused subgraphs of compiling providers (TensorRT, OpenVINO) are neither, so they count as no compute:
+    what runs inside them cannot be read from ONNX Runtime."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for node in placement:
+        if node.op in INTEGER_COMPUTE_OPS:
+            precision = "int8"
+        else:
+            output_type = node.output_types[0] if node.output_types else "?"
+            precision = _FLOAT_PRECISIONS.get(output_type, output_type)
+        counts[(node.op, precision)] += 1
+    return ExecutionPrecision.from_counts(counts, INTEGER_COMPUTE_OPS | FLOAT_COMPUTE_OPS)

@@ -1,5 +1,5 @@
 """Run the detector's forward pass on a device: PyTorch (fp32/fp16/bf16), ONNX Runtime or a device's own ONNX
-compiler (OpenVINO, a vendor SDK: the fp32 export).
+compiler (OpenVINO, a vendor SDK): the fp32 export, or its INT8 quantization (int8).
 
 A runner splits one inference into ``to_device`` (host batch in), ``forward`` (device-resident output, not
 synchronised) and ``to_host`` (float32 numpy out), so model-only and end-to-end timings cut at the same places on
@@ -9,6 +9,7 @@ every backend.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -18,9 +19,21 @@ from pytest_accel.devices.onnxruntime import OrtDevice, ShapeRange
 from pytest_accel.devices.ort_placement import graph_input_names
 from pytest_accel.errors import WorkloadUnsupported
 from pytest_accel.workloads.detection.model import DetectorSource
+from pytest_accel.workloads.detection.quantize import QdqForm
 from pytest_accel.workloads.detection.ultralytics_env import import_ultralytics
 
 TORCH_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+#: what ONNX devices run: the fp32 export, and its INT8 QDQ quantization
+ONNX_DTYPES = ("fp32", "int8")
+
+
+def onnx_model_path(source: DetectorSource, dtype: str, spec: str, runtime: str, int8_form: QdqForm) -> Path:
+    """The ONNX model an ONNX device runs in ``dtype`` (int8: quantized in the form its runtime compiles to integer
+    kernels); WorkloadUnsupported for a dtype only PyTorch devices run."""
+    if dtype not in ONNX_DTYPES:
+        raise WorkloadUnsupported(f"{spec} runs the fp32 ONNX export and its int8 quantization through {runtime}; "
+                                  f"{dtype} is a PyTorch-device dtype here")
+    return source.int8_onnx_path(int8_form) if dtype == "int8" else source.onnx_path()
 
 
 class DetectorRunner(Protocol):
@@ -76,31 +89,30 @@ class BoundBatch:
 
 
 class OrtRunner:
-    """The fp32 ONNX model in a session of the device's provider. For providers with a memory of their own, model-only
-    runs bind device-resident inputs and outputs (so ``ort:cuda`` times what ``cuda`` times, no host copies);
-    ``to_host`` and the end-to-end path make the copies."""
+    """The ONNX model (fp32 or int8) in a session of the device's provider. For providers with a memory of their own,
+    model-only runs bind device-resident inputs and outputs (so ``ort:cuda`` times what ``cuda`` times, no host
+    copies); ``to_host`` and the end-to-end path make the copies."""
 
     def __init__(self, device: Device, source: DetectorSource, dtype: str, max_batch: int = 1) -> None:
         if not isinstance(device, OrtRuntime):
             raise WorkloadUnsupported(f"{device.spec} does not run ONNX Runtime sessions")
-        if dtype != "fp32":
-            raise WorkloadUnsupported(f"ONNX Runtime runs the fp32 export; {dtype} is a PyTorch-device dtype here")
         import onnxruntime
 
         self.ort = onnxruntime
         self.device: Device = device
         self.dtype = dtype
-        self.model_path = source.onnx_path()
+        self.model_path = onnx_model_path(source, dtype, device.spec, "ONNX Runtime", "every_op")
         self.imgsz = source.imgsz
         [self.input_name] = graph_input_names(str(self.model_path))[:1]
-        sample = np.zeros((1, 3, source.imgsz, source.imgsz), dtype=np.float32)
-        shapes = None
+        self.sample = np.zeros((1, 3, source.imgsz, source.imgsz), dtype=np.float32)
+        self.shapes = None
         if isinstance(device, OrtDevice):
-            largest = (max(max_batch, 1), *sample.shape[1:])
-            shapes = {self.input_name: ShapeRange(sample.shape, sample.shape, largest)}
+            largest = (max(max_batch, 1), *self.sample.shape[1:])
+            self.shapes = {self.input_name: ShapeRange(self.sample.shape, self.sample.shape, largest)}
         self.session = device.create_session(
-            self.model_path, sample_feeds={self.input_name: sample}, shape_ranges=shapes
+            self.model_path, sample_feeds={self.input_name: self.sample}, shape_ranges=self.shapes
         )
+        self._execution: ExecutionPrecision | None = None
         self.output_name = self.session.get_outputs()[0].name
         self.io_device = device.io_device_type if isinstance(device, OrtDevice) else None
         self.device_id = device.device_id if isinstance(device, OrtDevice) else 0
@@ -131,20 +143,27 @@ class OrtRunner:
             output = output.numpy()
         return np.asarray(output, dtype=np.float32)
 
+    def execution_precision(self) -> ExecutionPrecision | None:
+        """What the kernels of a profiled run computed in (read once; None for devices of other backends)."""
+        if self._execution is None and isinstance(self.device, OrtDevice):
+            self._execution = self.device.execution_precision(self.model_path, {self.input_name: self.sample},
+                                                              self.shapes)
+        return self._execution
+
 
 class CompiledOnnxRunner:
-    """The fp32 ONNX export compiled by the device's own SDK (:class:`OnnxModelRuntime`), run on host arrays. Such
-    SDKs may lower its precision (OpenVINO runs it in bf16 on CPUs that have it): :meth:`execution_precision` says
-    what really ran."""
+    """The ONNX model (fp32 or int8) compiled by the device's own SDK (:class:`OnnxModelRuntime`), run on host
+    arrays. Such SDKs may lower its precision (OpenVINO runs it in bf16 on CPUs that have it) or keep a quantized
+    model's operations in float: :meth:`execution_precision` says what really ran."""
 
     def __init__(self, device: Device, source: DetectorSource, dtype: str, max_batch: int = 1) -> None:
         if not isinstance(device, OnnxModelRuntime):
             raise WorkloadUnsupported(f"{device.spec} does not compile ONNX models")
-        if dtype != "fp32":
-            raise WorkloadUnsupported(f"{device.spec} compiles the fp32 export; {dtype} is a PyTorch-device dtype here")
         self.device: Device = device
         self.dtype = dtype
-        model_path = source.onnx_path()
+        # the form OpenVINO's own quantizer (NNCF) writes: a compiler places the rest of the quantization itself
+        model_path = onnx_model_path(source, dtype, device.spec, f"its {device.runtime or 'ONNX'} compiler",
+                                     "compute_inputs")
         [self.input_name] = graph_input_names(str(model_path))[:1]
         sample = np.zeros((1, 3, source.imgsz, source.imgsz), dtype=np.float32)
         self.compiled = device.compile_onnx(model_path, sample_feeds={self.input_name: sample}, max_batch=max_batch)
@@ -193,9 +212,13 @@ def _decode_in_fp32(module: Any) -> None:
 def make_runner(device: Device, source: DetectorSource, dtype: str, max_batch: int = 1) -> DetectorRunner:
     """The runner for this device's runtime; WorkloadUnsupported (a skip) where the combination cannot run.
     ``max_batch`` is the largest batch it will be given (engines built ahead of time are built for it)."""
-    if dtype not in TORCH_DTYPES:
-        raise ValueError(f"dtype {dtype!r} is not one of {', '.join(TORCH_DTYPES)}")
+    if dtype not in (*TORCH_DTYPES, *ONNX_DTYPES):
+        raise ValueError(f"dtype {dtype!r} is not one of {', '.join(dict.fromkeys((*TORCH_DTYPES, *ONNX_DTYPES)))}")
     if isinstance(device, TorchRuntime):
+        if dtype not in TORCH_DTYPES:
+            raise WorkloadUnsupported(f"{device.spec} runs PyTorch modules in {', '.join(TORCH_DTYPES)}; {dtype} is "
+                                      "a quantized ONNX model, run on ONNX Runtime and OpenVINO devices (ort:..., "
+                                      "ov:...)")
         if dtype not in device.supported_dtypes:
             supported = ", ".join(device.supported_dtypes)
             raise WorkloadUnsupported(f"{device.spec} does not support {dtype} (supports {supported})")
