@@ -148,6 +148,9 @@ def read_gesture_options(config: pytest.Config) -> GestureOptions:
                                 "hand_landmarker.task")
     if images and not Path(images).is_dir():
         raise pytest.UsageError(f"{OPT_GESTURE_IMAGES}={images}: no such folder")
+    landmarker_path = _file_option(OPT_GESTURE_LANDMARKER, landmarker, (".task",), "a MediaPipe .task model file") \
+        if landmarker else None
+    # the inputs first, then the library: a wrong path reads the same whether MediaPipe is installed or not
     if images and not _installed("mediapipe"):
         raise pytest.UsageError(f"{OPT_GESTURE_IMAGES} reads hand landmarks with MediaPipe, which is not installed: "
                                 "pip install 'pytest-accel[mediapipe]' (kept out of the `all` extra: it brings "
@@ -163,8 +166,7 @@ def read_gesture_options(config: pytest.Config) -> GestureOptions:
     return GestureOptions(
         data=data_path,
         images=Path(images).absolute() if images else None,
-        landmarker=_file_option(OPT_GESTURE_LANDMARKER, landmarker, (".task",), "a MediaPipe .task model file")
-        if landmarker else None,
+        landmarker=landmarker_path,
         dtypes=_dtypes(OPT_GESTURE_DTYPES, config.getoption(OPT_GESTURE_DTYPES), GESTURE_DTYPES),
     )
 
