@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,9 +33,20 @@ def test_every_package_is_listed() -> None:
 
 @pytest.fixture(scope="module")
 def installed_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The wheel built from this checkout, unpacked into a folder that goes first on sys.path."""
+    """The wheel built from this checkout, unpacked into a folder that goes first on sys.path.
+
+    Built from a copy of the files git would commit: setuptools writes ``build/`` and ``*.egg-info`` beside the
+    sources, and an egg-info left in the checkout shadows the editable install's metadata (its entry points) in
+    every later run started there."""
     out = tmp_path_factory.mktemp("wheel")
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "--no-build-isolation",
+    source = out / "source"
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=REPO,
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        if (REPO / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, source / name)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation",
                             "-q", "-w", str(out / "dist")], capture_output=True, text=True)
     assert built.returncode == 0, built.stderr
     [wheel] = (out / "dist").glob("*.whl")
