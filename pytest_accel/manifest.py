@@ -45,6 +45,14 @@ ManifestError = pytest.UsageError
 _TOP_KEYS = {"manifest", "expected_failures", "unsupported", "tolerances"}
 _HEADER_KEYS = {"backend", "devices", "strict", "min_tests"}
 _ENTRY_KEYS = {"test", "dtype", "devices", "reason"}
+#: how a test the manifest does not support is skipped (the scorecard counts such skips as "unsupported")
+UNSUPPORTED_REASON = "unsupported (manifest "
+
+
+def _reject_unknown(where: str, given: Mapping[str, Any], allowed: set[str], what: str = "key(s)") -> None:
+    unknown = sorted(set(given) - allowed)
+    if unknown:
+        raise ManifestError(f"{where}: unknown {what} {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
 
 
 @dataclass(frozen=True)
@@ -146,10 +154,7 @@ def _entries(path: Path, section: str, value: Any) -> tuple[ManifestEntry, ...]:
         where = f"manifest {path}: {section} #{index}"
         if not isinstance(raw, dict):
             raise ManifestError(f"{where}: expected a table with test and reason")
-        unknown = sorted(set(raw) - _ENTRY_KEYS)
-        if unknown:
-            raise ManifestError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: "
-                                f"{', '.join(sorted(_ENTRY_KEYS))}")
+        _reject_unknown(where, raw, _ENTRY_KEYS)
         test, reason = raw.get("test"), raw.get("reason")
         if not isinstance(test, str) or not test.strip():
             raise ManifestError(f"{where}: 'test' must name a test pattern (e.g. test_parity or suites/test_x.py::*)")
@@ -182,17 +187,11 @@ def load_manifest(path: Path) -> Manifest:
     document = _load_document(path)
     if not isinstance(document, dict):
         raise ManifestError(f"manifest {path}: expected a table at the top")
-    unknown = sorted(set(document) - _TOP_KEYS)
-    if unknown:
-        raise ManifestError(f"manifest {path}: unknown section(s) {', '.join(unknown)}; allowed: "
-                            f"{', '.join(sorted(_TOP_KEYS))}")
+    _reject_unknown(f"manifest {path}", document, _TOP_KEYS, "section(s)")
     header = document.get("manifest", {})
     if not isinstance(header, dict):
         raise ManifestError(f"manifest {path}: [manifest] must be a table")
-    unknown = sorted(set(header) - _HEADER_KEYS)
-    if unknown:
-        raise ManifestError(f"manifest {path}: unknown key(s) in [manifest]: {', '.join(unknown)}; allowed: "
-                            f"{', '.join(sorted(_HEADER_KEYS))}")
+    _reject_unknown(f"manifest {path}", header, _HEADER_KEYS, "key(s) in [manifest]:")
     backend = header.get("backend")
     if backend is not None and (not isinstance(backend, str) or not backend):
         raise ManifestError(f"manifest {path}: backend must be a backend name such as openvino")
@@ -274,7 +273,7 @@ class ManifestPlugin:
         kind, entry = found
         where = f"manifest {manifest.path.name}"
         if kind == "unsupported":
-            item.add_marker(pytest.mark.skip(reason=f"unsupported ({where}): {entry.reason}"))
+            item.add_marker(pytest.mark.skip(reason=f"{UNSUPPORTED_REASON}{manifest.path.name}): {entry.reason}"))
         else:
             item.add_marker(pytest.mark.xfail(reason=f"expected failure ({where}): {entry.reason}",
                                               strict=manifest.strict))
@@ -295,7 +294,7 @@ class ManifestPlugin:
         tally = self.tallies.get(path) if path is not None else None
         if tally is None:
             return
-        if report.when == "setup" and report.skipped and "unsupported (manifest" in str(report.longrepr):
+        if report.when == "setup" and report.skipped and UNSUPPORTED_REASON in str(report.longrepr):
             tally.unsupported += 1
         if report.when != "call":
             return

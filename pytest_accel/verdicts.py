@@ -363,6 +363,15 @@ def _judge_timed(
     return "pass", f"{text}, within {tolerance:.3g} or not significant at {alpha:g}"
 
 
+def speedup(first: Verdict, other: Verdict) -> float | None:
+    """How many times faster ``other`` ran than ``first`` (rates compared directly, times inverted); None where a
+    value is not positive."""
+    a, b = first.metric.value, other.metric.value
+    if a <= 0 or b <= 0:
+        return None
+    return b / a if first.metric.direction == "higher" else a / b
+
+
 def describe_verdict(v: Verdict) -> str:
     """``name [kind]: obtained X, expected Y, diff Z, tolerance T (source); detail``."""
     m = v.metric

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 
 from pytest_accel.baselines import atomic_write_json, atomic_write_text, json_safe
+from pytest_accel.manifest import UNSUPPORTED_REASON
 from pytest_accel.metrics import format_value
 from pytest_accel.session import AccelSession
-from pytest_accel.verdicts import Verdict
+from pytest_accel.verdicts import Verdict, speedup
 
 OPT_SCORECARD = "--accel-scorecard"
 SCHEMA = "pytest-accel/scorecard"
@@ -75,7 +76,7 @@ class ScorecardCollector:
 
 def _outcome(report: pytest.TestReport) -> str | None:
     if report.when == "setup" and report.skipped:
-        return "unsupported" if "unsupported" in _reason(report) else "skipped"
+        return "unsupported" if _reason(report).startswith(UNSUPPORTED_REASON) else "skipped"
     if report.when == "call":
         if hasattr(report, "wasxfail"):
             return "xfailed" if report.skipped else "xpassed"
@@ -144,7 +145,7 @@ def build_scorecards(session: AccelSession, collector: ScorecardCollector) -> di
             elif _speed(verdict):
                 other = per_device.get(first) if first and first != device.spec else None
                 row["speedup_over"] = first if other is not None else None
-                row["speedup"] = _speedup(other, verdict) if other is not None else None
+                row["speedup"] = speedup(other, verdict) if other is not None else None
                 speed.append(row)
             if metric.kind == "parity" and "execution" in metric.summary:
                 precision.append({**row, "compute_ops": dict(sorted(metric.summary["execution"]["compute_ops"]
@@ -168,13 +169,6 @@ def build_scorecards(session: AccelSession, collector: ScorecardCollector) -> di
             "speed": speed,
         }
     return cards
-
-
-def _speedup(first: Verdict, other: Verdict) -> float | None:
-    a, b = first.metric.value, other.metric.value
-    if a <= 0 or b <= 0:
-        return None
-    return b / a if first.metric.direction == "higher" else a / b
 
 
 def _number(value: Any, unit: str = "") -> str:

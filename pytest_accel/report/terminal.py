@@ -36,7 +36,7 @@ from pytest_accel.options import (
 )
 from pytest_accel.paths import display_path
 from pytest_accel.session import AccelSession, TestRecord
-from pytest_accel.verdicts import Verdict
+from pytest_accel.verdicts import Verdict, speedup
 
 MAX_LISTED = 12
 #: the legend's lines wrap at this width when the terminal's is not known
@@ -129,11 +129,8 @@ def _delta(verdict: Verdict) -> str:
 
 
 def _speedup(first: Verdict, other: Verdict) -> str:
-    a, b = first.metric.value, other.metric.value
-    if a <= 0 or b <= 0:
-        return ""
-    factor = b / a if first.metric.direction == "higher" else a / b
-    return f" ({factor:.2f}x)"
+    factor = speedup(first, other)
+    return f" ({factor:.2f}x)" if factor is not None else ""
 
 
 def _cell_width(cell: tuple[str, str, Markup]) -> int:
