@@ -93,6 +93,63 @@ def _gesture_reference(args: argparse.Namespace) -> int:
     return 0
 
 
+def _convergence_power(args: argparse.Namespace) -> int:
+    from pytest_accel.convergence import ALPHA, BORDERLINE, Settings, seeds_for_shift, smallest_detected_shift
+    from pytest_accel.baselines import BaselineError
+    from pytest_accel.workloads.gesture.reference import GENERATED_IDENTITY, SUITE
+    from pytest_accel.workloads.gesture.train import Recipe
+
+    for name in ("seeds", "confirmation_seeds"):
+        if getattr(args, name) < 1:
+            print(f"pytest-accel: --{name.replace('_', '-')}={getattr(args, name)}: give at least 1", file=sys.stderr)
+            return 2
+    if args.draws < 1000:
+        print(f"pytest-accel: --draws={args.draws}: give at least 1000 (the rates resolve to about 1/draws)",
+              file=sys.stderr)
+        return 2
+    store = _references(args)
+    try:
+        reference = store.load(SUITE, args.data_id)
+    except BaselineError as error:
+        print(f"pytest-accel: {error}", file=sys.stderr)
+        return 2
+    if reference is None:
+        print(f"pytest-accel: no gesture reference {store.path(SUITE, args.data_id)}; record one with pytest-accel "
+              "gesture-reference", file=sys.stderr)
+        return 2
+    epochs = [float(e) for e in reference.summary(f"{SUITE}.epochs_to_target").get("per_seed", [])]
+    if len(epochs) < 3:
+        print(f"pytest-accel: {reference.path}: {len(epochs)} reference run(s); the test needs at least 3",
+              file=sys.stderr)
+        return 2
+    import statistics
+
+    train_samples = reference.measured.get("train_samples")
+    budget = Recipe().epochs_for(int(train_samples)) if isinstance(train_samples, int) else None
+    settings = Settings(len(epochs), args.seeds, args.confirmation_seeds, statistics.mean(epochs),
+                        statistics.stdev(epochs), budget)
+    draws = args.draws
+    print(f"{reference.path}: {len(epochs)} reference runs, {settings.mean:.2f} +- {settings.spread:.2f} epochs to "
+          "the target")
+    print(f"verdict: {args.seeds} seed(s), {args.confirmation_seeds} more when the first look is borderline "
+          f"(p < {BORDERLINE:g}), failing at p < {ALPHA:g}; simulated over {draws} draws of normal epochs rounded "
+          "to whole epochs")
+    print(f"  false alarms (nothing changed): {settings.failing_share(0.0, draws):.2%} of runs; the first look "
+          f"alone {settings.failing_share(0.0, draws, 'mean'):.2%}; the spread of trimmed runs (the previous rule) "
+          f"{settings.failing_share(0.0, draws, 'trimmed reference'):.2%}")
+    for shift in (1.0, 2.0, 3.0, 4.0, 6.0):
+        print(f"  {shift:g} epoch(s) slower ({shift / settings.mean:.0%}): caught in "
+              f"{settings.failing_share(shift, draws):.1%} of runs")
+    smallest = smallest_detected_shift(settings, draws)
+    if smallest is not None:
+        print(f"  caught 95% of the time: {smallest:g} epochs slower ({smallest / settings.mean:.0%})")
+    seeds = seeds_for_shift(settings, 1.0, max(draws // 5, 1000))
+    print("  a 1-epoch shift caught 95% of the time needs "
+          + (f"about {seeds} reference runs and {seeds} device seeds ({seeds // 2} + {seeds // 2})" if seeds
+             else "more than 400 runs a side"))
+    return 0
+
+
 def _gate_check(args: argparse.Namespace) -> int:
     from pytest_accel.gatecheck_runner import gate_check, lines
 
@@ -208,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     build = commands.add_parser("build-detector", help="train the bundled detector on the generated data set and "
                                 "record its fp32 reference")
     from pytest_accel.workloads.detection.model import BUNDLED_WEIGHTS
+    from pytest_accel.workloads.gesture.reference import GENERATED_IDENTITY as GENERATED_ID
 
     build.add_argument("--epochs", type=int, default=60, help="default: 60")
     build.add_argument("--seed", type=int, default=0, help="default: 0")
@@ -237,6 +295,24 @@ def build_parser() -> argparse.ArgumentParser:
                        help="folder of references; default: ini accel_reference_dir, else the bundled suites' own")
     gesture.add_argument("--force", action="store_true", help="replace an existing reference")
     gesture.set_defaults(run=_gesture_reference)
+
+    power = commands.add_parser(
+        "convergence-power",
+        help="the gesture convergence verdict's false-alarm rate and the slowdowns it catches, simulated from a "
+        "reference's own spread",
+        description="Simulates the convergence verdict (reference runs and device seeds drawn from the reference's "
+        "own mean and spread, rounded to whole epochs): its false-alarm rate, the share of runs caught per shift "
+        "in epochs, the smallest shift caught 95%% of the time, and the seeds a 1-epoch shift would need.",
+    )
+    power.add_argument("--data-id", default=GENERATED_ID,
+                       help=f"the reference's data identity (its file name); default: {GENERATED_ID}")
+    power.add_argument("--reference-dir", default=None,
+                       help="folder of references; default: ini accel_reference_dir, else the bundled suites' own")
+    power.add_argument("--seeds", type=int, default=3, help="device seeds of the first look; default: 3")
+    power.add_argument("--confirmation-seeds", type=int, default=3,
+                       help="seeds added when the first look is borderline; default: 3")
+    power.add_argument("--draws", type=int, default=20000, help="simulated runs per figure; default: 20000")
+    power.set_defaults(run=_convergence_power)
 
     check = commands.add_parser(
         "gate-check",

@@ -110,6 +110,9 @@ class Metric:
     expected: float | None = None
     expected_source: str | None = None
     limit_reason: str | None = None
+    #: for a bound on a p-value of being slower (a convergence test): the one-sided p-value of the other direction;
+    #: under the bound the verdict reads "faster?"
+    p_faster: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

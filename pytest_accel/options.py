@@ -40,6 +40,7 @@ OPT_REPORT = "--accel-report"
 OPT_ALLOW_TF32 = "--accel-allow-tf32"
 OPT_RECORD_RUN = "--accel-record-run"
 OPT_FAIL_INCONCLUSIVE = "--accel-fail-inconclusive"
+OPT_FAIL_FASTER_CONVERGENCE = "--accel-fail-faster-convergence"
 OPT_INJECT_SLOWDOWN = "--accel-inject-slowdown"
 OPT_DETERMINISTIC = "--accel-deterministic"
 OPT_PRUNE = "--accel-prune-baselines"
@@ -107,6 +108,8 @@ class AccelOptions:
     #: delete unused baseline files at the end of the run
     prune_baselines: bool = False
     fail_inconclusive: bool = False
+    #: a convergence faster than the reference allows fails instead of reading "faster?"
+    fail_faster_convergence: bool = False
     #: the gate self-check's injected slowdown (0.1 = every model call 10% slower), 0 for none
     inject_slowdown: float = 0.0
     #: the terminal summary's form: compact, full or none
@@ -125,6 +128,7 @@ class AccelOptions:
             update=self.update_baselines or self.record_run,
             record_missing=self.missing_baseline == "record",
             fail_inconclusive=self.fail_inconclusive,
+            fail_faster_convergence=self.fail_faster_convergence,
         )
 
 
@@ -249,6 +253,14 @@ def add_options(parser: pytest.Parser) -> None:
         default=False,
         help="fail speed checks that are inconclusive because the machine was disturbed (the calibration probe or "
         "the round-time spread far outside their history) instead of reporting them. Default: off.",
+    )
+    group.addoption(
+        OPT_FAIL_FASTER_CONVERGENCE,
+        action="store_true",
+        default=False,
+        help="fail convergence checks whose runs reach the target in significantly fewer epochs than the reference's "
+        "(as MLPerf fails results faster than its reference band: often a changed recipe or a broken evaluation) "
+        "instead of reporting them as 'faster?'. Default: off.",
     )
     group.addoption(
         OPT_INJECT_SLOWDOWN,
@@ -492,6 +504,7 @@ def read_options(config: pytest.Config) -> AccelOptions:
         record_run=record_run,
         prune_baselines=bool(getoption(OPT_PRUNE)),
         fail_inconclusive=bool(getoption(OPT_FAIL_INCONCLUSIVE)),
+        fail_faster_convergence=bool(getoption(OPT_FAIL_FASTER_CONVERGENCE)),
         inject_slowdown=_slowdown(getoption(OPT_INJECT_SLOWDOWN)),
         summary=summary,
     )

@@ -1,4 +1,6 @@
-"""Statistics behind the verdicts: latency significance and an MLPerf-RCP-style convergence test.
+"""Statistics behind the speed verdicts: within-run significance and prediction intervals from run histories.
+
+The convergence test lives in :mod:`pytest_accel.convergence`.
 
 scipy is imported lazily, inside the functions.
 """
@@ -61,49 +63,6 @@ def olympic_mean(values: Sequence[float]) -> float:
     ordered = sorted(values)
     trimmed = ordered[1:-1] if len(ordered) >= 3 else ordered
     return sum(trimmed) / len(trimmed)
-
-
-@dataclass(frozen=True)
-class ConvergenceTest:
-    reference_mean: float  # olympic mean of the reference runs
-    observed_mean: float
-    t_statistic: float
-    p_slower: float  # one-sided: the observed runs need more epochs than the reference
-    p_faster: float
-
-
-def convergence_test(reference: Sequence[float], observed: Sequence[float]) -> ConvergenceTest:
-    """Do the observed epochs-to-target belong with the reference runs?
-
-    The reference is summarised MLPerf-RCP style (olympic mean, sample spread of the trimmed runs); the observed
-    mean is tested one-sidedly against it with a t statistic whose error term covers both the reference's spread
-    and the observed runs' count (a prediction interval, so one observed run is enough).
-    """
-    from scipy.stats import t as student_t
-
-    if len(reference) < 3:
-        raise ValueError(f"a convergence reference needs at least 3 seeds, got {len(reference)}")
-    if not observed:
-        raise ValueError("no observed runs")
-    ordered = sorted(reference)
-    trimmed = ordered[1:-1] if len(ordered) >= 5 else ordered
-    ref_mean = olympic_mean(reference)
-    spread = statistics.stdev(trimmed) if len(trimmed) >= 2 else 0.0
-    obs_mean = sum(observed) / len(observed)
-    error = spread * math.sqrt(1 / len(trimmed) + 1 / len(observed))
-    if error == 0:
-        diff = obs_mean - ref_mean
-        t_value = math.inf if diff > 0 else (-math.inf if diff < 0 else 0.0)
-    else:
-        t_value = (obs_mean - ref_mean) / error
-    dof = max(len(trimmed) - 1, 1)
-    return ConvergenceTest(
-        reference_mean=ref_mean,
-        observed_mean=obs_mean,
-        t_statistic=t_value,
-        p_slower=float(student_t.sf(t_value, dof)),
-        p_faster=float(student_t.cdf(t_value, dof)),
-    )
 
 
 #: a history whose runs agree to the last digit still has some spread; below this (0.2%) a t statistic explodes

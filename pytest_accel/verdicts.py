@@ -47,6 +47,8 @@ class Policy:
     min_history: int = MIN_HISTORY
     #: an inconclusive speed metric (a disturbed machine) fails the test instead of being reported
     fail_inconclusive: bool = False
+    #: a convergence check faster than its reference allows ("faster?") fails the test instead of being reported
+    fail_faster_convergence: bool = False
     #: --accel-update-baselines: every metric is written; those judged against their baseline read "updated"
     update: bool = False
     #: --accel-missing-baseline=record: metrics with no baseline are written and read "recorded"
@@ -73,6 +75,8 @@ class Verdict:
     remeasured_value: float | None = None
     #: for fail_inconclusive
     fails_when_inconclusive: bool = False
+    #: for fail_faster_convergence: a "faster?" verdict of a bound that also bounds the other direction
+    fails_when_faster: bool = False
     #: the relative change this metric was held to when judged on its run history: the prediction interval's
     #: limit or the tolerance under it, whichever is larger (the tolerance it can hold on this runner)
     effective_tolerance: float | None = None
@@ -81,6 +85,8 @@ class Verdict:
     def fails_test(self) -> bool:
         if self.status == "inconclusive":
             return self.fails_when_inconclusive and self.gated
+        if self.status == "faster":
+            return self.fails_when_faster and self.gated
         return self.regressed and self.gated
 
     @property
@@ -148,6 +154,7 @@ def compare(
         gated=metric.kind in policy.gate,
         writes_baseline=writes,
         fails_when_inconclusive=policy.fail_inconclusive,
+        fails_when_faster=policy.fail_faster_convergence and metric.p_faster is not None,
         effective_tolerance=limit,
     )
 
@@ -168,7 +175,12 @@ def _judge(
         if tolerance is None:
             return "info", f"no limit given for this {metric.kind} metric: reported only"
         within = metric.value <= tolerance if metric.direction == "lower" else metric.value >= tolerance
-        return ("pass", "within the bound") if within else ("regression", "outside the bound")
+        if not within:
+            return "regression", "outside the bound"
+        if metric.p_faster is not None and metric.p_faster < tolerance:
+            return "faster", (f"faster than the reference allows (p_faster={metric.p_faster:.2g} < {tolerance:g}): "
+                              "a changed recipe or a broken evaluation? MLPerf fails such results")
+        return "pass", "within the bound"
     if against is None:
         return "missing", "no baseline"
     assert tolerance is not None

@@ -1,5 +1,6 @@
 """Gesture suite: training a hand-landmark gesture classifier per device and precision — convergence against the
-reference (MLPerf-RCP style), final accuracy, first-step gradient parity with the CPU, determinism, speed."""
+CPU reference's seeds (:mod:`pytest_accel.convergence`), final accuracy, first-step gradient parity with the CPU,
+determinism, speed."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from typing import Any
 import numpy as np
 import pytest
 
+from pytest_accel.convergence import ALPHA, judge_convergence
 from pytest_accel.devices import Device
 from pytest_accel.metrics import Metric
 from pytest_accel.references import Reference, ReferenceStore
-from pytest_accel.stats import convergence_test
 from pytest_accel.suite_options import GestureOptions
 from pytest_accel.workloads.gesture.data import extract_from_images, image_folder_identity
 from pytest_accel.workloads.gesture.reference import SUITE, GestureData, identity, load_gesture_data
@@ -19,7 +20,7 @@ from pytest_accel.workloads.gesture.train import Recipe, Trainer, TrainingRun
 
 RECIPE = Recipe()
 CONVERGENCE_SEEDS = (101, 102, 103)  # observed runs; the reference used seeds 0..K-1
-ALPHA = 0.01
+CONFIRMATION_SEEDS = (104, 105, 106)  # trained only when the first look is borderline
 #: largest relative L2 error of a parameter's first-step gradient against the CPU fp32 one, about twice what the
 #: CPU gave (bf16 autocast 4.6e-2; fp32 is exact on the CPU, and cuBLAS fp32 without TF32 stays near 1e-6); TF32
 #: about 4x what TF32 emulated on the CPU gave (inputs of every matmul, forward and backward, rounded: 4.5e-4)
@@ -67,22 +68,47 @@ def trainer(device: Device, gesture_dtype: str) -> Trainer:
 
 def test_convergence(trainer: Trainer, gesture_data: GestureData, gesture_reference: Reference | None,
                      accel: Any) -> None:
-    """Epochs to the target accuracy from several seeds, tested against the reference's seeds."""
-    runs = [trainer.train(gesture_data.train, gesture_data.val, seed, stop_at_target=True)
-            for seed in CONVERGENCE_SEEDS]
-    epochs = [run.epochs_to_target or RECIPE.epochs_for(len(gesture_data.train.labels)) + 1 for run in runs]
-    summary: dict[str, Any] = {"per_seed": epochs, "target_accuracy": RECIPE.target_accuracy}
+    """Epochs to the target accuracy from several seeds, tested against the reference's seeds; a borderline first
+    look trains more seeds before the verdict, so one bad seed does not decide it."""
+    budget = RECIPE.epochs_for(len(gesture_data.train.labels))
+
+    def epochs_to_target(seeds: tuple[int, ...]) -> list[float]:
+        runs = [trainer.train(gesture_data.train, gesture_data.val, seed, stop_at_target=True) for seed in seeds]
+        return [float(run.epochs_to_target or budget + 1) for run in runs]  # not converged: one past the budget
+
+    epochs = epochs_to_target(CONVERGENCE_SEEDS)
+    summary: dict[str, Any] = {"per_seed": epochs, "target_accuracy": RECIPE.target_accuracy,
+                               "not_converged_counts_as": budget + 1}
     metrics = []
     if gesture_reference is not None:
         reference_epochs = gesture_reference.summary(f"{SUITE}.epochs_to_target")["per_seed"]
-        test = convergence_test(reference_epochs, epochs)
-        summary |= {"reference_per_seed": reference_epochs, "reference_olympic_mean": test.reference_mean,
-                    "t": test.t_statistic, "p_faster": test.p_faster}
-        metrics.append(Metric(f"{SUITE}.convergence_p_slower", test.p_slower, "", "convergence", "higher",
-                              limit=ALPHA, summary=summary))
+        verdict = judge_convergence(reference_epochs, epochs, lambda: epochs_to_target(CONFIRMATION_SEEDS))
+        epochs = verdict.observed
+        summary |= {"per_seed": epochs, "reference_per_seed": reference_epochs,
+                    "reference_mean": verdict.reference_mean, "reference_spread": verdict.reference_spread,
+                    "first_look": {"seeds": len(CONVERGENCE_SEEDS), "statistic": verdict.first.statistic,
+                                   "value": verdict.first.observed, "p_slower": verdict.first.p_slower},
+                    "p_faster": verdict.p_faster}
+        if verdict.confirmation is not None:
+            summary["confirmation"] = {"seeds": len(epochs), "statistic": verdict.confirmation.statistic,
+                                       "value": verdict.confirmation.observed,
+                                       "p_slower": verdict.confirmation.p_slower}
+        metrics.append(Metric(f"{SUITE}.convergence_p_slower", verdict.p_slower, "", "convergence", "higher",
+                              limit=ALPHA, p_faster=verdict.p_faster, summary=summary,
+                              limit_reason=_convergence_reason(verdict.observed, verdict.reference_mean,
+                                                               verdict.reference_spread, len(reference_epochs),
+                                                               verdict.confirmation is not None)))
     metrics.append(Metric(f"{SUITE}.epochs_to_target", float(np.mean(epochs)), "epochs", "info", "lower",
                           summary=summary))
     accel.check(*metrics)
+
+
+def _convergence_reason(epochs: list[float], reference_mean: float, reference_spread: float, reference_runs: int,
+                        confirmed: bool) -> str:
+    seeds = ", ".join(f"{e:g}" for e in epochs)
+    how = "the slowest set aside, after a borderline first look" if confirmed else "their mean"
+    return (f"one-sided p of needing more epochs to {RECIPE.target_accuracy:g} accuracy than the reference: seeds "
+            f"{seeds} ({how}) against {reference_mean:.1f} +- {reference_spread:.1f} over {reference_runs} runs")
 
 
 def test_training(trainer: Trainer, device: Device, gesture_data: GestureData,

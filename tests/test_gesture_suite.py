@@ -67,7 +67,9 @@ def test_broken_backward_fails_gradient_parity_and_convergence(suites: pytest.Py
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(
         [
-            literal("*gesture.convergence_p_slower [convergence]: obtained *, expected >= 0.01 (the metric's limit); "
+            literal("*gesture.convergence_p_slower [convergence]: obtained *, expected >= 0.01 (the metric's limit: "
+                    "one-sided p of needing more epochs to 0.95 accuracy than the reference: seeds 61, 61, 61, 61, 61, "
+                    "61 (the slowest set aside, after a borderline first look) against 11.2 +- 1.5 over 8 runs); "
                     "outside the bound"),
             literal("*gesture.gradient_rel_error_max [parity]: obtained 2, expected <= 0.0001 (the metric's limit); "
                     "outside the bound"),

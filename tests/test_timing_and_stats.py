@@ -11,7 +11,7 @@ import pytest
 
 from pytest_accel.devices import Device, DeviceInfo
 from pytest_accel.options import OPT_PROFILE, OPT_REPORT
-from pytest_accel.stats import convergence_test, olympic_mean, timing_shift
+from pytest_accel.stats import olympic_mean, timing_shift
 from pytest_accel.timing import PROFILES, choose_rounds, measure_latency, nearest_rank, percentiles
 from tests.helpers import load_json
 
@@ -106,13 +106,3 @@ def test_timing_shift_sees_a_real_slowdown_and_ignores_a_noisy_machine() -> None
 def test_olympic_mean_drops_the_extremes() -> None:
     assert olympic_mean([10, 1, 5, 6, 100]) == pytest.approx(7.0)
     assert olympic_mean([4, 6]) == 5
-
-
-def test_convergence_test_flags_slow_convergence_only() -> None:
-    reference = [20, 22, 21, 23, 19, 22, 21, 20]
-    assert convergence_test(reference, [21]).p_slower > 0.2
-    slow = convergence_test(reference, [35, 34, 36])
-    assert slow.p_slower < 0.001 and slow.p_faster > 0.99
-    assert convergence_test(reference, [10]).p_faster < 0.001
-    with pytest.raises(ValueError, match="at least 3 seeds"):
-        convergence_test([20, 21], [20])

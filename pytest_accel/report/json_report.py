@@ -38,6 +38,8 @@ def build_report(session: AccelSession, exit_status: int) -> dict[str, Any]:
             }
             if metric.limit is not None:
                 entry["limit"] = metric.limit
+            if metric.p_faster is not None:
+                entry["p_faster"] = metric.p_faster
             if verdict.effective_tolerance is not None:
                 entry["effective_tolerance"] = verdict.effective_tolerance
             if metric.summary:

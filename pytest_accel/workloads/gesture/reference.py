@@ -20,6 +20,7 @@ from pytest_accel.workloads.gesture.train import Recipe, Trainer
 SUITE = "gesture"
 GENERATED_TRAIN = (6000, 1)  # (count, seed)
 GENERATED_VAL = (2000, 2)
+GENERATED_IDENTITY = f"generated-{GENERATED_TRAIN[0]}x{GENERATED_TRAIN[1]}-{GENERATED_VAL[0]}x{GENERATED_VAL[1]}"
 VAL_FRACTION = 0.25
 SPLIT_SEED = 0
 
@@ -34,8 +35,7 @@ class GestureData:
 def load_gesture_data(csv_path: Path | None) -> GestureData:
     """The generated sets, or a CSV split 75/25 with a fixed seed."""
     if csv_path is None:
-        return GestureData(generated_set(*GENERATED_TRAIN), generated_set(*GENERATED_VAL),
-                           f"generated-{GENERATED_TRAIN[0]}x{GENERATED_TRAIN[1]}-{GENERATED_VAL[0]}x{GENERATED_VAL[1]}")
+        return GestureData(generated_set(*GENERATED_TRAIN), generated_set(*GENERATED_VAL), GENERATED_IDENTITY)
     full = load_csv(csv_path)
     train, val = full.split(VAL_FRACTION, SPLIT_SEED)
     digest = hashlib.sha256(csv_path.read_bytes()).hexdigest()[:12]
