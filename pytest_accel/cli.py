@@ -94,9 +94,9 @@ def _gesture_reference(args: argparse.Namespace) -> int:
 
 
 def _convergence_power(args: argparse.Namespace) -> int:
-    from pytest_accel.convergence import ALPHA, BORDERLINE, Settings, seeds_for_shift, smallest_detected_shift
     from pytest_accel.baselines import BaselineError
-    from pytest_accel.workloads.gesture.reference import GENERATED_IDENTITY, SUITE
+    from pytest_accel.convergence import ALPHA, BORDERLINE, Settings, seeds_for_shift, smallest_detected_shift
+    from pytest_accel.workloads.gesture.reference import SUITE
     from pytest_accel.workloads.gesture.train import Recipe
 
     for name in ("seeds", "confirmation_seeds"):

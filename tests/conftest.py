@@ -64,6 +64,10 @@ def probeless_latency_project(pytester: pytest.Pytester) -> pytest.Pytester:
 
 @pytest.fixture
 def latency_project(pytester: pytest.Pytester) -> pytest.Pytester:
+    """The toy spins on the wall clock, which a busy machine does not stretch, while the probe's real work it does:
+    judged on absolute times, its injected slowdowns hold beside a busy neighbour. (The probe's part of the verdict
+    is tested on synthetic rounds in test_compare, test_verdict_branches and test_history_gate.)"""
     pytester.makepyfile(test_toy=LATENCY_TEST)
+    pytester.makeini("[pytest]\naddopts = --accel-latency-basis=absolute\n")
     pytester.path.joinpath("delay.txt").write_text("0.002")
     return pytester

@@ -213,6 +213,9 @@ def test_a_regression_the_confirmation_does_not_see_passes(probeless_latency_pro
     result = project.runpytest(f"{OPT_REPORT}=r.json")
     result.assert_outcomes(passed=1)
     entry = next(m for m in load_json(project.path / "r.json")["results"][0]["metrics"] if m["name"] == "toy.latency")
+    if entry["verdict"] == "inconclusive":  # beside a busy neighbour the rounds' spread shows it: not judged either
+        assert "the machine was disturbed (round-time spread" in entry["detail"]
+        return
     assert entry["verdict"] == "noise"
     assert entry["detail"].startswith("not confirmed by a second measurement in a fresh process (2")
 
