@@ -254,6 +254,9 @@ def test_a_slow_process_is_not_a_regression_when_a_fresh_one_is_fast(
     result.assert_outcomes(passed=1)
     entry = next(m for m in load_json(project.path / "r.json")["results"][0]["metrics"] if m["name"] == "toy.latency")
     assert entry["value"] > 0.0035, "the first measurement saw the slow state"
+    if entry["verdict"] == "inconclusive":  # beside a busy neighbour the rounds' spread shows it: not judged either
+        assert "the machine was disturbed (round-time spread" in entry["detail"]
+        return
     assert entry["verdict"] == "noise" and entry["remeasured_value"] < 0.003
     assert "not confirmed by a second measurement in a fresh process" in entry["detail"]
 
