@@ -41,7 +41,7 @@ from pytest_accel.workloads.detection.runners import CompiledOnnxRunner, Detecto
 
 PARITY_IMAGES = 16
 #: rounds of the repeated-input audit, each on a val image of its own
-AUDIT_ROUNDS = 24
+AUDIT_ROUNDS = 40
 #: relative L2 error of the raw head outputs against the CPU fp32 golden run, about 10x what the CPU gave (fp16
 #: 5.4e-4, bf16 5.2e-3 with the decode in fp32). fp32 leaves room for TF32 convolutions (on by default in cuDNN),
 #: which carry fp16's 10-bit mantissa.
@@ -268,7 +268,9 @@ def test_repeated_input_audit(runner: DetectorRunner, device: Device, detection_
     audit = repeated_against_distinct(runner.forward, device.synchronize, repeated, distinct, rounds)
     accel.check(Metric(f"{SUITE}.repeated_input_speedup", audit.speedup, "", "parity", "lower",
                        limit=REPEATED_INPUT_LIMIT,
-                       summary={"repeated_median_s": audit.repeated_median, "distinct_median_s": audit.distinct_median,
+                       summary={"repeated_lower_quartile_s": audit.repeated_quartile,
+                                "distinct_lower_quartile_s": audit.distinct_quartile,
+                                "repeated_median_s": audit.repeated_median, "distinct_median_s": audit.distinct_median,
                                 "rounds": audit.rounds}))
 
 

@@ -17,8 +17,8 @@ def test_matmul(device, accel):
 """
 
 
-def test_ungated_regression_is_reported_not_failed(latency_project: pytest.Pytester) -> None:
-    project = latency_project
+def test_ungated_regression_is_reported_not_failed(clocked_latency_project: pytest.Pytester) -> None:
+    project = clocked_latency_project
     project.runpytest(f"{OPT_MISSING}=record").assert_outcomes(passed=1)
     project.path.joinpath("delay.txt").write_text("0.006")
     result = project.runpytest(f"{OPT_GATE}=accuracy,parity")
@@ -26,13 +26,13 @@ def test_ungated_regression_is_reported_not_failed(latency_project: pytest.Pytes
     result.stdout.fnmatch_lines(
         ["    latency * ms !*", "*! regression outside the gate (reported, not failed)*",  # in the legend
          "*verdict(s) not a plain pass: * regression(s) outside the gate (reported, not failed)*",
-         "  ! cpu toy::test_latency toy.latency * ms, baseline * ms, +*%: median time +*"]
+         "  ! spin toy::test_latency toy.latency * ms, baseline * ms, +*%: median time +*"]
     )
     result = project.runpytest(f"{OPT_GATE}=accuracy,parity", f"{OPT_SUMMARY}=full")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         ["*toy.latency * regression (not gated)", "*regression(s) in kinds outside the gate (reported, not failed):",
-         "  cpu toy.latency: median time +*"]
+         "  spin toy.latency: median time +*"]
     )
     project.runpytest(f"{OPT_GATE}=latency").assert_outcomes(failed=1)
 
@@ -69,8 +69,8 @@ def test_side_by_side_and_json_report(pytester: pytest.Pytester) -> None:
     assert latency["value"] == pytest.approx(median, rel=1e-5)  # the samples are stored to 6 significant digits
 
 
-def test_report_records_failures_too(latency_project: pytest.Pytester) -> None:
-    project = latency_project
+def test_report_records_failures_too(clocked_latency_project: pytest.Pytester) -> None:
+    project = clocked_latency_project
     project.runpytest(f"{OPT_MISSING}=record").assert_outcomes(passed=1)
     project.path.joinpath("delay.txt").write_text("0.006")
     project.runpytest(f"{OPT_REPORT}=r.json").assert_outcomes(failed=1)

@@ -28,7 +28,7 @@ def test_parity(device, dtype, accel):
                        limit=3e-2 if dtype == "bf16" else 1e-4, summary={"precision": precision}))
 
 def test_latency(device, accel):
-    pause = 0.002 if device.spec == "cpu" else 0.001
+    pause = 0.02 if device.spec == "cpu" else 0.002  # ten times: a busy machine adds to both wake-ups
     accel.check(*accel.measure_latency("toy", lambda: time.sleep(pause)).metrics())
 
 def test_training(device):

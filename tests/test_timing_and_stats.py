@@ -87,6 +87,7 @@ def test_profile_option_changes_the_sample_count(latency_project: pytest.Pyteste
     assert latency["summary"]["profile"] == "standard" and latency["summary"]["executor"] == "local"
     summary = latency["summary"]
     assert summary["n"] >= 64 and "p90" in summary and ("p99" in summary) == (summary["n"] >= 662)
+    assert len(latency["probe_samples"]) == len(latency["samples"]) == summary["n"]  # the probe, round by round
 
 
 def test_timing_shift_sees_a_real_slowdown_and_ignores_a_noisy_machine() -> None:

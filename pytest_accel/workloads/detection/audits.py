@@ -5,7 +5,10 @@
 - **Repeated against distinct inputs.** Model-only latency on one input given again and again, against inputs that
   change every call: a device markedly faster on the repeated one is caching results instead of computing them.
   Model-only, because the cost of NMS grows with the number of detections, which differs between inputs; the
-  model's forward costs the same for every input of one shape.
+  model's forward costs the same for every input of one shape. The two are compared by their lower quartiles:
+  interference from a busy machine only adds time, at random rounds, so the quartile stays with the work done
+  (beside a busy neighbour, medians of 24 rounds made an honest device look 1.35 times faster on the repeated
+  input).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from pytest_accel.stats import lower_quartile
 
 #: relative L2 difference allowed between the timed rounds' output and the untimed one: the same computation on a
 #: deterministic device gives 0, non-deterministic reductions on GPUs a few 1e-6; an output computed differently
@@ -39,11 +44,14 @@ class RepeatedInputAudit:
     repeated_median: float
     distinct_median: float
     rounds: int
+    repeated_quartile: float
+    distinct_quartile: float
 
     @property
     def speedup(self) -> float:
-        """How much faster the repeated input ran than distinct ones (1.0: alike; 2.0: twice as fast)."""
-        return self.distinct_median / self.repeated_median if self.repeated_median > 0 else float("inf")
+        """How much faster the repeated input ran than distinct ones (1.0: alike; 2.0: twice as fast), by the
+        rounds' lower quartiles."""
+        return self.distinct_quartile / self.repeated_quartile if self.repeated_quartile > 0 else float("inf")
 
 
 def repeated_against_distinct(forward: Callable[[Any], Any], synchronize: Callable[[], None], repeated: Any,
@@ -70,4 +78,5 @@ def repeated_against_distinct(forward: Callable[[Any], Any], synchronize: Callab
         else:
             repeated_times.append(timed(repeated))
             distinct_times.append(timed(other))
-    return RepeatedInputAudit(statistics.median(repeated_times), statistics.median(distinct_times), rounds)
+    return RepeatedInputAudit(statistics.median(repeated_times), statistics.median(distinct_times), rounds,
+                              lower_quartile(repeated_times), lower_quartile(distinct_times))
