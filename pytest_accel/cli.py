@@ -94,6 +94,8 @@ def _gesture_reference(args: argparse.Namespace) -> int:
 
 
 def _convergence_power(args: argparse.Namespace) -> int:
+    import statistics
+
     from pytest_accel.baselines import BaselineError
     from pytest_accel.convergence import ALPHA, BORDERLINE, Settings, seeds_for_shift, smallest_detected_shift
     from pytest_accel.workloads.gesture.reference import SUITE
@@ -122,8 +124,6 @@ def _convergence_power(args: argparse.Namespace) -> int:
         print(f"pytest-accel: {reference.path}: {len(epochs)} reference run(s); the test needs at least 3",
               file=sys.stderr)
         return 2
-    import statistics
-
     train_samples = reference.measured.get("train_samples")
     budget = Recipe().epochs_for(int(train_samples)) if isinstance(train_samples, int) else None
     settings = Settings(len(epochs), args.seeds, args.confirmation_seeds, statistics.mean(epochs),

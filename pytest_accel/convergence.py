@@ -144,51 +144,6 @@ def judge_convergence(reference: Sequence[float], first_runs: Sequence[float],
 STATISTICS = ("two-step", "mean", "trimmed reference")
 
 
-def simulate(shift: float, *, reference_runs: int, first_runs: int, confirmation_runs: int, mean: float,
-             spread: float, draws: int, alpha: float = ALPHA, statistic: str = "two-step",
-             max_epochs: int | None = None, seed: int = 0, borderline: float = BORDERLINE) -> float:
-    """The share of ``draws`` simulated device runs that fail when their epochs-to-target are ``shift`` epochs
-    slower than the reference's (0: the false-alarm rate). Epochs are normal with the given mean and spread,
-    rounded to whole epochs (at least 1, at most ``max_epochs + 1``, a run that did not converge), as training
-    reports them.
-
-    ``statistic``: ``two-step`` is the verdict above; ``mean`` the first look alone; ``trimmed reference`` the
-    previous rule (olympic-mean reference, spread of its trimmed runs, for comparison)."""
-    from scipy.stats import t as student_t
-
-    if statistic not in STATISTICS:
-        raise ValueError(f"statistic {statistic!r} is not one of {', '.join(STATISTICS)}")
-    rng = np.random.default_rng(seed)
-    ceiling = (max_epochs + 1) if max_epochs is not None else None
-
-    def epochs(shape: tuple[int, int], offset: float) -> np.ndarray:
-        values = np.rint(rng.normal(mean + offset, spread, shape))
-        return np.clip(values, 1, ceiling)
-
-    reference = epochs((draws, reference_runs), 0.0)
-    first = epochs((draws, first_runs), shift)
-    n, m = reference_runs, first_runs
-    if statistic == "trimmed reference":
-        ordered = np.sort(reference, axis=1)
-        trimmed = ordered[:, 1:-1] if n >= 5 else ordered
-        sd = trimmed.std(axis=1, ddof=1)
-        error = np.maximum(sd * math.sqrt(1 / trimmed.shape[1] + 1 / m), 1e-12)
-        t_values = (first.mean(axis=1) - trimmed.mean(axis=1)) / error
-        return float(np.mean(student_t.sf(t_values, trimmed.shape[1] - 1) < alpha))
-    sd = np.maximum(reference.std(axis=1, ddof=1), MIN_SPREAD_EPOCHS)
-    ref_mean = reference.mean(axis=1)
-    t_values = (first.mean(axis=1) - ref_mean) / (sd * math.sqrt(1 / n + 1 / m))
-    if statistic == "mean":
-        return float(np.mean(student_t.sf(t_values, n - 1) < alpha))
-    first_fails = student_t.sf(t_values, n - 1) < borderline
-    more = epochs((draws, confirmation_runs), shift)
-    every = np.sort(np.concatenate([first, more], axis=1), axis=1)[:, : m + confirmation_runs - TOLERATED_SLOW_RUNS]
-    pivots = (every.mean(axis=1) - ref_mean) / sd
-    null = np.sort(_null_pivots(n, m + confirmation_runs, TOLERATED_SLOW_RUNS))
-    p_confirmed = (null.size - np.searchsorted(null, pivots, side="left") + 1) / (null.size + 1)
-    return float(np.mean(first_fails & (p_confirmed < alpha)))
-
-
 @dataclass(frozen=True)
 class Settings:
     """What a convergence verdict is run with, and the distribution of epochs-to-target the simulation draws from
@@ -204,10 +159,51 @@ class Settings:
     borderline: float = BORDERLINE
 
     def failing_share(self, shift: float, draws: int, statistic: str = "two-step", seed: int = 0) -> float:
-        return simulate(shift, reference_runs=self.reference_runs, first_runs=self.first_runs,
-                        confirmation_runs=self.confirmation_runs, mean=self.mean, spread=self.spread, draws=draws,
-                        alpha=self.alpha, statistic=statistic, max_epochs=self.max_epochs, seed=seed,
-                        borderline=self.borderline)
+        return simulate(self, shift, draws, statistic, seed)
+
+
+def simulate(settings: Settings, shift: float, draws: int, statistic: str = "two-step", seed: int = 0) -> float:
+    """The share of ``draws`` simulated device runs that fail when their epochs-to-target are ``shift`` epochs
+    slower than the reference's (0: the false-alarm rate). Epochs are normal with the settings' mean and spread,
+    rounded to whole epochs (at least 1, at most ``max_epochs + 1``, a run that did not converge), as training
+    reports them.
+
+    ``statistic``: ``two-step`` is the verdict above; ``mean`` the first look alone; ``trimmed reference`` the
+    previous rule (olympic-mean reference, spread of its trimmed runs, for comparison)."""
+    from scipy.stats import t as student_t
+
+    if statistic not in STATISTICS:
+        raise ValueError(f"statistic {statistic!r} is not one of {', '.join(STATISTICS)}")
+    rng = np.random.default_rng(seed)
+    ceiling = (settings.max_epochs + 1) if settings.max_epochs is not None else None
+    alpha, confirmation_runs = settings.alpha, settings.confirmation_runs
+
+    def epochs(shape: tuple[int, int], offset: float) -> np.ndarray:
+        values = np.rint(rng.normal(settings.mean + offset, settings.spread, shape))
+        return np.clip(values, 1, ceiling)
+
+    n, m = settings.reference_runs, settings.first_runs
+    reference = epochs((draws, n), 0.0)
+    first = epochs((draws, m), shift)
+    if statistic == "trimmed reference":
+        ordered = np.sort(reference, axis=1)
+        trimmed = ordered[:, 1:-1] if n >= 5 else ordered
+        sd = trimmed.std(axis=1, ddof=1)
+        error = np.maximum(sd * math.sqrt(1 / trimmed.shape[1] + 1 / m), 1e-12)
+        t_values = (first.mean(axis=1) - trimmed.mean(axis=1)) / error
+        return float(np.mean(student_t.sf(t_values, trimmed.shape[1] - 1) < alpha))
+    sd = np.maximum(reference.std(axis=1, ddof=1), MIN_SPREAD_EPOCHS)
+    ref_mean = reference.mean(axis=1)
+    t_values = (first.mean(axis=1) - ref_mean) / (sd * math.sqrt(1 / n + 1 / m))
+    if statistic == "mean":
+        return float(np.mean(student_t.sf(t_values, n - 1) < alpha))
+    first_fails = student_t.sf(t_values, n - 1) < settings.borderline
+    more = epochs((draws, confirmation_runs), shift)
+    every = np.sort(np.concatenate([first, more], axis=1), axis=1)[:, : m + confirmation_runs - TOLERATED_SLOW_RUNS]
+    pivots = (every.mean(axis=1) - ref_mean) / sd
+    null = np.sort(_null_pivots(n, m + confirmation_runs, TOLERATED_SLOW_RUNS))
+    p_confirmed = (null.size - np.searchsorted(null, pivots, side="left") + 1) / (null.size + 1)
+    return float(np.mean(first_fails & (p_confirmed < alpha)))
 
 
 def smallest_detected_shift(settings: Settings, draws: int, power: float = 0.95, step: float = 0.25,

@@ -132,8 +132,7 @@ def test_power_grows_with_the_shift_and_the_seeds() -> None:
 
 def test_simulate_names_its_statistics() -> None:
     with pytest.raises(ValueError, match="statistic 'median' is not one of two-step, mean, trimmed reference"):
-        simulate(0.0, reference_runs=8, first_runs=3, confirmation_runs=3, mean=11, spread=1.5, draws=10,
-                 statistic="median")
+        simulate(SHIPPED_SETTINGS, 0.0, draws=10, statistic="median")
 
 
 def test_convergence_power_command_prints_the_calibration(capsys: pytest.CaptureFixture[str],
