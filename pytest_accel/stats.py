@@ -242,3 +242,18 @@ def lower_quartile(samples: Sequence[float]) -> float:
     """The nearest-rank 25th percentile."""
     ordered = sorted(samples)
     return ordered[max(math.ceil(0.25 * len(ordered)), 1) - 1]
+
+
+def median_lower_bound(values: Sequence[float], alpha: float) -> float | None:
+    """A distribution-free one-sided ``1 - alpha`` lower confidence bound on the median of ``values`` (the sign
+    test's order statistic): the k-th smallest, k the largest with P(Binomial(n, 1/2) <= k - 1) <= alpha. None when
+    there are too few values for any bound at that level (fewer than log2(1/alpha) + 1)."""
+    ordered = sorted(values)
+    n = len(ordered)
+    k, below = 0, 0.0  # below: P(B <= k - 1), accumulated
+    while k < n:
+        below_next = below + math.comb(n, k) / 2**n  # P(B <= k)
+        if below_next > alpha:
+            break
+        k, below = k + 1, below_next
+    return ordered[k - 1] if k else None

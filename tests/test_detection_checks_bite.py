@@ -137,7 +137,9 @@ def test_a_device_caching_results_fails_the_repeated_input_audit(suite_copy: pyt
                                              "-k", "repeated_input_audit")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([literal("*detection.repeated_input_speedup [parity]: obtained *, expected <= 1.25 "
-                                         "(the metric's limit); outside the bound")])
+                                         "(the metric's limit: the value is a lower confidence bound (at least "
+                                         "99%) on the median speed-up of 10 back-to-back pairs of blocks: beyond "
+                                         "the limit, results come from a cache, not computed); outside the bound")])
 
 
 def test_a_device_wrong_under_load_fails_the_timed_output_audit(suite_copy: pytest.Pytester) -> None:
