@@ -64,6 +64,12 @@ KINDS: dict[str, MetricKind] = {
         MetricKind("memory", "relative", 0.10, False, False, "relative growth of peak memory"),
         MetricKind("startup", "relative", 1.0, False, True, "one-shot load + compile + first run; relative, loose",
                    label="first run"),
+        # 0.10: one window of the minimum 20 counter periods can be off by one period's energy (5%), and a board's
+        # power moves a few percent with its temperature and clocks between runs; the value is a median of several
+        # windows, with no round samples for a significance test, so the tolerance alone must cover both. Not a
+        # speed: energy per inference is compared between devices as it is, not as a speed-up
+        MetricKind("energy", "relative", 0.10, False, False, "energy per inference from a device's energy meter; "
+                   "relative growth"),
         MetricKind(INFO_KIND, "none", None, False, False, "recorded and reported, never checked"),
     )
 }
@@ -148,7 +154,7 @@ class Metric:
 
 
 def format_value(value: float | None, unit: str) -> str:
-    """Human units: seconds become ms/us, bytes become MiB/GiB, ratios get 4 significant digits."""
+    """Human units: seconds become ms/us, joules mJ/uJ, bytes MiB/GiB; ratios get 4 significant digits."""
     if value is None:
         return "-"
     if unit == "s":
@@ -157,6 +163,12 @@ def format_value(value: float | None, unit: str) -> str:
         if abs(value) >= 1e-3:
             return f"{value * 1e3:.3g} ms"
         return f"{value * 1e6:.3g} us"
+    if unit == "J":
+        if abs(value) >= 1 or value == 0:
+            return f"{value:.4g} J"
+        if abs(value) >= 1e-3:
+            return f"{value * 1e3:.4g} mJ"
+        return f"{value * 1e6:.4g} uJ"
     if unit == "B":
         if abs(value) >= 2**30:
             return f"{value / 2**30:.2f} GiB"

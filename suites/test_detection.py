@@ -1,5 +1,5 @@
 """Detection suite: YOLO inference per device and dtype — accuracy, parity with a CPU fp32 golden run, latency,
-throughput, first inference and peak memory, each checked against baselines."""
+throughput, first inference, peak memory and energy per inference, each checked against baselines."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from pytest_accel.devices import Device, ExecutionPrecision
+from pytest_accel.energy import measure_energy
 from pytest_accel.errors import WorkloadUnsupported
 from pytest_accel.metrics import Metric
 from pytest_accel.references import Reference, ReferenceStore
@@ -295,3 +296,13 @@ def test_throughput(runner: DetectorRunner, device: Device, detection_options: D
         measurement = accel.measure_latency(f"{SUITE}.b{size}", lambda p=prepared: runner.forward(p), batch_size=size)
         metrics.extend(m for m in measurement.metrics() if m.name.endswith((".throughput", ".peak_memory")))
     accel.check(*metrics)
+
+
+def test_energy(runner: DetectorRunner, device: Device, detection_val: ValData, detection_source: DetectorSource,
+                accel: Any) -> None:
+    """Joules per inference of the model-only forward at batch 1, from the device's energy meter; skipped with the
+    reason on devices without one."""
+    if device.energy_meter() is None:
+        raise WorkloadUnsupported(f"no energy metrics: {device.no_energy_meter_reason}")
+    prepared = runner.to_device(golden_inputs(detection_val.samples, detection_source.imgsz, 1).tensor)
+    accel.check(*measure_energy(f"{SUITE}.model", lambda: runner.forward(prepared), device).metrics())

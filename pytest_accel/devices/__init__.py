@@ -23,6 +23,7 @@ __all__ = [
     "DeviceInfo",
     "DeviceSpecError",
     "DeviceUnavailable",
+    "EnergyMeter",
     "ExecutionPrecision",
     "OnnxModelRuntime",
     "OrtRuntime",
@@ -94,6 +95,28 @@ def normalise_key_part(text: str) -> str:
     text = re.sub(r"\b(cpu|processor|\d+-core)\b", " ", text, flags=re.IGNORECASE)
     text = re.sub(r"[^a-z0-9]+", "-", text.lower())
     return text.strip("-") or "unknown"
+
+
+class EnergyMeter(ABC):
+    """A cumulative energy counter of one device: joules since some fixed moment, read at any time.
+
+    A counter that the hardware updates only every ``update_period_s`` reads the same between updates, so energy
+    is measured over windows many periods long (see :mod:`pytest_accel.energy`).
+    """
+
+    #: what the meter is, for reports: "NVML total energy", "RAPL package 0"
+    name: str = ""
+    #: how often the counter changes, in seconds (an upper estimate where the hardware does not say)
+    update_period_s: float = 0.0
+    #: the smallest step the reading takes, in joules
+    resolution_j: float = 0.0
+
+    @abstractmethod
+    def read_joules(self) -> float:
+        """The counter now, in joules (only differences between two reads mean anything)."""
+
+    def describe(self) -> str:
+        return f"{self.name} (updated every {self.update_period_s * 1e3:.3g} ms, resolution {self.resolution_j:g} J)"
 
 
 class Device(ABC):
@@ -211,6 +234,16 @@ class Device(ABC):
     def calibration_probe(self) -> Callable[[], None] | None:
         """A small fixed computation on this device, timed beside workloads to normalise away machine noise."""
         return None
+
+    def energy_meter(self) -> EnergyMeter | None:
+        """This device's energy counter, or None where it has none (then :attr:`no_energy_meter_reason` says why):
+        energy metrics are then not reported, never reported as zero."""
+        return None
+
+    @property
+    def no_energy_meter_reason(self) -> str:
+        """Why :meth:`energy_meter` gives None."""
+        return f"device {self.spec} ({self.backend_name} backend) offers no energy meter"
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.spec}>"

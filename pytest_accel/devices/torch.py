@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from pytest_accel.devices import Backend, Device, DeviceInfo, DeviceUnavailable, host_cpu_info
+from pytest_accel.devices import Backend, Device, DeviceInfo, DeviceUnavailable, EnergyMeter, host_cpu_info
 
 if TYPE_CHECKING:
     import torch
@@ -48,6 +48,8 @@ class TorchDevice(Device):
         self.index = self.torch_device.index or 0
         #: memory still allocated when the peak window opened (earlier models the session keeps loaded)
         self._allocated_at_reset = 0
+        #: the energy meter and why there is none, once looked for
+        self._energy: tuple[EnergyMeter | None, str] | None = None
 
     @property
     def is_host_cpu(self) -> bool:
@@ -114,7 +116,7 @@ class TorchDevice(Device):
                 driver_version=_nvidia_driver_version(),
                 runtime=runtime,
                 compute_capability=f"{props.major}.{props.minor}",
-                extra=self.math_settings(),
+                extra={**self.math_settings(), "energy_meter": self._energy_meter_text()},
             )
         if self.type == "mps":
             vendor, chip = _apple_chip()
@@ -228,6 +230,28 @@ class TorchDevice(Device):
         ``torch.compile`` with a custom backend) overrides it; workloads call it on every model they run.
         """
         return module
+
+    def energy_meter(self) -> EnergyMeter | None:
+        return self._find_energy_meter()[0]
+
+    @property
+    def no_energy_meter_reason(self) -> str:
+        return self._find_energy_meter()[1]
+
+    def _find_energy_meter(self) -> tuple[EnergyMeter | None, str]:
+        """NVIDIA GPUs: NVML's total-energy counter; other device types have no meter here."""
+        if self._energy is None:
+            if self.type == "cuda" and not getattr(self.torch.version, "hip", None):
+                from pytest_accel.devices.nvml import open_nvml_meter
+
+                self._energy = open_nvml_meter(self.torch.cuda.get_device_properties(self.index))
+            else:
+                self._energy = None, super().no_energy_meter_reason
+        return self._energy
+
+    def _energy_meter_text(self) -> str:
+        meter, reason = self._find_energy_meter()
+        return meter.describe() if meter is not None else f"none: {reason}"
 
     def calibration_probe(self) -> Callable[[], None]:
         torch = self.torch
