@@ -134,6 +134,50 @@ def _check_meter(meter: EnergyMeter) -> None:
                          "joules >= 0")
 
 
+#: calls a window may hold before a workload that takes no time on the clock is given up on
+MAX_CALLS = 1 << 24
+
+
+def _seconds_per_call(fn: Callable[[], object], device: Device, clock: Callable[[], float], at_least: float) -> float:
+    """Synchronised calls in doubling batches until a batch takes ``at_least`` seconds: the warm-up, and how long
+    one call takes to finish (an asynchronous device accepts calls far faster than it completes them, so windows
+    are sized in calls, not by watching the host's clock)."""
+    batch = 1
+    while True:
+        device.synchronize()
+        start = clock()
+        for _ in range(batch):
+            fn()
+        device.synchronize()
+        elapsed = clock() - start
+        if elapsed >= at_least:
+            return elapsed / batch
+        if batch >= MAX_CALLS:
+            raise DeviceFailure(f"{batch} calls took {elapsed!r} s on {device.spec}: the workload takes no time on "
+                                "this clock, so no energy window can be timed")
+        batch *= 2
+
+
+def _run_window(fn: Callable[[], object], device: Device, clock: Callable[[], float], length: float,
+                per_call: float) -> tuple[int, float]:
+    """Calls back to back until at least ``length`` seconds have passed with all of them finished: (calls,
+    seconds). Synchronised at the start and end; in between only if the calls ran faster than ``per_call`` said."""
+    device.synchronize()
+    start = clock()
+    calls, elapsed = 0, 0.0
+    while elapsed < length:
+        batch = max(1, math.ceil((length - elapsed) / per_call))
+        if calls + batch > MAX_CALLS:
+            raise DeviceFailure(f"{calls + batch} calls would not fill a {length:.3g} s window on {device.spec}")
+        for _ in range(batch):
+            fn()
+        calls += batch
+        device.synchronize()
+        elapsed = clock() - start
+        per_call = max(elapsed / calls, 1e-12)
+    return calls, elapsed
+
+
 def measure_energy(
     name: str,
     fn: Callable[[], object],
@@ -162,22 +206,12 @@ def measure_energy(
     _check_meter(meter)
     length = window_seconds(window_s, meter)
 
-    def run(seconds: float, minimum_calls: int) -> tuple[int, float]:
-        device.synchronize()
-        start = clock()
-        calls = 0
-        while calls < minimum_calls or clock() - start < seconds:
-            fn()
-            calls += 1
-        device.synchronize()
-        return calls, clock() - start
-
-    run(meter.update_period_s, 3)  # warm-up: caches, clocks, the first call's preparation
+    per_call = _seconds_per_call(fn, device, clock, meter.update_period_s)
     measured = []
     for _ in range(windows):
         device.synchronize()
         start_j = meter.read_joules()
-        calls, seconds = run(length, 1)
+        calls, seconds = _run_window(fn, device, clock, length, per_call)
         joules = meter.read_joules() - start_j
         if not (math.isfinite(joules) and joules > 0):
             raise DeviceFailure(

@@ -175,3 +175,12 @@ def format_value(value: float | None, unit: str) -> str:
         return f"{value / 2**20:.1f} MiB"
     text = f"{value:.4g}"
     return f"{text} {unit}" if unit else text
+
+
+def format_measured(metric: Metric) -> str:
+    """The value in human units, with ``± uncertainty`` where the measurement states one (energy metrics)."""
+    text = format_value(metric.value, metric.unit)
+    uncertainty = metric.summary.get("uncertainty")
+    if isinstance(uncertainty, (int, float)) and math.isfinite(uncertainty):
+        text += f" ± {format_value(uncertainty, metric.unit)}"
+    return text

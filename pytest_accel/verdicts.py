@@ -12,7 +12,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping, NamedTuple
 
-from pytest_accel.metrics import Metric, format_value
+from pytest_accel.metrics import Metric, format_measured, format_value
 from pytest_accel.stats import HistoryTest, timing_shift
 
 Status = Literal[
@@ -392,7 +392,7 @@ def describe_verdict(v: Verdict) -> str:
         expected = f"{'<=' if m.direction == 'lower' else '>='} {v.tolerance:.4g} ({v.tolerance_source})"
     if m.expected is not None and m.expected_source:
         expected += f" (reference {m.expected_source})"
-    parts = [f"obtained {format_value(m.value, m.unit)}", f"expected {expected}"]
+    parts = [f"obtained {format_measured(m)}", f"expected {expected}"]
     if m.basis != "bound":
         if v.delta is not None:
             parts.append(f"diff {_percent(v.delta)}")

@@ -1,9 +1,9 @@
 """Conformance scorecards: one Markdown and one JSON file per device, for a vendor's release notes or a CI artefact.
 
 Per suite and dtype the tests' outcomes (pass, fail, xfail, unsupported), accuracy as a share of the reference,
-parity errors against their bounds, the precision compute really ran in, and speed with the speed-up over the run's
-first device. Rows are sorted and nothing varies between two runs of the same results but the header, so two
-scorecards diff cleanly.
+parity errors against their bounds, the precision compute really ran in, speed with the speed-up over the run's
+first device, and energy per inference with its uncertainty and the mean power (devices with an energy meter). Rows
+are sorted and nothing varies between two runs of the same results but the header, so two scorecards diff cleanly.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ def add_scorecard_options(parser: pytest.Parser) -> None:
         default=None,
         metavar="DIR",
         help="write a conformance scorecard per device into DIR: <device key>.md and .json (outcomes per suite and "
-        "dtype, accuracy against the reference, parity, the precision that ran, speed and speed-up). Default: none.",
+        "dtype, accuracy against the reference, parity, the precision that ran, speed and speed-up, energy). "
+        "Default: none.",
     )
 
 
@@ -120,7 +121,7 @@ def build_scorecards(session: AccelSession, collector: ScorecardCollector) -> di
         for outcome in outcomes:
             counts = groups.setdefault((outcome.suite, outcome.variant or "-"), dict.fromkeys(OUTCOMES, 0))
             counts[outcome.outcome] += 1
-        accuracy, parity, precision, speed = [], [], [], []
+        accuracy, parity, precision, speed, energy = [], [], [], [], []
         for (suite, test, variant, metric_name), per_device in sorted(by_metric.items()):
             verdict = per_device.get(device.spec)
             if verdict is None:
@@ -142,6 +143,10 @@ def build_scorecards(session: AccelSession, collector: ScorecardCollector) -> di
                 ops = metric.summary.get("compute_ops") or metric.summary["execution"]["compute_ops"]
                 row["compute_ops"] = dict(sorted(ops.items()))
                 precision.append(row)
+            elif metric.kind == "energy" or "meter" in metric.summary:
+                row |= {key: metric.summary.get(key) for key in ("uncertainty", "mean_power_w", "meter",
+                                                                 "update_period_s")}
+                energy.append(row)
             elif _speed(verdict):
                 other = per_device.get(first) if first and first != device.spec else None
                 row["speedup_over"] = first if other is not None else None
@@ -167,6 +172,7 @@ def build_scorecards(session: AccelSession, collector: ScorecardCollector) -> di
             "parity": parity,
             "precision": precision,
             "speed": speed,
+            "energy": energy,
         }
     return cards
 
@@ -216,6 +222,13 @@ def markdown(card: dict[str, Any]) -> str:
                         [[r["suite"], r["dtype"], r["metric"], _number(r["value"], r["unit"]),
                           f"{r['speedup']:.2f}x over {r['speedup_over']}" if r["speedup"] else "-", r["verdict"]]
                          for r in card["speed"]])
+    if card.get("energy"):
+        lines += ["", "## Energy", ""]
+        lines += _table(["suite", "dtype", "metric", "value", "uncertainty", "mean power", "meter", "verdict"],
+                        [[r["suite"], r["dtype"], r["metric"], _number(r["value"], r["unit"]),
+                          _number(r["uncertainty"], r["unit"]), _number(r["mean_power_w"], "W"),
+                          f"{r['meter']}, period {_number(r['update_period_s'], 's')}" if r["meter"] else "-",
+                          r["verdict"]] for r in card["energy"]])
     not_passed = [t for t in card["tests"] if t["outcome"] != "passed"]
     if not_passed:
         lines += ["", "## Tests that did not pass", ""]

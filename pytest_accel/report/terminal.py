@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping
 
-from pytest_accel.metrics import KINDS, format_value
+from pytest_accel.metrics import KINDS, format_measured, format_value
 from pytest_accel.options import (
     OPT_MISSING,
     OPT_PRUNE,
@@ -324,7 +324,7 @@ class TerminalSummary:
             key = mark_key(verdict)
             against = {"bound": "bound", "reference": "reference"}.get(metric.basis, "baseline")
             text = (f"{record.device.spec} {record.suite}::{record.test} {metric.name} "
-                    f"{format_value(metric.value, metric.unit)}, {against} {verdict.expected_text}")
+                    f"{format_measured(metric)}, {against} {verdict.expected_text}")
             delta = _delta(verdict)
             if delta != "-":
                 text += f", {delta}"
@@ -344,7 +344,7 @@ class TerminalSummary:
             for verdict in record.verdicts:
                 metric = verdict.metric
                 rows.append(
-                    [f"{record.suite}::{record.test}", metric.name, format_value(metric.value, metric.unit),
+                    [f"{record.suite}::{record.test}", metric.name, format_measured(metric),
                      verdict.expected_text, _delta(verdict), verdict.label]
                 )
                 markups.append(_row_markup(verdict))
