@@ -2,7 +2,9 @@
 
 A meter's counter changes only every update period, so a read can be up to one period stale. Energy is therefore
 measured over windows at least :data:`MIN_PERIODS` update periods and :data:`MIN_WINDOW_S` long, running the workload
-back to back, synchronised at both ends, with the counter read at the boundaries. Several windows are measured; the
+back to back, synchronised at both ends, with the counter read at the boundaries. A window is sized in calls, from a
+synchronised warm-up, not by watching the host's clock: an asynchronous device accepts calls far faster than it
+runs them. Several windows are measured; the
 value is their median and its uncertainty is the spread across windows (half their range) plus the quantisation
 of one window: one update period's worth of energy at the window's power, plus the counter's resolution, divided by
 the window's inferences.
@@ -29,7 +31,7 @@ MIN_PERIODS = 20
 #: and at least this long, so that short-period meters still average over the workload's power swings
 MIN_WINDOW_S = 1.0
 WINDOWS = 5
-#: windows below this cannot show a spread
+#: fewer windows give no median and spread worth the name
 MIN_WINDOWS = 3
 
 
