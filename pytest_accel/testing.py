@@ -26,6 +26,8 @@ What is checked, each part a test of its own so a failure names the part:
   every open and different for each of ``distinct_specs``; ``id`` is safe in test ids and file names.
 - timing: ``synchronize()`` waits for work queued before it (see below); the calibration probe is ``None`` or runs
   in under ``probe_max_seconds`` a call, at a steady speed.
+- energy: ``energy_meter()`` is ``None`` with ``no_energy_meter_reason`` saying why, or a meter that states a
+  positive update period and a non-negative resolution and whose counter reads finite joules that never go down.
 - numerics: every dtype in ``supported_dtypes`` really runs a matmul close to the float64 result, within the bound
   of the precision ``effective_precision`` names (one of :data:`PRECISION_NAMES`); ``prepare_module`` returns a
   module that computes what the original computes, on the device.
@@ -451,6 +453,29 @@ class BackendContract:
         _fail(f"calibration probe calls took {first * 1e3:.2f} ms, later {second * 1e3:.2f} ms (lower quartiles, "
               f"twice); the contract requires repeated calls within {_PROBE_STEADY_RATIO}x of each other (the probe "
               "normalises timings: it must measure the machine, not its own warm-up or caches)")
+
+    # -- energy ------------------------------------------------------------------------------------------------
+
+    def test_energy_meter_is_none_with_a_reason_or_counts_up(self, contract_device: Device) -> None:
+        meter = contract_device.energy_meter()
+        if meter is None:
+            reason = contract_device.no_energy_meter_reason
+            if not (isinstance(reason, str) and reason.strip()):
+                _fail(f"energy_meter() is None and no_energy_meter_reason is {reason!r}; the contract requires a "
+                      "reason (the energy test is skipped with it)")
+            return
+        period, resolution = meter.update_period_s, meter.resolution_j
+        if not (isinstance(period, (int, float)) and math.isfinite(period) and 0 < period <= 10):
+            _fail(f"energy meter {meter.name!r}: update_period_s={period!r}; the contract requires the seconds "
+                  "between counter updates, > 0 and at most 10 (energy windows are sized by it)")
+        if not (isinstance(resolution, (int, float)) and math.isfinite(resolution) and resolution >= 0):
+            _fail(f"energy meter {meter.name!r}: resolution_j={resolution!r}; the contract requires joules >= 0")
+        first = meter.read_joules()
+        time.sleep(min(2 * period, 1.0))
+        second = meter.read_joules()
+        if not (math.isfinite(first) and math.isfinite(second) and second >= first):
+            _fail(f"energy meter {meter.name!r} read {first!r} J, then {second!r} J {min(2 * period, 1.0):g} s "
+                  "later; the contract requires a cumulative counter in finite joules that never goes down")
 
     # -- numerics ----------------------------------------------------------------------------------------------
 

@@ -431,3 +431,68 @@ def test_the_scorecard_has_an_energy_section(energy_project: pytest.Pytester) ->
     row = "| toy | - | toy.joules_per_inference | 200 mJ | 10 mJ | 50 W | fake meter, period 50 ms | recorded |"
     assert row in text
     assert "| toy | - | toy.inferences_per_joule | 5 1/J | 0.25" in text
+
+
+#: the backend kit's energy part, on the toy backend's metered device and on one whose counter goes back
+METER_CONTRACT = """
+from conftest import FakeMeter, MeterBackend, MeterBox
+from pytest_accel.testing import BackendContract
+
+
+class BackwardsMeter(FakeMeter):
+    def __init__(self):
+        super().__init__(50.0)
+        self.reads = 0
+
+    def read_joules(self):
+        self.reads += 1
+        return 100.0 - self.reads
+
+
+class BackwardsBox(MeterBox):
+    def energy_meter(self):
+        return BackwardsMeter()
+
+
+class SilentBox(MeterBox):
+    @property
+    def no_energy_meter_reason(self):
+        return ""
+
+
+class Backwards(MeterBackend):
+    def open(self, spec):
+        return (SilentBox if spec == "nometer" else BackwardsBox)(spec, self.name)
+
+
+class TestMeterBox(BackendContract):
+    backend = MeterBackend()
+    valid_specs = ["meterbox"]
+
+
+class TestNoMeter(BackendContract):
+    backend = MeterBackend()
+    valid_specs = ["nometer"]
+
+
+class TestBackwards(BackendContract):
+    backend = Backwards()
+    valid_specs = ["meterbox"]
+
+
+class TestSilent(BackendContract):
+    backend = Backwards()
+    valid_specs = ["nometer"]
+"""
+
+
+def test_the_backend_kit_checks_the_energy_meter(energy_project: pytest.Pytester) -> None:
+    energy_project.makepyfile(test_contract=METER_CONTRACT)
+    result = energy_project.runpytest("-k", "energy_meter", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, failed=2)
+    result.stdout.fnmatch_lines_random([
+        "*TestBackwards::test_energy_meter_is_none_with_a_reason_or_counts_up*",
+        "*energy meter 'fake meter' read 99.0 J, then 98.0 J*never goes down*",
+        "*TestSilent::test_energy_meter_is_none_with_a_reason_or_counts_up*",
+        "*energy_meter() is None and no_energy_meter_reason is ''*",
+    ])

@@ -26,7 +26,8 @@ ALL_TESTS = {
     "test_key_is_a_safe_folder_name", "test_key_is_stable_across_opens", "test_keys_differ_between_distinct_devices",
     "test_id_is_safe_in_test_ids_and_file_names", "test_synchronize_returns_on_an_idle_device",
     "test_synchronize_waits_for_queued_work", "test_calibration_probe_runs_in_bounded_time",
-    "test_calibration_probe_is_steady", "test_supported_dtypes_are_known_names", "test_supported_dtypes_really_run",
+    "test_calibration_probe_is_steady", "test_energy_meter_is_none_with_a_reason_or_counts_up",
+    "test_supported_dtypes_are_known_names", "test_supported_dtypes_really_run",
     "test_prepare_module_computes_the_same",
 }
 
