@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 import sys
+import warnings
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Generator, Iterator
@@ -32,6 +33,7 @@ from pytest_accel.options import (
 from pytest_accel.paths import display_path
 from pytest_accel.references import ReferenceStore
 from pytest_accel.report.json_report import build_report, write_report
+from pytest_accel.report.markdown import STEP_SUMMARY_ENV, MarkdownSummary, append_step_summary, step_summary_path
 from pytest_accel.report.scorecard import (
     OPT_SCORECARD,
     ScorecardCollector,
@@ -296,6 +298,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     collector = session.config.stash.get(SCORECARD_KEY, None)
     if collector is not None:
         accel_session.scorecards = write_scorecards(collector.folder, build_scorecards(accel_session, collector))
+    step_summary = step_summary_path()
+    if step_summary is not None:
+        problem = append_step_summary(step_summary, MarkdownSummary(accel_session, session.config.rootpath))
+        if problem is not None:
+            warnings.warn(pytest.PytestWarning(
+                f"pytest-accel: cannot append the Markdown summary to {STEP_SUMMARY_ENV}={step_summary}: {problem}"),
+                stacklevel=1)
     if accel_session.options.report_path is None:
         return
     report = build_report(accel_session, int(exitstatus))
