@@ -31,6 +31,7 @@ from pytest_accel.options import (
     read_options,
 )
 from pytest_accel.paths import display_path
+from pytest_accel.progress import NULL_PROGRESS, LineProgress, Progress
 from pytest_accel.references import ReferenceStore
 from pytest_accel.report.json_report import build_report, write_report
 from pytest_accel.report.markdown import STEP_SUMMARY_ENV, MarkdownSummary, append_step_summary, step_summary_path
@@ -228,6 +229,32 @@ def accel(request: pytest.FixtureRequest, device: Device, accel_variant: str | N
         pytest.fail(f"pytest-accel: {error}", pytrace=False)
     yield checker
     checker.finish()
+
+
+def terminal_progress(config: pytest.Config) -> Progress:
+    """Progress lines through pytest's terminal reporter, never into a test's captured output; none under ``-q``,
+    without a terminal reporter, and on xdist workers (whose output no one reads while they run)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or config.get_verbosity() < 0 or is_worker(config):
+        return NULL_PROGRESS
+    capture = config.pluginmanager.get_plugin("capturemanager")
+
+    def write(line: str) -> None:
+        if capture is None:
+            reporter.write_line(line)
+            return
+        # what pytest's live logging does: the line goes to the terminal past global and fixture capture
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(line)
+
+    return LineProgress(write)
+
+
+@pytest.fixture(scope="session")
+def accel_progress(pytestconfig: pytest.Config) -> Progress:
+    """Where long preparation inside the run (a suite building its data set) tells its progress: pytest's
+    terminal, not the test's captured output; silent under ``-q``. Pass it to the workload."""
+    return terminal_progress(pytestconfig)
 
 
 @pytest.fixture(scope="session")
