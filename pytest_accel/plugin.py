@@ -31,7 +31,7 @@ from pytest_accel.options import (
     read_options,
 )
 from pytest_accel.paths import display_path
-from pytest_accel.progress import NULL_PROGRESS, LineProgress, Progress
+from pytest_accel.progress import NULL_PROGRESS, SESSION_INTERVAL, LineProgress, Progress
 from pytest_accel.references import ReferenceStore
 from pytest_accel.report.json_report import build_report, write_report
 from pytest_accel.report.markdown import STEP_SUMMARY_ENV, MarkdownSummary, append_step_summary, step_summary_path
@@ -247,7 +247,7 @@ def terminal_progress(config: pytest.Config) -> Progress:
         with capture.global_and_fixture_disabled():
             reporter.write_line(line)
 
-    return LineProgress(write)
+    return LineProgress(write, SESSION_INTERVAL)
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,9 @@ from typing import Callable, Protocol, TextIO
 
 #: at most one line a second within a phase; its first and last lines are always written
 DEFAULT_INTERVAL = 1.0
+#: inside a pytest run, where the lines sit among the session's: building the default data set (about 20 s on
+#: two cores) reads as five lines, not twenty
+SESSION_INTERVAL = 5.0
 
 
 class Progress(Protocol):
