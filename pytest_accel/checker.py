@@ -88,6 +88,24 @@ def item_identity(item: pytest.Item, device: Device) -> ItemIdentity:
     return ItemIdentity(suite, function, params_id)
 
 
+def junit_properties(device: Device, verdicts: list[Verdict], *, first: bool = True) -> list[tuple[str, object]]:
+    """What ``record_property`` would attach for these verdicts (``--junitxml`` writes them as ``<property>``):
+    ``accel.device`` and ``accel.device_key`` once per test (``first``), then per metric its value, unit, baseline,
+    expected (the baseline, bound or reference it was held to, as the summary prints it), tolerance, verdict and
+    whether it is gated. Unset fields are left out rather than written as "None"."""
+    properties: list[tuple[str, object]] = [("accel.device", device.spec), ("accel.device_key", device.key)] \
+        if first else []
+    for verdict in verdicts:
+        metric = verdict.metric
+        fields: dict[str, object | None] = {
+            "value": metric.value, "unit": metric.unit or None, "baseline": verdict.baseline_value,
+            "expected": verdict.expected_text if verdict.expected_text != "-" else None,
+            "tolerance": verdict.tolerance, "verdict": verdict.status, "gated": verdict.gated,
+        }
+        properties += [(f"accel.{metric.name}.{field}", value) for field, value in fields.items() if value is not None]
+    return properties
+
+
 class AccelChecker:
     """Bound to one test on one device. ``measure_latency`` times; ``check`` compares and records.
 
@@ -176,6 +194,8 @@ class AccelChecker:
             self._write(stored, to_write)
         self.record.verdicts.extend(verdicts)
         self.record.stored_names.update(stored_metrics)
+        self.item.user_properties.extend(junit_properties(self.device, verdicts,
+                                                          first=len(self.record.verdicts) == len(verdicts)))
 
         failures = [v for v in verdicts if v.fails_test]
         missing = [v for v in verdicts if v.status == "missing"] if options.missing_baseline == "fail" else []
@@ -401,4 +421,4 @@ def rerun_command(options: AccelOptions, test_file: Path, nodeid: str, device_sp
     return shlex.join(["pytest", test, *kept, f"{options.device_option}={device_spec}", *extra])
 
 
-__all__ = ["AccelChecker", "ItemIdentity", "item_identity"]
+__all__ = ["AccelChecker", "ItemIdentity", "item_identity", "junit_properties"]

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
+from pytest_accel.progress import stream_progress
 from pytest_accel.workloads.cache import default_cache_dir
 
 #: each run is judged against the other unchanged runs, which must make a usable history
@@ -41,11 +42,13 @@ def _build_detector(args: argparse.Namespace) -> int:
     if out.exists() and not args.force:
         print(f"pytest-accel: {out} exists; pass --force to replace it", file=sys.stderr)
         return 2
-    settings = TrainSettings(epochs=args.epochs, seed=args.seed, device=args.device, imgsz=args.imgsz)
-    result = train_detector(out, default_cache_dir(), settings)
+    settings = TrainSettings(epochs=args.epochs, seed=args.seed, device=args.device, imgsz=args.imgsz,
+                             verbose=not args.quiet)
+    progress = stream_progress(quiet=args.quiet)
+    result = train_detector(out, default_cache_dir(), settings, progress=progress)
     print(f"trained {settings.epochs} epochs in {result.seconds:.0f} s on {settings.device}: {out}")
     source = DetectorSource(out, args.imgsz, default_cache_dir())
-    path, scores = record_reference(_references(args), source, result.data_yaml, force=True)
+    path, scores = record_reference(_references(args), source, result.data_yaml, force=True, progress=progress)
     print(f"fp32 reference on the val split: mAP50-95 {scores.map50_95:.4f}, mAP50 {scores.map50:.4f} -> {path}")
     return 0
 
@@ -60,13 +63,14 @@ def _detection_reference(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"pytest-accel: --model={error}", file=sys.stderr)
         return 2
-    data = Path(args.data) if args.data else ensure_dataset(default_cache_dir())
+    progress = stream_progress(quiet=args.quiet)
+    data = Path(args.data) if args.data else ensure_dataset(default_cache_dir(), progress=progress)
     if not data.is_file():
         print(f"pytest-accel: --data={data}: no such file", file=sys.stderr)
         return 2
     source = DetectorSource(model, args.imgsz, default_cache_dir())
     try:
-        path, scores = record_reference(_references(args), source, data, force=args.force)
+        path, scores = record_reference(_references(args), source, data, force=args.force, progress=progress)
     except FileExistsError as error:
         print(f"pytest-accel: {error}", file=sys.stderr)
         return 2
@@ -85,7 +89,8 @@ def _gesture_reference(args: argparse.Namespace) -> int:
         return 2
     try:
         data = load_gesture_data(data_path)
-        path = record_reference(_references(args), data, Recipe(), args.seeds, args.force)
+        path = record_reference(_references(args), data, Recipe(), args.seeds, args.force,
+                                stream_progress(quiet=args.quiet))
     except (FileExistsError, ValueError) as error:
         print(f"pytest-accel: {error}", file=sys.stderr)
         return 2
@@ -170,7 +175,8 @@ def _gate_check(args: argparse.Namespace) -> int:
               "other unchanged runs)", file=sys.stderr)
         return 2
     folder = Path(args.work_dir) if args.work_dir else Path(args.out).with_suffix("")
-    summary = gate_check(pytest_args, args.runs, slowdowns, folder, Path(args.out), args.alpha)
+    summary = gate_check(pytest_args, args.runs, slowdowns, folder, Path(args.out), args.alpha,
+                         stream_progress(quiet=args.quiet))
     for line in lines(summary):
         print(line)
     print(f"written: {args.out} (runs in {folder})")
@@ -238,6 +244,12 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_quiet(command: argparse.ArgumentParser) -> None:
+    command.add_argument("-q", "--quiet", action="store_true",
+                         help="no progress lines on stderr (and no ultralytics output but its warnings); "
+                         "default: a line per phase and about one a second")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from pytest_accel import __version__
 
@@ -275,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--reference-dir", default=None,
                        help="folder of references; default: ini accel_reference_dir, else the bundled suites' own")
     build.add_argument("--force", action="store_true", help="replace existing weights")
+    _add_quiet(build)
     build.set_defaults(run=_build_detector)
 
     reference = commands.add_parser("detection-reference", help="record the fp32 CPU mAP of a model on a data "
@@ -285,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     reference.add_argument("--reference-dir", default=None,
                        help="folder of references; default: ini accel_reference_dir, else the bundled suites' own")
     reference.add_argument("--force", action="store_true", help="replace an existing reference")
+    _add_quiet(reference)
     reference.set_defaults(run=_detection_reference)
 
     gesture = commands.add_parser("gesture-reference", help="record the gesture classifier's convergence reference "
@@ -294,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     gesture.add_argument("--reference-dir", default=None,
                        help="folder of references; default: ini accel_reference_dir, else the bundled suites' own")
     gesture.add_argument("--force", action="store_true", help="replace an existing reference")
+    _add_quiet(gesture)
     gesture.set_defaults(run=_gesture_reference)
 
     power = commands.add_parser(
@@ -328,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--out", default="gate-check.json", help="summary JSON; default: gate-check.json")
     check.add_argument("--work-dir", default=None, help="where the runs' reports go; default: next to --out")
     check.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then the pytest arguments")
+    _add_quiet(check)
     check.set_defaults(run=_gate_check)
     return parser
 

@@ -20,9 +20,11 @@ from typing import Any, Iterator
 from pytest_accel.baselines import atomic_write_json, run_summary
 from pytest_accel.metrics import KINDS, Metric, measurement_of
 from pytest_accel.options import OPT_INJECT_SLOWDOWN, OPT_REPORT
+from pytest_accel.progress import NULL_PROGRESS, Progress
 from pytest_accel.verdicts import MIN_HISTORY, Policy, Verdict, compare
 
 DETECTION_TARGET = 0.95
+RUNNING_PHASE = "gate check: pytest runs"
 
 
 @dataclass(frozen=True)
@@ -226,13 +228,14 @@ def lines(summary: dict[str, Any]) -> Iterator[str]:
 
 
 def gate_check(pytest_args: list[str], runs: int, slowdowns: list[float], folder: Path, out: Path,
-               alpha: float) -> dict[str, Any]:
+               alpha: float, progress: Progress = NULL_PROGRESS) -> dict[str, Any]:
     done: list[Run] = []
     total = runs * (len(slowdowns) + 1)
+    progress.update(RUNNING_PHASE, 0, total, "runs")
     for run in run_conditions(pytest_args, runs, slowdowns, folder):
         done.append(run)
-        print(f"[{len(done)}/{total}] slowdown {run.slowdown:g}, round {run.index + 1}: exit {run.exit_status} "
-              f"in {run.seconds:.0f} s", flush=True)
+        progress.update(RUNNING_PHASE, len(done), total, "runs", f"slowdown {run.slowdown:g}, round "
+                        f"{run.index + 1}: exit {run.exit_status} in {run.seconds:.0f} s")
     summary = summarise(done, judge(done, alpha))
     summary["pytest_args"] = pytest_args
     atomic_write_json(out, summary)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 import sys
+import warnings
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Generator, Iterator
@@ -30,8 +31,10 @@ from pytest_accel.options import (
     read_options,
 )
 from pytest_accel.paths import display_path
+from pytest_accel.progress import NULL_PROGRESS, SESSION_INTERVAL, LineProgress, Progress
 from pytest_accel.references import ReferenceStore
 from pytest_accel.report.json_report import build_report, write_report
+from pytest_accel.report.markdown import STEP_SUMMARY_ENV, MarkdownSummary, append_step_summary, step_summary_path
 from pytest_accel.report.scorecard import (
     OPT_SCORECARD,
     ScorecardCollector,
@@ -228,6 +231,32 @@ def accel(request: pytest.FixtureRequest, device: Device, accel_variant: str | N
     checker.finish()
 
 
+def terminal_progress(config: pytest.Config) -> Progress:
+    """Progress lines through pytest's terminal reporter, never into a test's captured output; none under ``-q``,
+    without a terminal reporter, and on xdist workers (whose output no one reads while they run)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or config.get_verbosity() < 0 or is_worker(config):
+        return NULL_PROGRESS
+    capture = config.pluginmanager.get_plugin("capturemanager")
+
+    def write(line: str) -> None:
+        if capture is None:
+            reporter.write_line(line)
+            return
+        # what pytest's live logging does: the line goes to the terminal past global and fixture capture
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(line)
+
+    return LineProgress(write, SESSION_INTERVAL)
+
+
+@pytest.fixture(scope="session")
+def accel_progress(pytestconfig: pytest.Config) -> Progress:
+    """Where long preparation inside the run (a suite building its data set) tells its progress: pytest's
+    terminal, not the test's captured output; silent under ``-q``. Pass it to the workload."""
+    return terminal_progress(pytestconfig)
+
+
 @pytest.fixture(scope="session")
 def accel_references(request: pytest.FixtureRequest) -> ReferenceStore:
     """The device-independent references in ``<baselines>/reference/``: ``find(suite, name, identity)`` gives
@@ -296,6 +325,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     collector = session.config.stash.get(SCORECARD_KEY, None)
     if collector is not None:
         accel_session.scorecards = write_scorecards(collector.folder, build_scorecards(accel_session, collector))
+    step_summary = step_summary_path()
+    if step_summary is not None:
+        problem = append_step_summary(step_summary, MarkdownSummary(accel_session, session.config.rootpath))
+        if problem is not None:
+            warnings.warn(pytest.PytestWarning(
+                f"pytest-accel: cannot append the Markdown summary to {STEP_SUMMARY_ENV}={step_summary}: {problem}"),
+                stacklevel=1)
     if accel_session.options.report_path is None:
         return
     report = build_report(accel_session, int(exitstatus))

@@ -15,6 +15,7 @@ from pytest_accel.devices import Device, ExecutionPrecision
 from pytest_accel.energy import measure_energy
 from pytest_accel.errors import WorkloadUnsupported
 from pytest_accel.metrics import Metric
+from pytest_accel.progress import Progress
 from pytest_accel.references import Reference, ReferenceStore
 from pytest_accel.suite_options import DetectionOptions
 from pytest_accel.workloads.cache import default_cache_dir
@@ -74,8 +75,8 @@ class Golden:
 
 
 @pytest.fixture(scope="session")
-def detection_data_yaml(detection_options: DetectionOptions) -> Path:
-    return detection_options.data or ensure_dataset(default_cache_dir())
+def detection_data_yaml(detection_options: DetectionOptions, accel_progress: Progress) -> Path:
+    return detection_options.data or ensure_dataset(default_cache_dir(), progress=accel_progress)
 
 
 @pytest.fixture(scope="session")

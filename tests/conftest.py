@@ -114,3 +114,9 @@ def latency_project(pytester: pytest.Pytester) -> pytest.Pytester:
     pytester.makepyfile(test_toy=LATENCY_TEST)
     pytester.path.joinpath("delay.txt").write_text("0.002")
     return pytester
+
+
+@pytest.fixture(autouse=True)
+def _no_step_summary(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inner runs must not append to this project's own CI page when its tests run under GitHub Actions."""
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)

@@ -119,7 +119,7 @@ def _table(rows: list[list[str]], indent: str = "  ") -> Iterator[str]:
         yield indent + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
 
 
-def _delta(verdict: Verdict) -> str:
+def delta_text(verdict: Verdict) -> str:
     if verdict.delta is None or verdict.metric.basis == "bound":  # a bound is not a change from a baseline
         return "-"
     text = f"{verdict.delta * 100:+.1f}%"
@@ -128,7 +128,7 @@ def _delta(verdict: Verdict) -> str:
     return text
 
 
-def _speedup(first: Verdict, other: Verdict) -> str:
+def speedup_text(first: Verdict, other: Verdict) -> str:
     factor = speedup(first, other)
     return f" ({factor:.2f}x)" if factor is not None else ""
 
@@ -176,7 +176,7 @@ def _test_headings(records: list[TestRecord]) -> dict[TestHeadingKey, str]:
     return {key: f"{'/'.join(key[0])}::{key[1]}" if heading in shared else heading for key, heading in short.items()}
 
 
-def _column_label(column: tuple[str, str]) -> str:
+def column_label(column: tuple[str, str]) -> str:
     spec, params = column
     return f"{spec} {params}" if params else spec
 
@@ -184,6 +184,45 @@ def _column_label(column: tuple[str, str]) -> str:
 def _short_metric_name(suite: str, name: str) -> str:
     """Under its test's heading a metric named after the suite (``detection.map50``) needs no suite again."""
     return name[len(suite) + 1:] if name.startswith(f"{suite}.") and len(name) > len(suite) + 1 else name
+
+
+Column = tuple[str, str]
+#: per test heading, per metric (short name), the verdict in each column
+MatrixRows = OrderedDict[str, OrderedDict[str, dict[Column, Verdict]]]
+
+
+def build_matrix(records: list[TestRecord], device_specs: tuple[str, ...] | list[str]
+                 ) -> tuple[list[Column], MatrixRows]:
+    """The compact summary's matrix: columns (device spec, parameters) in the order the devices were asked for
+    (xdist workers finish in any order), then as they came; rows by test heading and metric."""
+    device_order = {spec: index for index, spec in enumerate(device_specs)}
+    columns: list[Column] = []
+    headings = _test_headings(records)
+    rows: MatrixRows = OrderedDict()
+    for record in records:
+        device_order.setdefault(record.device.spec, len(device_order))
+        column = (record.device.spec, record.params)
+        if column not in columns:
+            columns.append(column)
+        metrics = rows.setdefault(headings[_test_key(record)], OrderedDict())
+        for verdict in record.verdicts:
+            metrics.setdefault(_short_metric_name(record.suite, verdict.metric.name), {})[column] = verdict
+    columns.sort(key=lambda column: device_order[column[0]])  # stable: each device's parameters in run order
+    return columns, rows
+
+
+def not_passing(records: list[TestRecord]) -> list[tuple[TestRecord, Verdict]]:
+    """Every judged verdict that is not a pass (:data:`LISTED_MARKS`), regressions first, failing ones first."""
+    return sorted(
+        ((record, verdict) for record in records for verdict in record.verdicts if mark_key(verdict) in LISTED_MARKS),
+        key=lambda pair: (LISTED_MARKS.index(mark_key(pair[1])), not pair[1].fails_test),
+    )
+
+
+def record_missing_command(invocation_args: tuple[str, ...] | list[str]) -> str:
+    """The run's own command with ``--accel-missing-baseline=record`` in place of any value it gave."""
+    args = [a for a in invocation_args if not a.startswith(OPT_MISSING)]
+    return shlex.join(["pytest", *args, f"{OPT_MISSING}=record"])
 
 
 class TerminalSummary:
@@ -229,31 +268,17 @@ class TerminalSummary:
         return format_value(verdict.metric.value, verdict.metric.unit), self._symbol(key), MARKS[key].markup
 
     def _matrix(self, records: list[TestRecord]) -> Iterator[Line]:
-        # devices in the order they were asked for (xdist workers finish in any order), then as they came
-        device_order = {spec: index for index, spec in enumerate(self.session.options.device_specs)}
-        columns: list[tuple[str, str]] = []
-        headings = _test_headings(records)
-        rows: OrderedDict[str, OrderedDict[str, dict[tuple[str, str], Verdict]]] = OrderedDict()  # by test, metric
-        for record in records:
-            device_order.setdefault(record.device.spec, len(device_order))
-            column = (record.device.spec, record.params)
-            if column not in columns:
-                columns.append(column)
-            metrics = rows.setdefault(headings[_test_key(record)], OrderedDict())
-            for verdict in record.verdicts:
-                metrics.setdefault(_short_metric_name(record.suite, verdict.metric.name), {})[column] = verdict
-        columns.sort(key=lambda column: device_order[column[0]])  # stable: each device's parameters in run order
-
+        columns, rows = build_matrix(records, self.session.options.device_specs)
         cells = {(label, name): {column: self._cell(verdict) for column, verdict in per_column.items()}
                  for label, metrics in rows.items() for name, per_column in metrics.items()}
         label_width = max(len("metric"), *(len(name) + 2 for _, name in cells))
         widths = [
-            max([len(_column_label(column))]
+            max([len(column_label(column))]
                 + [_cell_width(per_column[column]) for per_column in cells.values() if column in per_column])
             for column in columns
         ]
         yield Line.of("  " + "metric".ljust(label_width) + "".join(
-            "  " + _column_label(column).ljust(width) for column, width in zip(columns, widths, strict=True)).rstrip(),
+            "  " + column_label(column).ljust(width) for column, width in zip(columns, widths, strict=True)).rstrip(),
             {"bold": True})
         for label, metrics in rows.items():
             yield Line.of(f"  {label}")
@@ -306,11 +331,7 @@ class TerminalSummary:
     def _not_passing(self, records: list[TestRecord]) -> Iterator[Line]:
         """Every judged verdict that is not a pass, regressions first. Metrics without a baseline and written
         ones are left to the attention section, which groups them by file."""
-        listed = sorted(
-            ((record, verdict) for record in records for verdict in record.verdicts
-             if mark_key(verdict) in LISTED_MARKS),
-            key=lambda pair: (LISTED_MARKS.index(mark_key(pair[1])), not pair[1].fails_test),
-        )
+        listed = not_passing(records)
         if not listed:
             return
         counts: OrderedDict[str, int] = OrderedDict()
@@ -325,7 +346,7 @@ class TerminalSummary:
             against = {"bound": "bound", "reference": "reference"}.get(metric.basis, "baseline")
             text = (f"{record.device.spec} {record.suite}::{record.test} {metric.name} "
                     f"{format_measured(metric)}, {against} {verdict.expected_text}")
-            delta = _delta(verdict)
+            delta = delta_text(verdict)
             if delta != "-":
                 text += f", {delta}"
             yield Line(((f"  {self._symbol(key)} ", MARKS[key].markup),
@@ -345,7 +366,7 @@ class TerminalSummary:
                 metric = verdict.metric
                 rows.append(
                     [f"{record.suite}::{record.test}", metric.name, format_measured(metric),
-                     verdict.expected_text, _delta(verdict), verdict.label]
+                     verdict.expected_text, delta_text(verdict), verdict.label]
                 )
                 markups.append(_row_markup(verdict))
         for text, markup in zip(_table(rows), markups, strict=True):
@@ -372,7 +393,7 @@ class TerminalSummary:
                     continue
                 text = format_value(cell.metric.value, cell.metric.unit)
                 if first is not None and spec != specs[0] and cell.metric.kind_info.speed:
-                    text += _speedup(first, cell)
+                    text += speedup_text(first, cell)
                 row.append(text)
             rows.append(row)
         yield from (Line.of(text) for text in _table(rows))
@@ -442,7 +463,7 @@ class TerminalSummary:
                 yield Line.of(f"{len(missing)} metric(s) had no baseline ({not_checked}), marked "
                               f"{self._symbol('missing')} above; their {len(by_file)} file(s) are listed under "
                               f"{OPT_SUMMARY}=full")
-            yield Line.of(f"  record them with: {self._rerun_command(f'{OPT_MISSING}=record')}")
+            yield Line.of(f"  record them with: {record_missing_command(options.invocation_args)}")
         absent = [r for r in records if r.absent]
         if absent:
             yield Line.of(f"{sum(len(r.absent) for r in absent)} baseline metric(s) no longer produced by their tests:")
@@ -509,8 +530,4 @@ class TerminalSummary:
 
     def _display(self, path: Path) -> str:
         return display_path(path, self.session.options.invocation_dir)
-
-    def _rerun_command(self, extra: str) -> str:
-        args = [a for a in self.session.options.invocation_args if not a.startswith(OPT_MISSING)]
-        return shlex.join(["pytest", *args, extra])
 

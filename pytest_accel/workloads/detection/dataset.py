@@ -18,9 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
+from pytest_accel.progress import NULL_PROGRESS, Progress
+
 CLASSES: tuple[str, ...] = ("circle", "rectangle", "triangle")
 GENERATOR_VERSION = 1
 SPLITS = {"train": 0, "val": 1}
+BUILDING_PHASE = "building detection data set"
 
 
 @dataclass(frozen=True)
@@ -186,8 +189,9 @@ def data_yaml_text(root: Path) -> str:
     return f"path: {root}\ntrain: images/train\nval: images/val\nnames:\n{names}\n"
 
 
-def ensure_dataset(cache_dir: Path, spec: DatasetSpec = DatasetSpec()) -> Path:
-    """The data set's YAML file, generating the data set first if this cache does not hold it yet."""
+def ensure_dataset(cache_dir: Path, spec: DatasetSpec = DatasetSpec(), progress: Progress = NULL_PROGRESS) -> Path:
+    """The data set's YAML file, generating the data set first if this cache does not hold it yet (telling
+    ``progress`` how many images are done)."""
     import cv2
 
     root = cache_dir / "detection" / f"shapes-{spec.fingerprint}"
@@ -196,7 +200,10 @@ def ensure_dataset(cache_dir: Path, spec: DatasetSpec = DatasetSpec()) -> Path:
         return yaml_path
     root.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
+    total = spec.train_images + spec.val_images
+    done = 0
     try:
+        progress.update(BUILDING_PHASE, done, total, "images")
         for split, count in (("train", spec.train_images), ("val", spec.val_images)):
             (building / "images" / split).mkdir(parents=True)
             (building / "labels" / split).mkdir(parents=True)
@@ -206,6 +213,8 @@ def ensure_dataset(cache_dir: Path, spec: DatasetSpec = DatasetSpec()) -> Path:
                 cv2.imwrite(str(building / "images" / split / f"{stem}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
                 labels = "\n".join(yolo_label_lines(boxes, spec.imgsz)) + "\n"
                 (building / "labels" / split / f"{stem}.txt").write_text(labels)
+                done += 1
+                progress.update(BUILDING_PHASE, done, total, "images")
         (building / "spec.json").write_text(json.dumps({"version": GENERATOR_VERSION, **asdict(spec)}, indent=2))
         (building / "data.yaml").write_text(data_yaml_text(root))
         try:

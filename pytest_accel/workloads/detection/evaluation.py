@@ -10,9 +10,12 @@ from typing import Sequence
 
 import numpy as np
 
+from pytest_accel.progress import NULL_PROGRESS, Progress
 from pytest_accel.workloads.detection.pipeline import VAL_CONF, Batch, load_bgr, postprocess, preprocess
 from pytest_accel.workloads.detection.runners import DetectorRunner
 from pytest_accel.workloads.detection.ultralytics_env import import_ultralytics
+
+SCORING_PHASE = "scoring detections (mAP)"
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,7 @@ def evaluate_map(
     names: dict[int, str],
     imgsz: int,
     batch_size: int = MAP_BATCH_SIZE,
+    progress: Progress = NULL_PROGRESS,
 ) -> MapResult:
     """mAP50-95 and mAP50 of the runner on ``samples``: ultralytics' matching, AP and NMS, our loop and device."""
     import torch
@@ -137,6 +141,7 @@ def evaluate_map(
     metrics = DetMetrics(names=names)
     # match_predictions reads nothing but the IoU thresholds from its validator
     matcher = SimpleNamespace(iouv=torch.linspace(0.5, 0.95, 10))
+    progress.update(SCORING_PHASE, 0, len(samples), "images")
     for start in range(0, len(samples), batch_size):
         chunk = samples[start : start + batch_size]
         batch = preprocess([load_bgr(sample.path) for sample in chunk], imgsz)
@@ -159,6 +164,7 @@ def evaluate_map(
                     "im_name": sample.path.name,
                 }
             )
+        progress.update(SCORING_PHASE, start + len(chunk), len(samples), "images")
     metrics.process()
     boxes = int(sum(len(s.classes) for s in samples))
     return MapResult(float(metrics.box.map), float(metrics.box.map50), len(samples), boxes)

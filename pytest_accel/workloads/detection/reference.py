@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_accel.metrics import Metric
+from pytest_accel.progress import NULL_PROGRESS, Progress
 from pytest_accel.references import ReferenceStore
 from pytest_accel.workloads.detection.dataset import DatasetSpec
 from pytest_accel.workloads.detection.evaluation import MapResult, evaluate_map, load_split, split_files
@@ -48,7 +49,7 @@ def identity(source: DetectorSource, data_yaml: Path) -> dict[str, Any]:
 
 
 def record_reference(
-    store: ReferenceStore, source: DetectorSource, data_yaml: Path, force: bool
+    store: ReferenceStore, source: DetectorSource, data_yaml: Path, force: bool, progress: Progress = NULL_PROGRESS
 ) -> tuple[Path, MapResult]:
     """Score ``source`` in fp32 on its golden device and store the result as the reference for these inputs."""
     from pytest_accel.workloads.detection.runners import make_runner
@@ -58,7 +59,7 @@ def record_reference(
         raise FileExistsError(f"{path} exists; pass --force to replace it")
     device = source.golden_device()
     names, samples = load_split(data_yaml)
-    result = evaluate_map(make_runner(device, source, "fp32"), samples, names, source.imgsz)
+    result = evaluate_map(make_runner(device, source, "fp32"), samples, names, source.imgsz, progress=progress)
     metrics = [
         Metric(name, value, "", "accuracy", "higher")
         for name, value in ((f"{SUITE}.map50_95", result.map50_95), (f"{SUITE}.map50", result.map50))

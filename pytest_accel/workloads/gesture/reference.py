@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_accel.metrics import Metric
+from pytest_accel.progress import NULL_PROGRESS, Progress
 from pytest_accel.references import ReferenceStore
 from pytest_accel.stats import olympic_mean
 from pytest_accel.workloads.gesture.data import LandmarkSet, generated_set, load_csv
@@ -21,6 +22,7 @@ SUITE = "gesture"
 GENERATED_TRAIN = (6000, 1)  # (count, seed)
 GENERATED_VAL = (2000, 2)
 GENERATED_IDENTITY = f"generated-{GENERATED_TRAIN[0]}x{GENERATED_TRAIN[1]}-{GENERATED_VAL[0]}x{GENERATED_VAL[1]}"
+TRAINING_PHASE = "gesture reference: training CPU fp32 runs"
 VAL_FRACTION = 0.25
 SPLIT_SEED = 0
 
@@ -47,7 +49,8 @@ def identity(data: GestureData, recipe: Recipe) -> dict[str, Any]:
     return {"data": data.identity, "recipe": recipe.describe()}
 
 
-def record_reference(store: ReferenceStore, data: GestureData, recipe: Recipe, seeds: int, force: bool) -> Path:
+def record_reference(store: ReferenceStore, data: GestureData, recipe: Recipe, seeds: int, force: bool,
+                     progress: Progress = NULL_PROGRESS) -> Path:
     """Train ``seeds`` runs in fp32 on the CPU and store epochs-to-target and final accuracy as the reference."""
     from pytest_accel.devices.torch import TorchBackend
 
@@ -58,7 +61,14 @@ def record_reference(store: ReferenceStore, data: GestureData, recipe: Recipe, s
         raise FileExistsError(f"{path} exists; pass --force to replace it")
     device = TorchBackend().open("cpu")
     trainer = Trainer(device, "fp32", recipe)
-    runs = [trainer.train(data.train, data.val, seed) for seed in range(seeds)]
+    runs = []
+    progress.update(TRAINING_PHASE, 0, seeds, "seeds")
+    for seed in range(seeds):
+        runs.append(trainer.train(data.train, data.val, seed))
+        epochs_to_target = runs[-1].epochs_to_target
+        progress.update(TRAINING_PHASE, seed + 1, seeds, "seeds",
+                        f"seed {seed}: target reached in {epochs_to_target} epochs" if epochs_to_target is not None
+                        else f"seed {seed}: target not reached")
     budget = recipe.epochs_for(len(data.train.labels))
     epochs = [run.epochs_to_target if run.epochs_to_target is not None else budget + 1 for run in runs]
     finals = [run.final_accuracy for run in runs]
