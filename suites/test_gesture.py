@@ -120,7 +120,7 @@ def test_training(trainer: Trainer, device: Device, gesture_data: GestureData,
         Metric(f"{SUITE}.final_accuracy", run.final_accuracy, "", "accuracy", "higher",
                expected=reference.value(f"{SUITE}.final_accuracy") if reference else None,
                expected_source=reference.source if reference else None,
-               summary={"val_samples": len(gesture_data.val.labels), "data": gesture_data.val.source}),
+               summary=_training_summary(run, gesture_data, reference)),
         Metric(f"{SUITE}.samples_per_second", run.samples_per_second, "samples/s", "throughput", "higher",
                samples=run.epoch_seconds, probe_samples=run.probe_seconds or None,
                summary={"epochs": len(run.epoch_seconds), "batch_size": RECIPE.batch_size}),
@@ -131,6 +131,16 @@ def test_training(trainer: Trainer, device: Device, gesture_data: GestureData,
                               probe_samples=run.probe_seconds or None,
                               summary={"epochs": run.epochs_to_target, "target_accuracy": RECIPE.target_accuracy}))
     accel.check(*metrics)
+
+
+def _training_summary(run: TrainingRun, gesture_data: GestureData, reference: Reference | None) -> dict[str, Any]:
+    """What the report plots: this run's per-epoch curves, and the reference runs' band where it has one."""
+    summary: dict[str, Any] = {"val_samples": len(gesture_data.val.labels), "data": gesture_data.val.source,
+                               "curves": run.curves()}
+    band = reference.summary(f"{SUITE}.final_accuracy").get("curves") if reference else None
+    if band:
+        summary["reference_curves"] = band
+    return summary
 
 
 def test_gradient_parity(trainer: Trainer, gesture_data: GestureData, cpu_gradients: dict[str, np.ndarray],

@@ -91,6 +91,11 @@ def test_landmark_csv_replaces_the_generated_data(suites: pytest.Pytester) -> No
     accuracy = next(m for m in record["metrics"] if m["name"] == "gesture.final_accuracy")
     assert 0.5 < accuracy["value"] <= 1 and accuracy["summary"]["val_samples"] == 200
     assert "recorded.csv [val]" in accuracy["summary"]["data"]
+    curves = accuracy["summary"]["curves"]
+    assert curves["epoch"] == list(range(1, len(curves["val_accuracy"]) + 1))
+    assert len(curves["val_loss"]) == len(curves["train_loss"]) == len(curves["epoch"]) > 1
+    assert curves["val_accuracy"][-1] == accuracy["value"] and curves["val_loss"][-1] < curves["val_loss"][0]
+    assert "reference_curves" not in accuracy["summary"], "recorded data has no reference, so no band"
     assert "test_training-fp32@csv-recorded-" in record["baseline_file"], "recorded data keeps baselines of its own"
 
 
@@ -145,3 +150,29 @@ def test_generated_data_needs_tens_of_epochs() -> None:
     finals = reference["metrics"]["gesture.final_accuracy"]["summary"]["per_seed"]
     assert min(epochs) >= 5 and max(finals) < 0.999
     assert np.mean(finals) > 0.95
+
+
+def test_the_reference_band_spans_its_runs_curves() -> None:
+    from pytest_accel.workloads.gesture.train import TrainingRun, curve_band
+
+    runs = [TrainingRun(seed, "fp32", val_accuracy=accuracy, val_losses=loss)
+            for seed, (accuracy, loss) in enumerate([([0.5, 0.8, 0.9], [1.0, 0.5, 0.3]),
+                                                      ([0.6, 0.7], [0.9, 0.6]),
+                                                      ([0.4, 0.9, 0.95], [1.2, 0.4, 0.2])])]
+    band = curve_band(runs)
+    assert band == {"epoch": [1, 2], "runs": 3, "val_accuracy_low": [0.4, 0.7], "val_accuracy_high": [0.6, 0.9],
+                    "val_loss_low": [0.9, 0.4], "val_loss_high": [1.2, 0.6]}
+
+
+def test_the_shipped_reference_has_a_band_around_its_runs() -> None:
+    from pytest_accel.workloads.gesture.reference import GENERATED_IDENTITY
+
+    reference = load_json(REPO / "suites" / "reference" / "gesture" / f"{GENERATED_IDENTITY}.json")
+    final = reference["metrics"]["gesture.final_accuracy"]["summary"]
+    band = final["curves"]
+    assert band["runs"] == reference["measured"]["seeds"] == len(final["per_seed"])
+    assert band["epoch"] == list(range(1, len(band["epoch"]) + 1)) and len(band["epoch"]) > 10
+    for name in ("val_accuracy", "val_loss"):
+        assert all(low <= high for low, high in zip(band[f"{name}_low"], band[f"{name}_high"], strict=True))
+    assert band["val_accuracy_low"][-1] == min(final["per_seed"]) and band["val_accuracy_high"][-1] == max(
+        final["per_seed"])

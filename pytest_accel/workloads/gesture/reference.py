@@ -1,4 +1,5 @@
-"""The gesture convergence reference: epochs-to-target and final accuracy of K seeds on the CPU in fp32.
+"""The gesture convergence reference: epochs-to-target and final accuracy of K seeds on the CPU in fp32, with the
+band their per-epoch validation curves span (what the report draws a device's curves against).
 
 Stored in ``<reference-dir>/gesture/<data id>.json`` (shipped: ``suites/reference/``) with the recipe and data
 identity, so a reference is never applied to other data or another recipe.
@@ -16,7 +17,7 @@ from pytest_accel.progress import NULL_PROGRESS, Progress
 from pytest_accel.references import ReferenceStore
 from pytest_accel.stats import olympic_mean
 from pytest_accel.workloads.gesture.data import LandmarkSet, generated_set, load_csv
-from pytest_accel.workloads.gesture.train import Recipe, Trainer
+from pytest_accel.workloads.gesture.train import Recipe, Trainer, curve_band
 
 SUITE = "gesture"
 GENERATED_TRAIN = (6000, 1)  # (count, seed)
@@ -76,7 +77,7 @@ def record_reference(store: ReferenceStore, data: GestureData, recipe: Recipe, s
         Metric(f"{SUITE}.epochs_to_target", olympic_mean(epochs), "epochs", "info", "lower",
                summary={"per_seed": epochs, "olympic_mean": olympic_mean(epochs)}),
         Metric(f"{SUITE}.final_accuracy", sum(finals) / len(finals), "", "accuracy", "higher",
-               summary={"per_seed": finals}),
+               summary={"per_seed": finals, "curves": curve_band(runs)}),
     ]
     facts = {"seeds": seeds, "device": device.key, "dtype": "fp32", "train_samples": len(data.train.labels),
              "val_samples": len(data.val.labels)}

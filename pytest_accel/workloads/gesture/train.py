@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -64,8 +64,10 @@ def build_classifier(classes: int, recipe: Recipe, seed: int) -> Any:
 class TrainingRun:
     seed: int
     dtype: str
+    #: per epoch: the training loss (mean over the epoch's batches, dropout on), validation accuracy and loss
     epoch_losses: list[float] = field(default_factory=list)
     val_accuracy: list[float] = field(default_factory=list)
+    val_losses: list[float] = field(default_factory=list)
     epoch_seconds: list[float] = field(default_factory=list)
     probe_seconds: list[float] = field(default_factory=list)
     samples: int = 0
@@ -79,6 +81,24 @@ class TrainingRun:
     @property
     def samples_per_second(self) -> float:
         return self.samples / sum(self.epoch_seconds)
+
+    def curves(self) -> dict[str, list[float] | list[int]]:
+        """Per-epoch curves, as the report plots them."""
+        return {"epoch": list(range(1, len(self.val_accuracy) + 1)), "val_accuracy": self.val_accuracy,
+                "val_loss": self.val_losses, "train_loss": self.epoch_losses}
+
+
+def curve_band(runs: Sequence[TrainingRun]) -> dict[str, Any]:
+    """The reference band of several runs' curves: per epoch, the lowest and highest validation accuracy and loss
+    (over the epochs every run reached)."""
+    epochs = min(len(run.val_accuracy) for run in runs)
+    band: dict[str, Any] = {"epoch": list(range(1, epochs + 1)), "runs": len(runs)}
+    for name, per_run in (("val_accuracy", [run.val_accuracy for run in runs]),
+                          ("val_loss", [run.val_losses for run in runs])):
+        columns = [[values[epoch] for values in per_run] for epoch in range(epochs)]
+        band[f"{name}_low"] = [min(column) for column in columns]
+        band[f"{name}_high"] = [max(column) for column in columns]
+    return band
 
 
 class Trainer:
@@ -111,12 +131,14 @@ class Trainer:
         return (torch.from_numpy(data.features).to(self.torch_device),
                 torch.from_numpy(data.labels).to(self.torch_device))
 
-    def accuracy(self, model: Any, features: Any, labels: Any) -> float:
+    def evaluate(self, model: Any, features: Any, labels: Any) -> tuple[float, float]:
+        """Accuracy and mean cross-entropy loss, dropout off."""
         model.eval()
         with self.torch.no_grad(), self._autocast():
-            predicted = model(features).argmax(dim=1)
+            logits = model(features).float()
         model.train()
-        return float((predicted == labels).float().mean().item())
+        loss = self.torch.nn.functional.cross_entropy(logits, labels)
+        return float((logits.argmax(dim=1) == labels).float().mean().item()), float(loss.item())
 
     def train(
         self,
@@ -168,7 +190,9 @@ class Trainer:
             run.epoch_seconds.append(seconds)
             run.samples += len(permutation)
             run.epoch_losses.append(float(total.item()) / len(permutation))
-            run.val_accuracy.append(self.accuracy(model, val_features, val_labels))
+            accuracy, val_loss = self.evaluate(model, val_features, val_labels)
+            run.val_accuracy.append(accuracy)
+            run.val_losses.append(val_loss)
             if run.epochs_to_target is None and run.val_accuracy[-1] >= recipe.target_accuracy:
                 run.epochs_to_target = epoch
                 run.seconds_to_target = elapsed
