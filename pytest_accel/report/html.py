@@ -237,27 +237,38 @@ def distribution_section(ctx: Context) -> Section:
     for result, metric in _metrics(ctx.report):
         samples = metric.get("samples")
         if isinstance(samples, list) and any(_number(s) is not None for s in samples):
-            grouped.setdefault((result["suite"], result["test"], metric["name"]), []).append((result, metric))
+            grouped.setdefault((result["suite"], _function(result), metric["name"]), []).append((result, metric))
     if not grouped:
         section.notes.append("No metric in this report carries timed samples: no distribution to show.")
         return section
-    for (_, test, name), entries in grouped.items():
+    for (_, function, name), entries in grouped.items():
         panels = []
         kind, unit = str(entries[0][1].get("kind")), str(entries[0][1].get("unit", ""))
         in_seconds = unit == "s" or kind in ROUND_KINDS  # a rate's samples are its rounds' times
-        for result, metric in sorted(entries, key=lambda e: ctx.devices.index(e[0]["device"])):
+        for result, metric in entries:
             run = [v for v in (_number(s) for s in metric["samples"]) if v is not None]
             stored, why = ctx.baseline_metrics(result)
             entry = stored.get(metric["name"]) if stored else None
             baseline = entry.get("samples") if isinstance(entry, dict) else None
             baseline = [v for v in (_number(s) for s in baseline or []) if v is not None] or None
             note = "" if baseline else (why or "baseline has no samples")
-            panels.append(Distribution(result["device"], run, baseline, note))
+            panels.append(Distribution(result["device"], _line_label(result), run, baseline, note))
         axis = "round time (ms)" if in_seconds else f"per round ({unit})" if unit else "per round"
-        title = f"{test}  {name}"
+        title = f"{function}  {name}"
         section.charts.append(Chart(title, distribution_chart(title, panels, 1e3 if in_seconds else 1.0, axis,
                                                               ctx.colours)))
     return section
+
+
+def _function(result: Mapping[str, Any]) -> str:
+    """The test apart from its device and parameters (a report written before ``function`` was: its test)."""
+    function = result.get("function")
+    return function if isinstance(function, str) and function else str(result["test"])
+
+
+def _line_label(result: Mapping[str, Any]) -> str:
+    dtype = dtype_of(result)
+    return f"{result['device']} {dtype}" if dtype != "-" else str(result["device"])
 
 
 def _style(device: str, dtype: str, ctx: Context) -> tuple[str, str]:
@@ -284,7 +295,7 @@ def batch_section(ctx: Context) -> Section:
         prefix = match.group("prefix") if match else metric["name"].removesuffix(".throughput")
         dtype = dtype_of(result)
         key = (result["suite"], prefix)
-        line = f"{result['device']} {dtype}" if dtype != "-" else result["device"]
+        line = _line_label(result)
         charts.setdefault(key, {}).setdefault(line, []).append((batch, value))
         units[key] = str(metric.get("unit", ""))
         styles[line] = _style(result["device"], dtype, ctx)
@@ -335,7 +346,7 @@ def curves_section(ctx: Context) -> Section:
             continue
         dtype = dtype_of(result)
         colour, linestyle = _style(result["device"], dtype, ctx)
-        label = f"{result['device']} {dtype}" if dtype != "-" else result["device"]
+        label = _line_label(result)
         curve = Curve(label, epochs, _series(curves, "val_accuracy", len(epochs)),
                       _series(curves, "val_loss", len(epochs)), _series(curves, "train_loss", len(epochs)),
                       colour, linestyle)

@@ -142,6 +142,8 @@ class Distribution:
     """One device's samples of one metric, with its baseline's (None: not shown, ``note`` says why)."""
 
     device: str
+    #: the device and the test's parameters (``cpu bf16``)
+    label: str
     run: Sequence[float]
     baseline: Sequence[float] | None
     note: str = ""
@@ -169,7 +171,7 @@ def distribution_chart(title: str, panels: Sequence[Distribution], scale: float,
                 base_x, base_y = _ecdf([v * scale for v in panel.baseline])
                 axes.step(base_x, base_y, where="post", color=BASELINE_COLOUR, linestyle="--",
                           label=f"baseline (n={len(base_x)})")
-            axes.set_title(panel.device + (f"\n{panel.note}" if panel.note else ""), fontsize=8)
+            axes.set_title(panel.label + (f"\n{panel.note}" if panel.note else ""), fontsize=8)
             axes.set_xlabel(unit)
             axes.set_ylim(0, 1.02)
             axes.legend(loc="lower right")
