@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from pytest_accel.baselines import atomic_write_text
-from pytest_accel.metrics import KINDS, ROUND_KINDS, format_value
+from pytest_accel.metrics import KINDS, ROUND_KINDS, format_value, measurement_of
 from pytest_accel.report.json_report import REPORT_SCHEMA, REPORT_SCHEMA_VERSION
 from pytest_accel.verdicts import speedup_of
 
@@ -237,7 +237,9 @@ def distribution_section(ctx: Context) -> Section:
     for result, metric in _metrics(ctx.report):
         samples = metric.get("samples")
         if isinstance(samples, list) and any(_number(s) is not None for s in samples):
-            grouped.setdefault((result["suite"], _function(result), metric["name"]), []).append((result, metric))
+            key = (result["suite"], _function(result), measurement_of(metric["name"], str(metric.get("kind"))))
+            if not any(r is result for r, _ in grouped.get(key, [])):
+                grouped.setdefault(key, []).append((result, metric))
     if not grouped:
         section.notes.append("No metric in this report carries timed samples: no distribution to show.")
         return section
@@ -254,7 +256,7 @@ def distribution_section(ctx: Context) -> Section:
             note = "" if baseline else (why or "baseline has no samples")
             panels.append(Distribution(result["device"], _line_label(result), run, baseline, note))
         axis = "round time (ms)" if in_seconds else f"per round ({unit})" if unit else "per round"
-        title = f"{function}  {name}"
+        title = f"{function}  {name}" + (" rounds" if name != entries[0][1]["name"] else "")
         section.charts.append(Chart(title, distribution_chart(title, panels, 1e3 if in_seconds else 1.0, axis,
                                                               ctx.colours)))
     return section
@@ -380,7 +382,8 @@ def parity_section(ctx: Context) -> Section:
         if metric.get("kind") != "parity":
             continue
         panel = panels.setdefault(metric["name"], {"bars": [], "bound": None, "direction": metric.get("direction")})
-        panel["bars"].append((dtype_of(result), result["device"], _number(metric.get("value"))))
+        dtype = dtype_of(result)
+        panel["bars"].append((dtype if dtype != "-" else "no dtype", result["device"], _number(metric.get("value"))))
         bound = _number(metric.get("tolerance"))
         panel["bound"] = bound if panel["bound"] is None else panel["bound"]
     if not panels:
@@ -420,8 +423,9 @@ td.detail{color:#555;font-size:11.5px;max-width:420px}
 .bad{background:#fde2e1;color:#a50e0e}.warn{background:#fff1cc;color:#7a4d00}.ok{background:#e3f4e6;color:#146c2e}
 .none{background:#eceff1;color:#455a64}
 .counts span{margin-right:10px}
-figure.chart{margin:10px 0 18px;background:#fff;border:1px solid #e2e2e2;padding:6px}
-figure.chart svg{width:100%;height:auto;display:block}
+figure.chart{margin:10px 0 18px;background:#fff;border:1px solid #e2e2e2;padding:6px;width:fit-content;
+max-width:100%;box-sizing:border-box}
+figure.chart svg{max-width:100%;height:auto;display:block}
 figcaption{font-size:12px;color:#555}
 p.note{color:#666;font-style:italic;margin:4px 0}
 """

@@ -19,7 +19,10 @@ if TYPE_CHECKING:
 
 #: what pip installs for these charts
 HTML_EXTRA = "pytest-accel[html]"
-WIDTH_IN = 9.0
+#: a full-width chart, about the page's width at 96 px per inch; a panel is a third of it, so the panels of all
+#: charts share one size and a chart with few panels is drawn narrower instead of blown up
+WIDTH_IN = 12.5
+PANEL_IN = WIDTH_IN / 3
 #: colours per device in the run's device order (matplotlib's tab10, colour-blind safer than its default order)
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf")
@@ -54,20 +57,20 @@ def colour(index: int) -> str:
     return PALETTE[index % len(PALETTE)]
 
 
-def _figure(height_in: float) -> Figure:
+def _figure(width_in: float, height_in: float) -> Figure:
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(WIDTH_IN, height_in), layout="constrained")
+    return Figure(figsize=(width_in, height_in), layout="constrained")
 
 
-def svg(draw: Any, height_in: float, salt: str) -> str:
+def svg(draw: Any, height_in: float, salt: str, width_in: float = WIDTH_IN) -> str:
     """Call ``draw(figure)`` on a new figure and return it as standalone SVG text. ``salt`` makes the ids of its
     clip paths and markers its own, so several charts can share one page and two runs write the same bytes."""
     import matplotlib
 
     settings: Any = {**RC, "svg.hashsalt": salt}  # matplotlib types its keys as literals
     with matplotlib.rc_context(settings):
-        figure = _figure(height_in)
+        figure = _figure(width_in, height_in)
         draw(figure)
         buffer = io.StringIO()
         figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
@@ -121,7 +124,7 @@ def speedup_chart(labels: Sequence[str], series: Mapping[str, Sequence[float | N
         axes.legend(loc="lower right")
         axes.grid(axis="y", visible=False)
 
-    return svg(draw, 0.9 + 0.28 * len(labels) * max(1, len(series)) ** 0.5, "speedup")
+    return svg(draw, 0.9 + 0.28 * len(labels) * max(1, len(series)) ** 0.5, "speedup", PANEL_IN * 2)
 
 
 def _plain_log_ticks(axes: Axes) -> None:
@@ -180,7 +183,7 @@ def distribution_chart(title: str, panels: Sequence[Distribution], scale: float,
         grid[0][0].set_ylabel("share of rounds at or below")
         figure.suptitle(title, fontsize=9)
 
-    return svg(draw, 0.6 + 2.4 * rows, f"ecdf {title}")
+    return svg(draw, 0.6 + 2.4 * rows, f"ecdf {title}", PANEL_IN * columns)
 
 
 # -- throughput against batch size ------------------------------------------------------------------------------
@@ -207,7 +210,7 @@ def batch_chart(title: str, lines: Mapping[str, Sequence[tuple[int, float]]], un
         axes.set_title(title)
         axes.legend(loc="best")
 
-    return svg(draw, 3.2, f"batch {title}")
+    return svg(draw, 3.2, f"batch {title}", PANEL_IN * 2)
 
 
 # -- training curves --------------------------------------------------------------------------------------------
@@ -258,7 +261,7 @@ def curves_chart(title: str, curves: Sequence[Curve], accuracy_band: Band | None
         loss_axes.legend(loc="upper right")
         figure.suptitle(title, fontsize=9)
 
-    return svg(draw, 3.4, f"curves {title}")
+    return svg(draw, 3.4, f"curves {title}", PANEL_IN * 2)
 
 
 # -- parity per dtype -------------------------------------------------------------------------------------------
@@ -285,7 +288,7 @@ def parity_chart(panels: Sequence[ParityPanel], device_colours: dict[str, str]) 
         for axes in list(grid.flat)[len(panels):]:
             axes.set_visible(False)
 
-    return svg(draw, 0.3 + 2.6 * rows, "parity")
+    return svg(draw, 0.3 + 2.6 * rows, "parity", PANEL_IN * columns)
 
 
 def _parity_panel(axes: Axes, panel: ParityPanel, device_colours: dict[str, str]) -> None:
