@@ -88,6 +88,7 @@ def test_each_view_has_its_chart_and_what_needs_attention_comes_first(tmp_path: 
     assert distributions.count("no baseline file") == 6  # three throughput metrics on two devices
     assert "2.50x" in found["speedup"]
     assert "reference, 8 runs (min to max)" in found["curves"]
+    assert all(f">{bound}<" in found["parity"] for bound in ("0.0001", "0.01", "0.03"))  # each dtype's own bound
     assert external_references(page) == []
 
 

@@ -270,9 +270,8 @@ def curves_chart(title: str, curves: Sequence[Curve], accuracy_band: Band | None
 @dataclass(frozen=True)
 class ParityPanel:
     metric: str
-    #: (dtype, device, value) per bar
-    bars: Sequence[tuple[str, str, float | None]]
-    bound: float | None
+    #: (dtype, device, value, the bound that check is held to) per point
+    bars: Sequence[tuple[str, str, float | None, float | None]]
     direction: str
 
 
@@ -293,31 +292,38 @@ def parity_chart(panels: Sequence[ParityPanel], device_colours: dict[str, str]) 
 
 def _parity_panel(axes: Axes, panel: ParityPanel, device_colours: dict[str, str]) -> None:
     """Points, not bars: a bar from zero hides how near 0.995 is to a bound of 0.99, and log scales have no zero."""
-    dtypes = list(dict.fromkeys(dtype for dtype, _, _ in panel.bars))
-    devices = list(dict.fromkeys(device for _, device, _ in panel.bars))
+    dtypes = list(dict.fromkeys(dtype for dtype, _, _, _ in panel.bars))
+    devices = list(dict.fromkeys(device for _, device, _, _ in panel.bars))
     step = 0.6 / max(len(devices), 1)
-    values = [v for _, _, v in panel.bars if v is not None]
-    positive = [v for v in [*values, panel.bound or 0.0] if v > 0]
+    values = [v for _, _, v, _ in panel.bars if v is not None]
+    bounds = [b for _, _, _, b in panel.bars if b is not None]
+    positive = [v for v in [*values, *bounds] if v > 0]
     log = bool(positive) and min(values, default=0.0) >= 0 and max(positive) / min(positive) > 30
     floor = min(positive) / 3 if log else None
-    for dtype, device, value in panel.bars:
+    relation = "≤" if panel.direction == "lower" else "≥"
+    labelled: set[tuple[str, float]] = set()
+    for dtype, device, value, bound in panel.bars:
+        x = dtypes.index(dtype) + (devices.index(device) - (len(devices) - 1) / 2) * step
+        if bound is not None:  # a dash over the point's own slot: bounds differ per dtype
+            axes.hlines(bound, x - step / 2, x + step / 2, color="#d62728", linewidth=1.5,
+                        label=f"its bound ({relation})")
+            if (dtype, bound) not in labelled:
+                labelled.add((dtype, bound))
+                axes.annotate(f"{bound:.2g}", (x - step / 2, bound), xytext=(0, 2), textcoords="offset points",
+                              fontsize=6, color="#d62728")
         if value is None:
             continue
-        x = dtypes.index(dtype) + (devices.index(device) - (len(devices) - 1) / 2) * step
         at_zero = log and value <= 0
         shown = floor if at_zero and floor is not None else value
         axes.plot([x], [shown], marker="v" if at_zero else "o", markersize=7, linestyle="none",
                   color=device_colours.get(device), label=device)
         axes.annotate("0" if value == 0 else f"{value:.3g}", (x, shown), xytext=(5, 0), textcoords="offset points",
                       va="center", fontsize=7)
-    if panel.bound is not None:
-        axes.axhline(panel.bound, color="#d62728", linestyle="--", linewidth=1,
-                     label=f"bound {'≤' if panel.direction == 'lower' else '≥'} {panel.bound:.3g}")
     if log and floor is not None:
         axes.set_yscale("log")
         axes.set_ylim(floor / 2, max(positive) * 3)
     else:
-        span = [*values, *([panel.bound] if panel.bound is not None else [])] or [0.0, 1.0]
+        span = [*values, *bounds] or [0.0, 1.0]
         low, high = min(span), max(span)
         margin = (high - low) * 0.25 or abs(high) * 0.01 or 1.0
         axes.set_ylim(low - margin, high + margin)
