@@ -34,6 +34,9 @@ from pytest_accel.timing import PROFILES, LatencyMeasurement, Profile, default_p
 from pytest_accel.tolerances import marker_tolerances, resolve_tolerance
 from pytest_accel.verdicts import Policy, Verdict, compare, describe_verdict
 
+#: the test's record on its item, for what reports per test (pytest-html's extras)
+RECORD_KEY = pytest.StashKey[TestRecord]()
+
 
 def test_location(item: pytest.Item) -> tuple[str, ...]:
     """Where the test's baselines live under its device key: the test file's rootdir-relative folders and its stem
@@ -140,6 +143,7 @@ class AccelChecker:
         self.record = TestRecord(item.nodeid, device, self.suite, self.test_name, self.baseline_path, self.location,
                                  function=identity.function, params=identity.params, variant=variant or "")
         session.records.append(self.record)
+        item.stash[RECORD_KEY] = self.record
 
     @property
     def profile(self) -> Profile:

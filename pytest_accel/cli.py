@@ -250,12 +250,38 @@ def _add_quiet(command: argparse.ArgumentParser) -> None:
                          "default: a line per phase and about one a second")
 
 
+def _report(args: argparse.Namespace) -> int:
+    """A saved --accel-report rendered as the page --accel-html writes."""
+    from pytest_accel.report.html import ReportError, load_report, write_html
+    from pytest_accel.report.plots import matplotlib_missing
+
+    missing = matplotlib_missing()
+    if missing is not None:
+        print(f"pytest-accel: report: {missing}", file=sys.stderr)
+        return 2
+    source = Path(args.report)
+    try:
+        report = load_report(source)
+    except ReportError as error:
+        print(f"pytest-accel: {error}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else source.with_suffix(".html")
+    if out.is_dir():
+        print(f"pytest-accel: -o {out}: is a folder; give a file path such as report.html", file=sys.stderr)
+        return 2
+    # baseline files named relative to where the run started: the report's own folder is the best guess left
+    write_html(out, report, base_dir=source.resolve().parent)
+    print(f"written: {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from pytest_accel import __version__
 
     parser = argparse.ArgumentParser(
         prog="pytest-accel",
-        description="pytest-accel's helpers: list devices and their keys, compare two reports, build the bundled "
+        description="pytest-accel's helpers: list devices and their keys, compare two reports, render one as HTML, "
+        "build the bundled "
         "detector, record device-independent references, and measure the speed gate on this machine. The suites "
         "themselves run under pytest: pytest suites --device=cpu (or pytest --pyargs pytest_accel.suites).",
     )
@@ -273,6 +299,13 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("a", metavar="A.json")
     compare.add_argument("b", metavar="B.json")
     compare.set_defaults(run=_compare)
+
+    report = commands.add_parser("report", help="render a saved --accel-report JSON file as the self-contained "
+                                 "HTML page --accel-html writes (needs pytest-accel[html])")
+    report.add_argument("report", metavar="REPORT.json")
+    report.add_argument("-o", "--out", default=None, metavar="PAGE.html",
+                        help="where the page goes; default: REPORT with .html in place of .json")
+    report.set_defaults(run=_report)
 
     build = commands.add_parser("build-detector", help="train the bundled detector on the generated data set and "
                                 "record its fp32 reference")

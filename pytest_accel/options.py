@@ -37,6 +37,7 @@ OPT_MISSING = "--accel-missing-baseline"
 OPT_GATE = "--accel-gate"
 OPT_LATENCY_BASIS = "--accel-latency-basis"
 OPT_REPORT = "--accel-report"
+OPT_HTML = "--accel-html"
 OPT_ALLOW_TF32 = "--accel-allow-tf32"
 OPT_RECORD_RUN = "--accel-record-run"
 OPT_FAIL_INCONCLUSIVE = "--accel-fail-inconclusive"
@@ -87,6 +88,8 @@ class AccelOptions:
     alpha: float
     latency_basis: str
     report_path: Path | None
+    #: --accel-html: the page of the run's report (needs matplotlib, the html extra)
+    html_path: Path | None = None
     explicit_devices: bool = field(default=False)
     #: where pytest was started, and with which arguments (for paths and commands shown to the user)
     invocation_dir: Path = field(default_factory=Path.cwd)
@@ -275,6 +278,14 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="write a JSON record of every measurement, with device info, software stack and verdicts. "
         "Default: no file.",
+    )
+    group.addoption(
+        OPT_HTML,
+        default=None,
+        metavar="PATH",
+        help="write one self-contained HTML page of the run (the JSON report's content: verdicts per device, "
+        "speed-ups, sample distributions against the baselines, throughput by batch size, training curves, parity "
+        "per dtype); needs matplotlib (pip install 'pytest-accel[html]'). Default: no file.",
     )
     group.addoption(
         OPT_SUMMARY,
@@ -478,6 +489,8 @@ def read_options(config: pytest.Config) -> AccelOptions:
         if reason is not None:
             raise OptionError(f"{source}={report}: the report cannot be written in {report_path.parent}: {reason}")
 
+    html_path = _html_path(config)
+
     return AccelOptions(
         device_specs=specs or ("cpu",),
         explicit_devices=bool(specs),
@@ -493,6 +506,7 @@ def read_options(config: pytest.Config) -> AccelOptions:
         alpha=alpha,
         latency_basis=basis,
         report_path=report_path,
+        html_path=html_path,
         invocation_dir=Path(config.invocation_params.dir),
         invocation_args=tuple(config.invocation_params.args),
         device_option=device_option,
@@ -508,6 +522,24 @@ def read_options(config: pytest.Config) -> AccelOptions:
         inject_slowdown=_slowdown(getoption(OPT_INJECT_SLOWDOWN)),
         summary=summary,
     )
+
+
+def _html_path(config: pytest.Config) -> Path | None:
+    given = config.getoption(OPT_HTML)
+    if not given:
+        return None
+    path = (Path(config.invocation_params.dir) / Path(given).expanduser()).resolve()
+    if path.is_dir():
+        raise OptionError(f"{OPT_HTML}={given}: is a folder; give a file path such as accel-report.html")
+    reason = unwritable_folder(path.parent)
+    if reason is not None:
+        raise OptionError(f"{OPT_HTML}={given}: the page cannot be written in {path.parent}: {reason}")
+    from pytest_accel.report.plots import matplotlib_missing
+
+    missing = matplotlib_missing()
+    if missing is not None:
+        raise OptionError(f"{OPT_HTML}={given}: {missing}")
+    return path
 
 
 def _slowdown(text: str | None) -> float:

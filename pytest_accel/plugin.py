@@ -33,6 +33,7 @@ from pytest_accel.options import (
 from pytest_accel.paths import display_path
 from pytest_accel.progress import NULL_PROGRESS, SESSION_INTERVAL, LineProgress, Progress
 from pytest_accel.references import ReferenceStore
+from pytest_accel.report.extras import PytestHtmlCharts, charts_wanted
 from pytest_accel.report.json_report import build_report, write_report
 from pytest_accel.report.markdown import STEP_SUMMARY_ENV, MarkdownSummary, append_step_summary, step_summary_path
 from pytest_accel.report.scorecard import (
@@ -126,6 +127,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(collector, "accel-scorecards")
         config.stash[SCORECARD_KEY] = collector
     config.stash[SESSION_KEY] = session
+    if charts_wanted(config):
+        config.pluginmanager.register(PytestHtmlCharts(), "accel-pytest-html-charts")
     if options.explicit_devices:
         session.devices()  # resolve now: a bad --device stops the run before collection
 
@@ -332,11 +335,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             warnings.warn(pytest.PytestWarning(
                 f"pytest-accel: cannot append the Markdown summary to {STEP_SUMMARY_ENV}={step_summary}: {problem}"),
                 stacklevel=1)
-    if accel_session.options.report_path is None:
+    options = accel_session.options
+    if options.report_path is None and options.html_path is None:
         return
     report = build_report(accel_session, int(exitstatus))
     session.config.hook.pytest_accel_update_report(config=session.config, report=report)
-    write_report(accel_session.options.report_path, report)
+    if options.report_path is not None:
+        write_report(options.report_path, report)
+    if options.html_path is not None:
+        from pytest_accel.baselines import json_safe
+        from pytest_accel.report.html import write_html
+
+        write_html(options.html_path, json_safe(report))  # what the saved JSON holds, so both pages are one
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -356,6 +366,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         lines.append(Line.of(f"scorecards: {shown} (and .json beside each)"))
     if session.options.report_path is not None:
         lines.append(Line.of(f"JSON report: {session.options.report_path}"))
+    if session.options.html_path is not None:
+        lines.append(Line.of(f"HTML report: {session.options.html_path}"))
     if not lines:
         return
     terminalreporter.write_sep("=", "pytest-accel")

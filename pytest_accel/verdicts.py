@@ -378,10 +378,14 @@ def _judge_timed(
 def speedup(first: Verdict, other: Verdict) -> float | None:
     """How many times faster ``other`` ran than ``first`` (rates compared directly, times inverted); None where a
     value is not positive."""
-    a, b = first.metric.value, other.metric.value
-    if a <= 0 or b <= 0:
+    return speedup_of(first.metric.value, other.metric.value, first.metric.direction)
+
+
+def speedup_of(first: float | None, other: float | None, direction: str) -> float | None:
+    """:func:`speedup` on plain values, as a saved report holds them (a broken run's value is None there)."""
+    if first is None or other is None or first <= 0 or other <= 0:
         return None
-    return b / a if first.metric.direction == "higher" else a / b
+    return other / first if direction == "higher" else first / other
 
 
 def describe_verdict(v: Verdict) -> str:

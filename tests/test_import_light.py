@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-HEAVY = ("torch", "onnxruntime", "ultralytics", "mediapipe", "scipy", "pynvml")
+HEAVY = ("torch", "onnxruntime", "ultralytics", "mediapipe", "scipy", "pynvml", "matplotlib")
 
 
 def test_importing_the_plugin_imports_no_heavy_library() -> None:
