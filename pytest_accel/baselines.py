@@ -17,21 +17,16 @@ import math
 import os
 import re
 import stat
-import statistics
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pytest_accel.metrics import INFO_KIND, KINDS, Metric
-from pytest_accel.stats import lower_quartile, run_spread
+from pytest_accel.metrics import INFO_KIND, KINDS
 
 SCHEMA = "pytest-accel/baseline"
 SCHEMA_VERSION = 1
 REFERENCE_FOLDER = "reference"
 LOCK_SUFFIX = ".lock"
-#: Stored timing samples are thinned to this many evenly spaced order statistics; enough for the rank test.
-MAX_STORED_SAMPLES = 2000
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.@\-]+")
 #: File names past this many characters are shortened (with the hash): most file systems stop at 255 bytes.
 MAX_FILE_STEM = 200
@@ -54,10 +49,6 @@ def file_stem(text: str) -> str:
         return text
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
     return f"{cleaned[:MAX_FILE_STEM]}-{digest}"
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def atomic_write_json(path: Path, document: Any) -> None:
@@ -131,62 +122,6 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def thin_samples(samples: list[float]) -> list[float]:
-    ordered = sorted(samples)
-    if len(ordered) <= MAX_STORED_SAMPLES:
-        return [float(f"{s:.6g}") for s in ordered]
-    step = (len(ordered) - 1) / (MAX_STORED_SAMPLES - 1)
-    return [float(f"{ordered[round(i * step)]:.6g}") for i in range(MAX_STORED_SAMPLES)]
-
-
-#: run-level summaries kept per speed metric: enough for a prediction interval, bounded so old runs age out
-MAX_HISTORY = 20
-
-
-def run_summary(metric: Metric) -> dict[str, Any]:
-    """What one run contributes to a speed metric's history: its value, the calibration probe's median (for
-    normalising), the within-run spread ((p90 - p10) / median of its rounds) and the number of rounds."""
-    summary: dict[str, Any] = {"value": metric.value}
-    if metric.probe_samples:
-        summary["probe"] = float(f"{statistics.median(metric.probe_samples):.6g}")
-    spread = run_spread(metric.samples)
-    if spread is not None and metric.samples:
-        summary["spread"] = float(f"{spread:.4g}")
-        summary["n"] = len(metric.samples)
-        # the lower quartile of round times, of the workload and of the probe: interference only ever adds time,
-        # so on a busy machine the quartile moves less than the median (the steadier series is picked per metric)
-        summary["floor"] = float(f"{lower_quartile(metric.samples):.6g}")
-        if metric.probe_samples and len(metric.probe_samples) >= 10:
-            summary["probe_floor"] = float(f"{lower_quartile(metric.probe_samples):.6g}")
-    summary["recorded_at"] = utc_now()
-    return summary
-
-
-def metric_record(
-    metric: Metric, tolerance: float | None, history: list[dict[str, Any]] | None = None
-) -> dict[str, Any]:
-    """The stored form of ``metric``. Speed metrics carry ``history``: earlier runs' summaries plus this one's."""
-    record: dict[str, Any] = {
-        "value": metric.value,
-        "unit": metric.unit,
-        "kind": metric.kind,
-        "direction": metric.direction,
-        "tolerance": tolerance,
-    }
-    if metric.limit is not None:
-        record["limit"] = metric.limit
-    if metric.summary:
-        record["summary"] = metric.summary
-    if metric.samples:
-        record["samples"] = thin_samples(metric.samples)
-    if metric.probe_samples:
-        record["probe_samples"] = thin_samples(metric.probe_samples)
-    if metric.kind_info.speed:
-        record["history"] = [*(history or []), run_summary(metric)][-MAX_HISTORY:]
-    record["recorded_at"] = utc_now()
-    return record
-
-
 def baseline_path(root: Path, device_key: str, location: tuple[str, ...], test: str) -> Path:
     folder = root / file_stem(device_key)
     for part in location:
@@ -200,7 +135,7 @@ class BaselineStore:
 
     def path_for(self, device_key: str, location: tuple[str, ...], test: str) -> Path:
         """The file of ``test`` on ``device_key``; ``location`` is the test file's place (see
-        :func:`pytest_accel.checker.test_location`)."""
+        :func:`pytest_accel.identity.test_location`)."""
         return baseline_path(self.root, device_key, location, test)
 
     def load(self, path: Path) -> dict[str, Any] | None:

@@ -8,105 +8,27 @@ record them for the reports, and fail the test once, listing every failing metri
 from __future__ import annotations
 
 import os
-import shlex
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable
 
 import pytest
 
-from pytest_accel.baselines import BaselineError, atomic_write_json, baseline_path, json_safe, metric_record
+from pytest_accel.baselines import BaselineError, atomic_write_json, baseline_path, json_safe
 from pytest_accel.devices import Device
 from pytest_accel.executors import TestExecutors
+from pytest_accel.identity import item_identity, test_location
 from pytest_accel.metrics import Metric, format_value
-from pytest_accel.options import (
-    OPT_ACCEL_DEVICE,
-    OPT_DEVICE,
-    OPT_MISSING,
-    OPT_RECORD_RUN,
-    OPT_REPORT,
-    OPT_UPDATE,
-    AccelOptions,
-)
+from pytest_accel.options import OPT_MISSING, OPT_UPDATE
 from pytest_accel.paths import display_path
-from pytest_accel.session import AccelSession, TestRecord, WrittenBaseline
+from pytest_accel.records import baseline_record
+from pytest_accel.report.document import ReportedMetric
+from pytest_accel.report.junit import junit_properties
+from pytest_accel.rerun import CONFIRMING_ENV, rerun_command, run_in_fresh_process
+from pytest_accel.session import RECORD_KEY, AccelSession, TestRecord, WrittenBaseline
 from pytest_accel.timing import PROFILES, LatencyMeasurement, Profile, default_profile_for, measure_latency
 from pytest_accel.tolerances import marker_tolerances, resolve_tolerance
 from pytest_accel.verdicts import Policy, Verdict, compare, describe_verdict
-
-#: the test's record on its item, for what reports per test (pytest-html's extras)
-RECORD_KEY = pytest.StashKey[TestRecord]()
-
-
-def test_location(item: pytest.Item) -> tuple[str, ...]:
-    """Where the test's baselines live under its device key: the test file's rootdir-relative folders and its stem
-    without ``test_`` (``suites/test_detection.py`` -> ``("suites", "detection")``), so tests of the same name in
-    different files never share a file. A file outside the rootdir (an installed suite run with ``--pyargs``) is
-    placed by its module's dotted name instead (``pytest_accel/suites/detection``), the same under every rootdir."""
-    path = item.path
-    try:
-        parts = path.relative_to(item.config.rootpath).parts if path is not None else ()
-    except ValueError:
-        parts = ()
-    if not parts or not parts[-1].endswith(".py"):
-        module = getattr(getattr(item, "module", None), "__name__", None) or (path.stem if path else "suite")
-        parts = tuple(module.split("."))
-    else:
-        parts = (*parts[:-1], parts[-1][: -len(".py")])
-    *folders, stem = parts
-    return (*folders, stem.removeprefix("test_") or stem)
-
-
-class ItemIdentity(NamedTuple):
-    """Who a test is, apart from its device: its suite, its function and the id of its other parameters."""
-
-    suite: str
-    #: the test function, with its class if it has one: ``test_latency``, ``TestMatmul.test_latency``
-    function: str
-    #: the parameter id without the device's part (``fp16`` for ``test_latency[fp16-cpu]``), or ""
-    params: str
-
-    @property
-    def name(self) -> str:
-        return f"{self.function}-{self.params}" if self.params else self.function
-
-
-def item_identity(item: pytest.Item, device: Device) -> ItemIdentity:
-    """('matmul', 'test_latency', 'fp16') for suites/test_matmul.py::test_latency[fp16-cpu]: the device stays out."""
-    suite = item.path.stem.removeprefix("test_") if item.path else "suite"
-    function = getattr(item, "originalname", item.name)
-    cls = getattr(item, "cls", None)
-    if cls is not None:
-        function = f"{cls.__name__}.{function}"
-    params_id = ""
-    callspec = getattr(item, "callspec", None)
-    if callspec is not None:
-        params_id, device_id = callspec.id, device.id
-        if params_id == device_id:
-            params_id = ""
-        elif params_id.endswith(f"-{device_id}"):
-            params_id = params_id[: -len(device_id) - 1]
-        elif params_id.startswith(f"{device_id}-"):
-            params_id = params_id[len(device_id) + 1 :]
-    return ItemIdentity(suite, function, params_id)
-
-
-def junit_properties(device: Device, verdicts: list[Verdict], *, first: bool = True) -> list[tuple[str, object]]:
-    """What ``record_property`` would attach for these verdicts (``--junitxml`` writes them as ``<property>``):
-    ``accel.device`` and ``accel.device_key`` once per test (``first``), then per metric its value, unit, baseline,
-    expected (the baseline, bound or reference it was held to, as the summary prints it), tolerance, verdict and
-    whether it is gated. Unset fields are left out rather than written as "None"."""
-    properties: list[tuple[str, object]] = [("accel.device", device.spec), ("accel.device_key", device.key)] \
-        if first else []
-    for verdict in verdicts:
-        metric = verdict.metric
-        fields: dict[str, object | None] = {
-            "value": metric.value, "unit": metric.unit or None, "baseline": verdict.baseline_value,
-            "expected": verdict.expected_text if verdict.expected_text != "-" else None,
-            "tolerance": verdict.tolerance, "verdict": verdict.status, "gated": verdict.gated,
-        }
-        properties += [(f"accel.{metric.name}.{field}", value) for field, value in fields.items() if value is not None]
-    return properties
 
 
 class AccelChecker:
@@ -131,8 +53,8 @@ class AccelChecker:
         #: how to measure each named measurement again, to confirm a regression before failing
         self._remeasure: dict[str, Callable[[], LatencyMeasurement]] = {}
         self._remeasured: dict[str, LatencyMeasurement] = {}
-        #: metric entries of this test run again in a fresh process, by name (None until that run is made)
-        self._fresh_run: dict[str, dict[str, Any]] | None = None
+        #: metrics of this test run again in a fresh process, by name (None until that run is made)
+        self._fresh_run: dict[str, ReportedMetric] | None = None
         identity = item_identity(item, device)
         self.suite = identity.suite
         self.test_name = f"{identity.name}@{variant}" if variant else identity.name
@@ -190,7 +112,7 @@ class AccelChecker:
             # (MLPerf counts performance only alongside a valid accuracy run), so judge it as a plain run
             verdicts = self._judge(metrics, stored_metrics, replace(policy, update=False, record_missing=False))
         to_write = {
-            v.metric.name: metric_record(v.metric, v.tolerance, self._kept_history(stored_metrics.get(v.metric.name)))
+            v.metric.name: baseline_record(v.metric, v.tolerance, self._kept_history(stored_metrics.get(v.metric.name)))
             for v in verdicts
             if v.writes_baseline
         }
@@ -295,13 +217,10 @@ class AccelChecker:
         """The metric as this test measures it when run again, alone, in a new pytest process (run once per test);
         None when that run fails or does not produce it."""
         if self._fresh_run is None:
-            self._fresh_run = _run_in_fresh_process(self.session.options, self.item.path, self.item.nodeid,
-                                                    self.device.spec)
-        entry = self._fresh_run.get(metric_name)
-        if entry is None:
-            return None
-        return Metric(metric_name, entry["value"], entry["unit"], entry["kind"], entry["direction"],
-                      samples=entry.get("samples"), probe_samples=entry.get("probe_samples"))
+            self._fresh_run = run_in_fresh_process(self.session.options, self.item.path, self.item.nodeid,
+                                                   self.device.spec)
+        reported = self._fresh_run.get(metric_name)
+        return reported.metric if reported is not None else None
 
     def _kept_history(self, stored_record: dict[str, Any] | None) -> list[dict[str, Any]]:
         """The runs a written speed metric keeps: the stored history under --accel-record-run, none otherwise
@@ -345,7 +264,7 @@ class AccelChecker:
         if obtained is not None:
             document = {
                 "device_key": self.device.key,
-                "metrics": {v.metric.name: metric_record(v.metric, v.tolerance) for v in self.record.verdicts},
+                "metrics": {v.metric.name: baseline_record(v.metric, v.tolerance) for v in self.record.verdicts},
             }
             atomic_write_json(obtained, json_safe(document))
         base = self.session.options.invocation_dir
@@ -362,67 +281,4 @@ class AccelChecker:
         return rerun_command(self.session.options, self.item.path, self.item.nodeid, self.device.spec, OPT_UPDATE)
 
 
-#: options of the original run that a re-run of one test on one device must not repeat, with whether each takes a
-#: value: the selection (the node id replaces it), the devices (one is given), the baseline mode, the report and
-#: pytest's temporary folder
-_NOT_REPEATED = {OPT_DEVICE: True, OPT_ACCEL_DEVICE: True, OPT_UPDATE: False, OPT_RECORD_RUN: False, OPT_MISSING: True,
-                 OPT_REPORT: True, "-k": True, "-m": True, "--basetemp": True}
-
-
-#: set in the environment of a fresh-process confirmation run, so that it does not confirm in turn
-CONFIRMING_ENV = "PYTEST_ACCEL_CONFIRMING"
-#: options of pytest-xdist: a confirmation runs one test, in one process
-_XDIST_OPTIONS = {"-n": True, "--numprocesses": True, "--dist": True, "--maxprocesses": True}
-
-
-def _run_in_fresh_process(options: AccelOptions, test_file: Path, nodeid: str, device_spec: str
-                          ) -> dict[str, dict[str, Any]]:
-    """Run one test on one device again, as the run was invoked, in a new pytest process; its metric entries by
-    name from that run's JSON report (empty when it could not run)."""
-    import json
-    import subprocess
-    import sys
-    import tempfile
-
-    with tempfile.TemporaryDirectory(prefix="accel-confirm-") as folder:
-        report = Path(folder) / "report.json"
-        args = shlex.split(rerun_command(options, test_file, nodeid, device_spec, f"{OPT_REPORT}={report}",
-                                         "--accel-gate=none", "-p", "no:cacheprovider", "-q",
-                                         skip=_XDIST_OPTIONS))[1:]
-        environment = {**os.environ, CONFIRMING_ENV: "1"}
-        try:
-            subprocess.run([sys.executable, "-m", "pytest", *args], cwd=options.invocation_dir, env=environment,
-                           capture_output=True, timeout=1800, check=False)
-            document = json.loads(report.read_text())
-        except (OSError, ValueError, subprocess.SubprocessError):
-            return {}
-    # the one test it ran: its node id may be spelt from another starting folder (a file outside the rootdir)
-    test_part = nodeid.partition("::")[2]
-    return {entry["name"]: entry for result in document.get("results", [])
-            if result.get("nodeid", "").partition("::")[2] == test_part for entry in result.get("metrics", [])}
-
-
-def rerun_command(options: AccelOptions, test_file: Path, nodeid: str, device_spec: str, *extra: str,
-                  skip: dict[str, bool] | None = None) -> str:
-    """``pytest <the test> <the run's other options> --device=<spec> <extra>``, runnable from where pytest was
-    started: suite options (``--yolo-*``, ``--gesture-*``), the baseline folder and every other option carry over,
-    so the re-run measures the same variant into the same file."""
-    _, sep, rest = nodeid.partition("::")
-    test = os.path.relpath(test_file, options.invocation_dir) + sep + rest
-    kept: list[str] = []
-    args = iter(options.invocation_args)
-    for arg in args:
-        if arg in options.invocation_paths:
-            continue
-        name, has_value, _ = arg.partition("=")
-        takes_value = _NOT_REPEATED.get(name, (skip or {}).get(name))
-        if takes_value is None and name[:2] in ("-k", "-m") and len(name) > 2 and not name.startswith("--"):
-            continue  # -kEXPR
-        if takes_value is None:
-            kept.append(arg)
-        elif takes_value and not has_value:
-            next(args, None)
-    return shlex.join(["pytest", test, *kept, f"{options.device_option}={device_spec}", *extra])
-
-
-__all__ = ["AccelChecker", "ItemIdentity", "item_identity", "junit_properties"]
+__all__ = ["AccelChecker"]

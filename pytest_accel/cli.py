@@ -211,31 +211,27 @@ def _devices(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     """Two JSON reports side by side: every metric both hold, with B's value over A's."""
-    import json
-
     from pytest_accel.metrics import format_value
+    from pytest_accel.report.document import ReportError, load_report, read_metrics
 
-    documents = []
-    for path in (args.a, args.b):
-        try:
-            documents.append(json.loads(Path(path).read_text()))
-        except (OSError, ValueError) as error:
-            print(f"pytest-accel: {path}: not a readable JSON report ({error})", file=sys.stderr)
-            return 2
     values = []
-    for document in documents:
-        values.append({
-            (result["device"], result["suite"], result["test"], entry["name"]): entry
-            for result in document.get("results", []) for entry in result.get("metrics", [])
-            if isinstance(entry.get("value"), (int, float))
-        })
+    for label, path in (("A", args.a), ("B", args.b)):
+        try:
+            read, unreadable = read_metrics(load_report(Path(path)))
+        except ReportError as error:
+            print(f"pytest-accel: {error}", file=sys.stderr)
+            return 2
+        for line in unreadable:
+            print(f"pytest-accel: {label} ({path}): left out, not a number to compare: {line}", file=sys.stderr)
+        values.append({(r.result["device"], r.result["suite"], r.result["test"], r.metric.name): r.metric
+                       for r in read})
     shared = [key for key in values[0] if key in values[1]]
     rows = [["device", "test", "metric", "A", "B", "B/A"]]
     for key in shared:
         a, b = values[0][key], values[1][key]
-        ratio = f"{b['value'] / a['value']:.3f}" if a["value"] else "-"
-        rows.append([key[0], f"{key[1]}::{key[2]}", key[3], format_value(a["value"], a["unit"]),
-                     format_value(b["value"], b["unit"]), ratio])
+        ratio = f"{b.value / a.value:.3f}" if a.value else "-"
+        rows.append([key[0], f"{key[1]}::{key[2]}", key[3], format_value(a.value, a.unit),
+                     format_value(b.value, b.unit), ratio])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
@@ -252,7 +248,8 @@ def _add_quiet(command: argparse.ArgumentParser) -> None:
 
 def _report(args: argparse.Namespace) -> int:
     """A saved --accel-report rendered as the page --accel-html writes."""
-    from pytest_accel.report.html import ReportError, load_report, write_html
+    from pytest_accel.report.document import ReportError, load_report
+    from pytest_accel.report.html import write_html
     from pytest_accel.report.plots import matplotlib_missing
 
     missing = matplotlib_missing()

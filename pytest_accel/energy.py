@@ -122,7 +122,8 @@ class EnergyMeasurement:
             Metric(f"{self.name}.inferences_per_joule", 1 / value, "1/J", "info", "higher",
                    summary={"uncertainty": relative / value, "uncertainty_relative": relative,
                             "mean_power_w": self.mean_power_w, "meter": self.meter.name,
-                            "update_period_s": self.meter.update_period_s, "batch_size": self.batch_size}),
+                            "update_period_s": self.meter.update_period_s, "batch_size": self.batch_size},
+                   sections=("energy",)),
         ]
 
 

@@ -7,6 +7,7 @@ import platform
 import re
 import subprocess
 import sys
+from datetime import datetime, timezone
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -123,3 +124,8 @@ def cache_dir() -> Path:
 
 def command_line() -> str:
     return " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+
+
+def utc_now() -> str:
+    """The time now, as every document of the project stamps it: UTC to the second, ``2026-12-06T05:02:08Z``."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")

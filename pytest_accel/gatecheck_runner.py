@@ -8,19 +8,19 @@ same condition, judged against the same history less that round; both must regre
 
 from __future__ import annotations
 
-import json
 import statistics
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from pytest_accel.baselines import atomic_write_json, run_summary
+from pytest_accel.baselines import atomic_write_json
+from pytest_accel.history import run_summary
 from pytest_accel.metrics import KINDS, Metric, measurement_of
-from pytest_accel.options import OPT_INJECT_SLOWDOWN, OPT_REPORT
+from pytest_accel.options import OPT_INJECT_SLOWDOWN
 from pytest_accel.progress import NULL_PROGRESS, Progress
+from pytest_accel.report.document import ReportedMetric, ReportError, load_report, read_metrics
+from pytest_accel.rerun import run_pytest
 from pytest_accel.verdicts import MIN_HISTORY, Policy, Verdict, compare
 
 DETECTION_TARGET = 0.95
@@ -32,7 +32,8 @@ class Run:
     slowdown: float
     index: int
     report: Path
-    exit_status: int
+    #: None where the process could not run
+    exit_status: int | None
     seconds: float
 
 
@@ -65,27 +66,28 @@ def run_conditions(pytest_args: list[str], runs: int, slowdowns: list[float], fo
         shift = index % len(conditions)
         for slowdown in conditions[shift:] + conditions[:shift]:
             report = folder / f"run-{index:02d}-slowdown-{slowdown:g}.json"
-            command = [sys.executable, "-m", "pytest", *pytest_args, f"{OPT_REPORT}={report}", "--accel-gate=none",
-                       f"--accel-baseline-dir={empty_baselines}", "-p", "no:cacheprovider", "-q",
-                       f"{OPT_INJECT_SLOWDOWN}={slowdown:g}"]
+            args = [*pytest_args, "--accel-gate=none", f"--accel-baseline-dir={empty_baselines}", "-p",
+                    "no:cacheprovider", "-q", f"{OPT_INJECT_SLOWDOWN}={slowdown:g}"]
             start = time.perf_counter()
-            done = subprocess.run(command, capture_output=True, text=True)
-            yield Run(slowdown, index, report, done.returncode, time.perf_counter() - start)
+            status, _ = run_pytest(args, Path.cwd(), report)
+            yield Run(slowdown, index, report, status, time.perf_counter() - start)
 
 
-def _speed_entries(report: Path) -> dict[str, dict[str, Any]]:
-    document = json.loads(report.read_text())
-    return {
-        f"{result['nodeid']}::{entry['name']}": entry
-        for result in document["results"]
-        for entry in result["metrics"]
-        if KINDS.get(entry["kind"], KINDS["info"]).speed and entry.get("run")
-    }
+def _speed_metrics(report: Path) -> dict[str, ReportedMetric] | None:
+    """A run's speed metrics by ``<node id>::<metric name>``; None where it wrote no readable report."""
+    try:
+        read, _ = read_metrics(load_report(report))
+    except ReportError:
+        return None
+    return {f"{r.result['nodeid']}::{r.metric.name}": r for r in read
+            if r.metric.kind_info.speed and r.entry.get("run")}
 
 
-def _metric(name: str, entry: dict[str, Any]) -> Metric:
-    return Metric(name, entry["value"], entry["unit"], entry["kind"], entry["direction"],
-                  samples=entry.get("samples"), probe_samples=entry.get("probe_samples"))
+def _metric(name: str, reported: ReportedMetric) -> Metric:
+    """The metric as it was measured, under the name the self-check knows it by."""
+    metric = reported.metric
+    return Metric(name, metric.value, metric.unit, metric.kind, metric.direction, samples=metric.samples,
+                  probe_samples=metric.probe_samples)
 
 
 def _cv(values: list[float]) -> float | None:
@@ -94,11 +96,12 @@ def _cv(values: list[float]) -> float | None:
 
 def judge(runs: list[Run], alpha: float, latency_basis: str = "auto") -> dict[str, MetricOutcome]:
     """Every run's speed metrics judged against the other unchanged runs' history."""
-    loaded = [(run, _speed_entries(run.report)) for run in runs if run.report.is_file()]
+    read = [(run, _speed_metrics(run.report)) for run in runs]
+    loaded = [(run, entries) for run, entries in read if entries is not None]
     unchanged = [(run, entries) for run, entries in loaded if run.slowdown == 0]
     names = sorted({name for _, entries in unchanged for name in entries})
     measurements = {
-        (name.rpartition("::")[0], measurement_of(entries[name]["name"], entries[name]["kind"]))
+        (name.rpartition("::")[0], measurement_of(entries[name].metric.name, entries[name].metric.kind))
         for _, entries in unchanged for name in entries
     }
     policy = Policy(frozenset(KINDS), alpha=alpha, latency_basis=latency_basis,
@@ -111,7 +114,7 @@ def judge(runs: list[Run], alpha: float, latency_basis: str = "auto") -> dict[st
         values = [summaries[run.report][name] for run, entries in unchanged if name in entries]
         outcome.run_cv = _cv([v["value"] for v in values])
         if values and all(v.get("probe") for v in values):
-            lower = next(e[name]["direction"] for _, e in unchanged if name in e) == "lower"
+            lower = next(e[name].metric.direction for _, e in unchanged if name in e) == "lower"
             outcome.normalised_cv = _cv([v["value"] / v["probe"] if lower else v["value"] * v["probe"]
                                          for v in values])
     by_condition = {(run.slowdown, run.index): (run, entries) for run, entries in loaded}
@@ -124,9 +127,10 @@ def judge(runs: list[Run], alpha: float, latency_basis: str = "auto") -> dict[st
                    if r.index != run.index and r.index not in left_out and name in e]
         if len(history) < MIN_HISTORY:
             return None
-        entry = entries[name]
-        record = {"value": statistics.median(h["value"] for h in history), "unit": entry["unit"], "history": history}
-        return compare(_metric(name, entry), record, entry["tolerance"], "gate-check", policy)
+        reported = entries[name]
+        record = {"value": statistics.median(h["value"] for h in history), "unit": reported.metric.unit,
+                  "history": history}
+        return compare(_metric(name, reported), record, reported.entry["tolerance"], "gate-check", policy)
 
     for run, entries in loaded:
         for name, outcome in outcomes.items():

@@ -35,6 +35,8 @@ class MetricKind:
     #: tolerances must stay below this to mean anything (a relative drop of 100% lets any value through; a p-value
     #: bound is below 1); None: any non-negative value
     tolerance_below: float | None = None
+    #: the report section (a scorecard's) its metrics are listed in, or None; a workload adds others per metric
+    section: str | None = None
 
     @property
     def title(self) -> str:
@@ -52,24 +54,26 @@ KINDS: dict[str, MetricKind] = {
     for kind in (
         # accuracy 0.01 is MLPerf's "at least 99% of the reference"
         MetricKind("accuracy", "relative", 0.01, False, False, "relative drop allowed, higher is better (mAP)",
-                   tolerance_below=1.0),
-        MetricKind("parity", "bound", None, False, False, "absolute bound on an error against a golden run"),
+                   tolerance_below=1.0, section="accuracy"),
+        MetricKind("parity", "bound", None, False, False, "absolute bound on an error against a golden run",
+                   section="parity"),
         MetricKind("convergence", "bound", None, False, False, "absolute bound, e.g. a convergence test's p-value",
                    tolerance_below=1.0),
         # 0.05: the floor under the run-to-run prediction interval (a history of runs); a single-run baseline is
         # judged by the within-run test at twice it, since it cannot see the run-to-run noise
-        MetricKind("latency", "relative", 0.05, True, True, "timed samples; significant and relative slowdown"),
+        MetricKind("latency", "relative", 0.05, True, True, "timed samples; significant and relative slowdown",
+                   section="speed"),
         MetricKind("throughput", "relative", 0.05, True, True, "timed samples; significant and relative drop",
-                   tolerance_below=1.0),
+                   tolerance_below=1.0, section="speed"),
         MetricKind("memory", "relative", 0.10, False, False, "relative growth of peak memory"),
         MetricKind("startup", "relative", 1.0, False, True, "one-shot load + compile + first run; relative, loose",
-                   label="first run"),
+                   label="first run", section="speed"),
         # 0.10: one window of the minimum 20 counter periods can be off by one period's energy (5%), and a board's
         # power moves a few percent with its temperature and clocks between runs; the value is a median of several
         # windows, with no round samples for a significance test, so the tolerance alone must cover both. Not a
         # speed: energy per inference is compared between devices as it is, not as a speed-up
         MetricKind("energy", "relative", 0.10, False, False, "energy per inference from a device's energy meter; "
-                   "relative growth"),
+                   "relative growth", section="energy"),
         MetricKind(INFO_KIND, "none", None, False, False, "recorded and reported, never checked"),
     )
 }
@@ -80,6 +84,9 @@ DEFAULT_TOLERANCES: dict[str, float] = {
     name: kind.default_tolerance for name, kind in KINDS.items() if kind.default_tolerance is not None
 }
 
+
+#: the report sections a metric can be listed in (:attr:`Metric.report_sections`), in the scorecard's order
+SECTIONS = ("accuracy", "parity", "precision", "speed", "energy")
 
 #: kinds measured from one set of timed rounds: ``<measurement>.latency`` and ``<measurement>.throughput``
 ROUND_KINDS = ("latency", "throughput")
@@ -119,13 +126,29 @@ class Metric:
     #: for a bound on a p-value of being slower (a convergence test): the one-sided p-value of the other direction;
     #: under the bound the verdict reads "faster?"
     p_faster: float | None = None
+    #: report sections the workload lists this metric in beside its kind's (:data:`SECTIONS`): an info metric of
+    #: the precision compute ran in is "precision", a parity metric that also breaks its compute down is both
+    sections: tuple[str, ...] = ()
+    #: this run's summary for the speed history, computed once (:func:`pytest_accel.history.run_summary`)
+    run_summary_cache: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"metric {self.name!r}: kind {self.kind!r} is not one of {', '.join(KINDS)}")
         if self.direction not in ("lower", "higher"):
             raise ValueError(f"metric {self.name!r}: direction {self.direction!r} must be 'lower' or 'higher'")
+        unknown = [s for s in self.sections if s not in SECTIONS]
+        if unknown:
+            raise ValueError(f"metric {self.name!r}: section(s) {', '.join(map(repr, unknown))} unknown; known: "
+                             f"{', '.join(SECTIONS)}")
         self.value = float(self.value)
+
+    @property
+    def report_sections(self) -> tuple[str, ...]:
+        """The report sections this metric is listed in: its kind's, then those the workload declared."""
+        kind_section = self.kind_info.section
+        declared = tuple(s for s in self.sections if s != kind_section)
+        return ((kind_section,) if kind_section else ()) + declared
 
     @property
     def is_finite(self) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import fnmatch
 import sys
 import warnings
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Generator, Iterator
@@ -16,10 +17,11 @@ import pytest
 
 from pytest_accel import hookspecs
 from pytest_accel.baselines import BaselineError
-from pytest_accel.checker import AccelChecker, item_identity, test_location
+from pytest_accel.checker import AccelChecker
 from pytest_accel.devices import Backend, BackendRegistry, Device
 from pytest_accel.errors import DeviceFailure, WorkloadUnsupported
 from pytest_accel.executors import TestExecutors
+from pytest_accel.identity import item_identity, test_location
 from pytest_accel.manifest import ManifestPlugin, add_manifest_options, collect_manifests
 from pytest_accel.metrics import METRIC_KINDS
 from pytest_accel.options import (
@@ -34,6 +36,7 @@ from pytest_accel.paths import display_path
 from pytest_accel.progress import NULL_PROGRESS, SESSION_INTERVAL, LineProgress, Progress
 from pytest_accel.references import ReferenceStore
 from pytest_accel.report.extras import PytestHtmlCharts, charts_wanted
+from pytest_accel.report.facts import RunFacts
 from pytest_accel.report.json_report import build_report, write_report
 from pytest_accel.report.markdown import STEP_SUMMARY_ENV, MarkdownSummary, append_step_summary, step_summary_path
 from pytest_accel.report.scorecard import (
@@ -44,13 +47,14 @@ from pytest_accel.report.scorecard import (
     write_scorecards,
 )
 from pytest_accel.report.terminal import Line, TerminalSummary, marks_encodable
-from pytest_accel.session import AccelSession
+from pytest_accel.session import SESSION_KEY, AccelSession
 from pytest_accel.tolerances import MARKER_TOLERANCE
 from pytest_accel.workers import WORKER_OUTPUT_KEY, dump, is_worker, merge
 
 ENTRY_POINT_GROUP = "pytest_accel.backends"
-SESSION_KEY = pytest.StashKey[AccelSession]()
 SCORECARD_KEY = pytest.StashKey[ScorecardCollector]()
+#: what every report of the run shares, worked out once at its end (on xdist's controller)
+FACTS_KEY = pytest.StashKey[RunFacts]()
 MARKER_ONLY = "accel_only"
 
 MARKERS = (
@@ -323,14 +327,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if is_worker(session.config):  # xdist: the controller merges, summarises and writes the report
         session.config.workeroutput[WORKER_OUTPUT_KEY] = dump(accel_session)  # type: ignore[attr-defined]
         return
+    facts = RunFacts.of(accel_session)
     if accel_session.options.prune_baselines and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
-        accel_session.prune_unused_baselines()
+        accel_session.prune_unused_baselines(facts.unused_baselines)
+        facts = replace(facts, unused_baselines=())
+    session.config.stash[FACTS_KEY] = facts
     collector = session.config.stash.get(SCORECARD_KEY, None)
     if collector is not None:
-        accel_session.scorecards = write_scorecards(collector.folder, build_scorecards(accel_session, collector))
+        accel_session.scorecards = write_scorecards(collector.folder,
+                                                    build_scorecards(accel_session, collector, facts))
     step_summary = step_summary_path()
     if step_summary is not None:
-        problem = append_step_summary(step_summary, MarkdownSummary(accel_session, session.config.rootpath))
+        problem = append_step_summary(step_summary, MarkdownSummary(accel_session, facts, session.config.rootpath))
         if problem is not None:
             warnings.warn(pytest.PytestWarning(
                 f"pytest-accel: cannot append the Markdown summary to {STEP_SUMMARY_ENV}={step_summary}: {problem}"),
@@ -338,7 +346,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     options = accel_session.options
     if options.report_path is None and options.html_path is None:
         return
-    report = build_report(accel_session, int(exitstatus))
+    report = build_report(accel_session, int(exitstatus), facts)
     session.config.hook.pytest_accel_update_report(config=session.config, report=report)
     if options.report_path is not None:
         write_report(options.report_path, report)
@@ -356,7 +364,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     writer = config.get_terminal_writer()
     # pytest's writer keeps its stream private; the stream's encoding decides whether the marks can be written
     stream = getattr(writer, "_file", None) or sys.stdout
-    summary = TerminalSummary(session, unicode=marks_encodable(getattr(stream, "encoding", None)),
+    facts = config.stash.get(FACTS_KEY, None) or RunFacts.of(session)
+    summary = TerminalSummary(session, facts, unicode=marks_encodable(getattr(stream, "encoding", None)),
                               width=writer.fullwidth)
     lines = list(summary.lines())
     lines += [Line.of(text, markup) for text, markup in session.manifests.summary_lines()]

@@ -20,13 +20,12 @@ from pytest_accel.baselines import (
     REFERENCE_FOLDER,
     BaselineError,
     load_document,
-    metric_record,
     safe_name,
-    utc_now,
     write_document,
 )
-from pytest_accel.environment import software_stack
+from pytest_accel.environment import software_stack, utc_now
 from pytest_accel.metrics import KINDS, Metric
+from pytest_accel.records import baseline_record
 
 
 def shipped_reference_dir() -> Path:
@@ -138,6 +137,6 @@ class ReferenceStore:
         if path.exists() and not force:
             raise FileExistsError(f"{path} exists; pass --force to replace it")
         header = {"measured": {**identity, **(facts or {})}, "software": software_stack(), "recorded_at": utc_now()}
-        records = {metric.name: metric_record(metric, KINDS[metric.kind].default_tolerance) for metric in metrics}
+        records = {metric.name: baseline_record(metric, KINDS[metric.kind].default_tolerance) for metric in metrics}
         write_document(path, header, records)
         return path

@@ -6,12 +6,12 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import pytest
 
 from pytest_accel import environment
-from pytest_accel.baselines import BaselineError, BaselineStore, utc_now
+from pytest_accel.baselines import BaselineError, BaselineStore
 from pytest_accel.devices import (
     Backend,
     BackendRegistry,
@@ -20,6 +20,7 @@ from pytest_accel.devices import (
     DeviceUnavailable,
     UnavailableDevice,
 )
+from pytest_accel.environment import utc_now
 from pytest_accel.manifest import ManifestPlugin
 from pytest_accel.metrics import KINDS, measurement_of
 from pytest_accel.options import OPT_SKIP_UNAVAILABLE, AccelOptions
@@ -37,10 +38,10 @@ class TestRecord:
     suite: str
     test: str
     baseline_path: Path
-    #: where the test file lies (see :func:`pytest_accel.checker.test_location`)
+    #: where the test file lies (see :func:`pytest_accel.identity.test_location`)
     location: tuple[str, ...] = ()
     #: ``test`` in its parts: the test function, its parameter id without the device's, its accel_variant
-    #: (see :func:`pytest_accel.checker.item_identity`); the summary's matrix makes its rows and columns of them
+    #: (see :func:`pytest_accel.identity.item_identity`); the summary's matrix makes its rows and columns of them
     function: str = ""
     params: str = ""
     variant: str = ""
@@ -48,6 +49,10 @@ class TestRecord:
     #: metric names the baseline file held, and those of them the test did not produce
     stored_names: set[str] = field(default_factory=set)
     absent: list[str] = field(default_factory=list)
+
+
+#: the test's record on its item, for what reports per test (pytest-html's extras)
+RECORD_KEY = pytest.StashKey[TestRecord]()
 
 
 @dataclass
@@ -58,6 +63,9 @@ class WrittenBaseline:
 
 
 class AccelSession:
+    """One pytest run's state (in ``config.stash[SESSION_KEY]``): its options and backends, the devices resolved
+    from them, the baseline and reference stores, and every test's record."""
+
     def __init__(self, config: pytest.Config, options: AccelOptions, registry: BackendRegistry,
                  manifests: ManifestPlugin | None = None) -> None:
         self.config = config
@@ -130,9 +138,9 @@ class AccelSession:
         }
         return sorted(path for folder in folders for path in folder.glob("*.json") if path not in used)
 
-    def prune_unused_baselines(self) -> list[Path]:
-        """Delete what :meth:`unused_baseline_files` lists (--accel-prune-baselines)."""
-        for path in self.unused_baseline_files():
+    def prune_unused_baselines(self, unused: Sequence[Path]) -> list[Path]:
+        """Delete ``unused``, what :meth:`unused_baseline_files` listed (--accel-prune-baselines)."""
+        for path in unused:
             path.unlink(missing_ok=True)
             self.pruned.append(path)
         return self.pruned
@@ -208,3 +216,7 @@ def resolve_devices(registry: BackendRegistry, specs: tuple[str, ...], skip_unav
                 raise pytest.UsageError(f"{error}; pass {OPT_SKIP_UNAVAILABLE} to skip its tests instead") from None
             devices.append(UnavailableDevice(spec, backend.name, error.reason))
     return devices
+
+
+#: the run's session on its config
+SESSION_KEY = pytest.StashKey[AccelSession]()

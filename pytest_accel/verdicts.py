@@ -12,6 +12,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping, NamedTuple
 
+from pytest_accel.history import run_summary
 from pytest_accel.metrics import Metric, format_measured, format_value
 from pytest_accel.stats import HistoryTest, timing_shift
 
@@ -224,8 +225,6 @@ def _judge_history(
 ) -> HistoryJudgement:
     """Against the run-level values of the last runs: a prediction interval (the run-to-run noise), the
     tolerance as its floor, the significance split over the run's family of such metrics."""
-    from pytest_accel.baselines import run_summary
-
     alpha = policy.alpha / max(policy.family_size, 1)
     now_summary = run_summary(metric)  # the same summary the history holds for each earlier run
     tests = _history_tests(now_summary, history, metric.direction, alpha)
@@ -373,19 +372,6 @@ def _judge_timed(
         return "faster", (f"{text}: faster beyond the tolerance (p={shift.p_faster:.2g}); check the work is still "
                           "done, then update the baseline")
     return "pass", f"{text}, within {tolerance:.3g} or not significant at {alpha:g}"
-
-
-def speedup(first: Verdict, other: Verdict) -> float | None:
-    """How many times faster ``other`` ran than ``first`` (rates compared directly, times inverted); None where a
-    value is not positive."""
-    return speedup_of(first.metric.value, other.metric.value, first.metric.direction)
-
-
-def speedup_of(first: float | None, other: float | None, direction: str) -> float | None:
-    """:func:`speedup` on plain values, as a saved report holds them (a broken run's value is None there)."""
-    if first is None or other is None or first <= 0 or other <= 0:
-        return None
-    return other / first if direction == "higher" else first / other
 
 
 def describe_verdict(v: Verdict) -> str:

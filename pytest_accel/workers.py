@@ -16,9 +16,8 @@ from typing import Any
 import pytest
 
 from pytest_accel.devices import Device, DeviceInfo
-from pytest_accel.metrics import Metric
+from pytest_accel.records import verdict_from_dict, verdict_to_dict
 from pytest_accel.session import AccelSession, TestRecord, WrittenBaseline
-from pytest_accel.verdicts import Verdict
 
 WORKER_OUTPUT_KEY = "pytest_accel"
 
@@ -54,11 +53,6 @@ def _device(device: Device) -> dict[str, Any]:
             "available": device.available, "info": dataclasses.asdict(device.info)}
 
 
-def _verdict(verdict: Verdict) -> dict[str, Any]:
-    fields = {f.name: getattr(verdict, f.name) for f in dataclasses.fields(verdict) if f.name != "metric"}
-    return {"metric": dataclasses.asdict(verdict.metric), **fields}
-
-
 def dump(session: AccelSession) -> str:
     """What the controller needs of this worker's run, as JSON text (xdist sends it through execnet)."""
     return json.dumps({
@@ -66,7 +60,7 @@ def dump(session: AccelSession) -> str:
             {"nodeid": r.nodeid, "device": _device(r.device), "suite": r.suite, "test": r.test,
              "location": list(r.location), "baseline_path": str(r.baseline_path),
              "function": r.function, "params": r.params, "variant": r.variant,
-             "verdicts": [_verdict(v) for v in r.verdicts], "stored_names": sorted(r.stored_names),
+             "verdicts": [verdict_to_dict(v) for v in r.verdicts], "stored_names": sorted(r.stored_names),
              "absent": r.absent}
             for r in session.records
         ],
@@ -88,9 +82,7 @@ def merge(session: AccelSession, text: str) -> None:
         record = TestRecord(raw["nodeid"], device, raw["suite"], raw["test"], Path(raw["baseline_path"]),
                             location=tuple(raw["location"]), function=raw["function"], params=raw["params"],
                             variant=raw["variant"])
-        for v in raw["verdicts"]:
-            metric = Metric(**v.pop("metric"))
-            record.verdicts.append(Verdict(metric=metric, **v))
+        record.verdicts.extend(verdict_from_dict(v) for v in raw["verdicts"])
         record.stored_names = set(raw["stored_names"])
         record.absent = list(raw["absent"])
         session.records.append(record)

@@ -185,7 +185,7 @@ def test_parity(runner: DetectorRunner, golden: Golden, detection_source: Detect
         # what the device's compiler really ran, not the model file's fp32: the bounds follow it
         precision = execution.dominant
         extra.append(Metric(f"{SUITE}.compute_below_fp32", 1 - execution.share("fp32"), "", "info", "lower",
-                            summary={"precision": precision, **execution.summary()}))
+                            summary={"precision": precision, **execution.summary()}, sections=("precision",)))
     output = runner.forward(runner.to_device(golden.inputs.tensor))
     raw = raw_parity(runner.to_host(output), golden.raw)
     boxes = box_parity(postprocess(runner, output, golden.inputs, detection_source.imgsz, DEPLOY_CONF / 2),

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from pytest_accel.baselines import metric_record
 from pytest_accel.metrics import METRIC_KINDS, Metric
 from pytest_accel.options import OPT_MISSING, OPT_REPORT, OPT_TOLERANCE, OPT_UPDATE
+from pytest_accel.records import baseline_record
 from pytest_accel.verdicts import Policy, compare
 from tests.helpers import baseline_files, load_json
 
@@ -17,7 +17,7 @@ GATE = frozenset(METRIC_KINDS)
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
 def test_a_non_finite_value_fails_and_is_never_a_baseline(bad: float) -> None:
-    stored = metric_record(Metric("m.acc", 0.8, "", "accuracy", "higher"), 0.01)
+    stored = baseline_record(Metric("m.acc", 0.8, "", "accuracy", "higher"), 0.01)
     for policy in (Policy(GATE), Policy(GATE, update=True), Policy(GATE, record_missing=True)):
         for against in (stored, None):
             verdict = compare(Metric("m.acc", bad, "", "accuracy", "higher"), against, 0.01, "default", policy)

@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pytest_accel.baselines import metric_record
 from pytest_accel.metrics import METRIC_KINDS, Metric
+from pytest_accel.records import baseline_record
 from pytest_accel.verdicts import Policy, compare
 
 GATE_ALL = frozenset(METRIC_KINDS)
 
 
 def judge(metric: Metric, baseline: Metric | None, tolerance: float | None, basis: str = "both") -> str:
-    stored = metric_record(baseline, tolerance) if baseline is not None else None
+    stored = baseline_record(baseline, tolerance) if baseline is not None else None
     return compare(metric, stored, tolerance, "test", Policy(GATE_ALL, latency_basis=basis)).status
 
 
@@ -76,7 +76,7 @@ def test_update_mode_settles_baselines_but_not_bounds_or_references() -> None:
     """Under --accel-update-baselines every metric is written, but only one judged against its own baseline reads
     'updated': a bound or a device-independent reference still fails."""
     update = Policy(GATE_ALL, update=True)
-    stored = metric_record(Metric("m.latency", 1.0, "s", "startup", "lower"), 1.0)
+    stored = baseline_record(Metric("m.latency", 1.0, "s", "startup", "lower"), 1.0)
     slower = compare(Metric("m.latency", 9.0, "s", "startup", "lower"), stored, 1.0, "test", update)
     assert (slower.status, slower.writes_baseline, slower.fails_test) == ("updated", True, False)
     bound = compare(Metric("p.err", 2e-4, "", "parity", "lower", limit=1e-4), None, 1e-4, "limit", update)
@@ -90,14 +90,14 @@ def test_record_mode_writes_only_what_has_no_baseline() -> None:
     record = Policy(GATE_ALL, record_missing=True)
     new = compare(Metric("m.acc", 0.5, "", "accuracy", "higher"), None, 0.01, "default", record)
     assert (new.status, new.writes_baseline) == ("recorded", True)
-    stored = metric_record(Metric("m.acc", 0.5, "", "accuracy", "higher"), 0.01)
+    stored = baseline_record(Metric("m.acc", 0.5, "", "accuracy", "higher"), 0.01)
     known = compare(Metric("m.acc", 0.5, "", "accuracy", "higher"), stored, 0.01, "default", record)
     assert (known.status, known.writes_baseline) == ("pass", False)
 
 
 def test_the_gate_is_part_of_the_verdict() -> None:
     worse = Metric("m.acc", 0.5, "", "accuracy", "higher")
-    stored = metric_record(Metric("m.acc", 0.8, "", "accuracy", "higher"), 0.01)
+    stored = baseline_record(Metric("m.acc", 0.8, "", "accuracy", "higher"), 0.01)
     gated = compare(worse, stored, 0.01, "default", Policy(frozenset({"accuracy"})))
     reported = compare(worse, stored, 0.01, "default", Policy(frozenset({"latency"})))
     assert (gated.fails_test, gated.label) == (True, "regression")

@@ -46,12 +46,12 @@ def test_devices_with_an_unknown_spec_says_what_is_registered(capsys: pytest.Cap
         capsys.readouterr().err)
 
 
-def _report(path: Path, latency: float, extra: bool = False) -> Path:
-    metrics = [{"name": "m.latency", "value": latency, "unit": "s"}]
+def _report(path: Path, latency: float | str | None, extra: bool = False, version: int = 1) -> Path:
+    metrics = [{"name": "m.latency", "value": latency, "unit": "s", "kind": "latency", "direction": "lower"}]
     if extra:
-        metrics.append({"name": "m.only_here", "value": 1.0, "unit": ""})
+        metrics.append({"name": "m.only_here", "value": 1.0, "unit": "", "kind": "info", "direction": "lower"})
     results = [{"device": "cpu", "suite": "matmul", "test": "test_latency", "metrics": metrics}]
-    path.write_text(json.dumps({"results": results}))
+    path.write_text(json.dumps({"schema": "pytest-accel/report", "schema_version": version, "results": results}))
     return path
 
 
@@ -68,7 +68,30 @@ def test_compare_refuses_a_file_that_is_not_a_report(tmp_path: Path, capsys: pyt
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     assert main(["compare", str(bad), str(bad)]) == 2
-    assert f"{bad}: not a readable JSON report" in capsys.readouterr().err
+    assert f"{bad}: not JSON (" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("version", [0, 99])
+def test_compare_refuses_what_report_refuses(tmp_path: Path, capsys: pytest.CaptureFixture[str], version: int) -> None:
+    """One reader: a schema version this pytest-accel does not read is refused by compare as by report."""
+    other = _report(tmp_path / "other.json", 0.002, version=version)
+    good = _report(tmp_path / "good.json", 0.002)
+    assert main(["compare", str(good), str(other)]) == 2
+    refused = capsys.readouterr().err
+    assert f"{other}: report schema version {version}; this pytest-accel reads version 1" in refused
+    assert main(["report", str(other)]) == 2
+    assert capsys.readouterr().err == refused
+
+
+@pytest.mark.parametrize("value", [None, "fast"])
+def test_compare_says_which_metrics_it_could_not_read(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                       value: str | None) -> None:
+    a, b = _report(tmp_path / "a.json", 0.002), _report(tmp_path / "b.json", value)
+    assert main(["compare", str(a), str(b)]) == 0
+    captured = capsys.readouterr()
+    assert (f"B ({b}): left out, not a number to compare: cpu matmul::test_latency m.latency: metric 'm.latency' "
+            f"has value {value!r}, not a number") in captured.err
+    assert captured.out.splitlines()[-1] == "0 metric(s) in both; only in A: 1, only in B: 0"
 
 
 TWO_MEASUREMENTS = """

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pytest_accel.baselines import metric_record
 from pytest_accel.gatecheck_runner import Run, judge, summarise
 from pytest_accel.metrics import METRIC_KINDS, Metric
 from pytest_accel.options import OPT_INJECT_SLOWDOWN, OPT_RECORD_RUN, OPT_REPORT, OPT_UPDATE
+from pytest_accel.records import baseline_record
 from pytest_accel.verdicts import Policy, compare
 from tests.helpers import baseline_files, literal, load_json
 
@@ -142,13 +142,13 @@ def test_a_disturbed_machine_is_inconclusive_not_judged() -> None:
 
 def test_time_to_accuracy_is_judged_on_its_own_value() -> None:
     """25 epochs instead of 10 at the same epoch time: 2.5x longer to accuracy is a regression."""
-    base = metric_record(Metric("g.time_to_accuracy", 1.0, "s", "latency", "lower"), 0.05)
+    base = baseline_record(Metric("g.time_to_accuracy", 1.0, "s", "latency", "lower"), 0.05)
     obtained = Metric("g.time_to_accuracy", 2.5, "s", "latency", "lower")
     assert compare(obtained, base, 0.05, "default", Policy(GATE)).status == "regression"
 
 
 def test_first_run_rule_never_hides_a_threefold_regression() -> None:
-    base = metric_record(Metric("m.first_run", 0.030, "s", "startup", "lower"), 1.0)
+    base = baseline_record(Metric("m.first_run", 0.030, "s", "startup", "lower"), 1.0)
     three_fold = Metric("m.first_run", 0.095, "s", "startup", "lower")
     assert compare(three_fold, base, 1.0, "default", Policy(GATE)).status == "regression"
     a_bit = Metric("m.first_run", 0.065, "s", "startup", "lower")
@@ -255,7 +255,8 @@ def _report(folder: Path, name: str, value: float, probe: float = 0.001) -> Path
     entry = {"name": "w.latency", "kind": "latency", "unit": "s", "direction": "lower", "value": value,
              "tolerance": 0.05, "run": {"value": value, "probe": probe, "spread": 0.05}}
     path = folder / name
-    path.write_text(json.dumps({"results": [{"nodeid": "t.py::test_w[cpu]", "metrics": [entry]}]}))
+    path.write_text(json.dumps({"schema": "pytest-accel/report", "schema_version": 1, "results": [
+        {"nodeid": "t.py::test_w[cpu]", "device": "cpu", "suite": "t", "test": "test_w", "metrics": [entry]}]}))
     return path
 
 

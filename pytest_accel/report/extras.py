@@ -8,8 +8,8 @@ from typing import Any, Generator
 
 import pytest
 
-from pytest_accel.checker import RECORD_KEY
-from pytest_accel.report.json_report import REPORT_SCHEMA, REPORT_SCHEMA_VERSION, result_entry
+from pytest_accel.report.document import REPORT_SCHEMA, REPORT_SCHEMA_VERSION, result_entry
+from pytest_accel.session import RECORD_KEY
 
 
 def charts_wanted(config: pytest.Config) -> bool:

@@ -17,13 +17,11 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from pytest_accel.baselines import atomic_write_text
 from pytest_accel.metrics import KINDS, ROUND_KINDS, format_value, measurement_of
-from pytest_accel.report.json_report import REPORT_SCHEMA, REPORT_SCHEMA_VERSION
-from pytest_accel.verdicts import speedup_of
+from pytest_accel.report.facts import SpeedKey, SpeedRow, Speedups
 
 if TYPE_CHECKING:
     from pytest_accel.report.plots import Band
 
-EXPECTED = "a pytest-accel JSON report (written by pytest --accel-report=PATH)"
 #: verdicts in the order the page lists them: what needs attention first
 STATUS_ORDER = ("regression", "inconclusive", "faster", "improved", "noise", "missing", "recorded", "updated",
                 "pass", "info")
@@ -32,50 +30,6 @@ STATUS_CLASS = {"regression": "bad", "inconclusive": "warn", "faster": "warn", "
 _DTYPE = re.compile(r"^(fp\d+|bf16|tf32|int\d+|uint\d+|fp8\w*|float\d+|half|mixed)$", re.I)
 _BATCH_NAME = re.compile(r"^(?P<prefix>.+)\.b(?P<batch>\d+)\.throughput$")
 LINESTYLES = {"fp32": "-", "fp16": "--", "bf16": "-.", "int8": ":"}
-
-
-class ReportError(Exception):
-    """A report that cannot be rendered; the message is one line naming the file and what was expected."""
-
-
-def load_report(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise ReportError(f"{path}: no such file; expected {EXPECTED}")
-    if path.is_dir():
-        raise ReportError(f"{path}: is a folder; expected {EXPECTED}")
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ReportError(f"{path}: not JSON (not UTF-8 text); expected {EXPECTED}") from None
-    except json.JSONDecodeError as error:
-        raise ReportError(f"{path}: not JSON ({error.msg} at line {error.lineno}); expected {EXPECTED}") from None
-    except OSError as error:
-        raise ReportError(f"{path}: cannot be read ({error.strerror or error}); expected {EXPECTED}") from None
-    check_report(document, str(path))
-    return document
-
-
-def check_report(document: Any, source: str) -> None:
-    """Raise :class:`ReportError` unless ``document`` has the report schema's shape (what the page reads)."""
-    if not isinstance(document, dict) or document.get("schema") != REPORT_SCHEMA:
-        found = document.get("schema") if isinstance(document, dict) else type(document).__name__
-        raise ReportError(f"{source}: not a pytest-accel report (schema {found!r}, expected {REPORT_SCHEMA!r}); "
-                          f"expected {EXPECTED}")
-    version = document.get("schema_version")
-    if version != REPORT_SCHEMA_VERSION:
-        raise ReportError(f"{source}: report schema version {version!r}; this pytest-accel reads version "
-                          f"{REPORT_SCHEMA_VERSION}")
-    results = document.get("results")
-    if not isinstance(results, list):
-        raise ReportError(f"{source}: malformed report: 'results' is not a list")
-    for index, result in enumerate(results):
-        if not isinstance(result, dict) or not isinstance(result.get("metrics"), list) \
-                or not all(isinstance(m, dict) and isinstance(m.get("name"), str) for m in result["metrics"]):
-            raise ReportError(f"{source}: malformed report: results[{index}] is not a test with a list of named "
-                              "metrics")
-        for key in ("device", "suite", "test"):
-            if not isinstance(result.get(key), str):
-                raise ReportError(f"{source}: malformed report: results[{index}] has no {key!r}")
 
 
 def write_html(path: Path, report: Mapping[str, Any], base_dir: Path | None = None) -> None:
@@ -201,23 +155,17 @@ def speedup_section(ctx: Context) -> Section:
     if len(ctx.devices) < 2:
         section.notes.append("One device in this run: no speed-up to show.")
         return section
-    first = ctx.devices[0]
-    by_key: dict[tuple[str, str, str], dict[str, Mapping[str, Any]]] = {}
-    for result, metric in _metrics(ctx.report):
-        if _is_speed(metric):
-            by_key.setdefault((result["suite"], result["test"], metric["name"]), {})[result["device"]] = metric
-    labels: list[str] = []
-    series: dict[str, list[float | None]] = {device: [] for device in ctx.devices[1:]}
-    for (suite, test, name), per_device in by_key.items():
-        base = per_device.get(first)
-        if base is None or len(per_device) < 2:
-            continue
-        labels.append(f"{test}  {_short(suite, name)}")
-        for device in series:
-            other = per_device.get(device)
-            series[device].append(None if other is None else speedup_of(
-                _number(base.get("value")), _number(other.get("value")), str(base.get("direction"))))
+    rows = [SpeedRow(result["device"], SpeedKey(result["suite"], result["test"], metric["name"]),
+                     _number(metric.get("value")), str(metric.get("direction")))
+            for result, metric in _metrics(ctx.report) if _is_speed(metric)]
+    speedups = Speedups.pair(rows, ctx.devices)
+    first = speedups.reference or ctx.devices[0]
+    paired = {row.key for row in rows if speedups.paired(row.device, row.key)}
+    keys = [key for key in dict.fromkeys(row.key for row in rows) if key in paired]
+    series: dict[str, list[float | None]] = {device: [speedups.over(device, key) for key in keys]
+                                             for device in ctx.devices if device != first}
     series = {device: row for device, row in series.items() if any(row)}
+    labels = [f"{key.test}  {_short(key.suite, key.metric)}" for key in keys]
     if not labels or not series:
         section.notes.append(f"No speed metric ran on {first} and another device: no speed-up to show.")
         return section

@@ -1,4 +1,5 @@
-"""``--accel-report=PATH``: every measurement of the run with device info, software stack and verdicts."""
+"""``--accel-report=PATH``: every measurement of the run with device info, software stack and verdicts; each test's
+entry and the reader of saved reports are :mod:`pytest_accel.report.document`."""
 
 from __future__ import annotations
 
@@ -6,64 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from pytest_accel import __version__, environment
-from pytest_accel.baselines import atomic_write_json, json_safe, run_summary, thin_samples, utc_now
-from pytest_accel.session import AccelSession, TestRecord
-
-REPORT_SCHEMA = "pytest-accel/report"
-REPORT_SCHEMA_VERSION = 1
-
-
-def result_entry(record: TestRecord) -> dict[str, Any]:
-    """One test on one device as the report holds it: where it ran, its baseline file and every metric."""
-    metrics = []
-    for verdict in record.verdicts:
-        metric = verdict.metric
-        entry: dict[str, Any] = {
-            "name": metric.name,
-            "kind": metric.kind,
-            "value": metric.value,
-            "unit": metric.unit,
-            "direction": metric.direction,
-            "baseline": verdict.baseline_value,
-            "delta": verdict.delta,
-            "tolerance": verdict.tolerance,
-            "tolerance_source": verdict.tolerance_source,
-            "verdict": verdict.status,
-            "gated": verdict.gated,
-            "detail": verdict.detail,
-        }
-        if metric.limit is not None:
-            entry["limit"] = metric.limit
-        if metric.p_faster is not None:
-            entry["p_faster"] = metric.p_faster
-        if verdict.effective_tolerance is not None:
-            entry["effective_tolerance"] = verdict.effective_tolerance
-        if metric.summary:
-            entry["summary"] = metric.summary
-        if metric.samples:
-            entry["samples"] = thin_samples(metric.samples)
-        if metric.probe_samples:
-            entry["probe_samples"] = thin_samples(metric.probe_samples)
-        if metric.kind_info.speed:
-            entry["run"] = run_summary(metric)
-        if verdict.remeasured_value is not None:
-            entry["remeasured_value"] = verdict.remeasured_value
-        metrics.append(entry)
-    return {
-        "nodeid": record.nodeid,
-        "device": record.device.spec,
-        "device_key": record.device.key,
-        "suite": record.suite,
-        "test": record.test,
-        # the test apart from its device: the function and its other parameters (the dtype, where it has one)
-        "function": record.function,
-        "params": record.params,
-        "baseline_file": str(record.baseline_path),
-        "metrics": metrics,
-    }
+from pytest_accel.baselines import atomic_write_json, json_safe
+from pytest_accel.environment import utc_now
+from pytest_accel.report.document import REPORT_SCHEMA, REPORT_SCHEMA_VERSION, result_entry
+from pytest_accel.report.facts import RunFacts
+from pytest_accel.session import AccelSession
 
 
-def build_report(session: AccelSession, exit_status: int) -> dict[str, Any]:
+def build_report(session: AccelSession, exit_status: int, facts: RunFacts) -> dict[str, Any]:
     devices: dict[str, Any] = {}
     for record in session.records:
         device = record.device
@@ -96,7 +47,7 @@ def build_report(session: AccelSession, exit_status: int) -> dict[str, Any]:
             {"path": str(w.path), "action": w.action, "changes": w.changes} for w in session.written
         ],
         "baselines_pruned": [str(path) for path in session.pruned],
-        "baselines_unused": [] if session.pruned else [str(path) for path in session.unused_baseline_files()],
+        "baselines_unused": [str(path) for path in facts.unused_baselines],
     }
 
 

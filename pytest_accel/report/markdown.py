@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping
 
-from pytest_accel.checker import rerun_command
 from pytest_accel.metrics import format_value
 from pytest_accel.options import OPT_UPDATE
 from pytest_accel.paths import display_path
+from pytest_accel.report.facts import RunFacts, SpeedKey
 from pytest_accel.report.terminal import (
     MARKS,
     Column,
@@ -30,6 +30,7 @@ from pytest_accel.report.terminal import (
     record_missing_command,
     speedup_text,
 )
+from pytest_accel.rerun import rerun_command
 from pytest_accel.session import AccelSession, TestRecord
 from pytest_accel.verdicts import Verdict
 
@@ -49,10 +50,11 @@ def _cell(text: str) -> str:
 
 @dataclass(frozen=True)
 class MarkdownSummary:
-    """The summary of ``session`` as Markdown lines; ``rootdir`` is where node ids are relative to (the update
-    commands name the test file from there)."""
+    """The summary of ``session`` as Markdown lines, with the ``facts`` every report of the run shares; ``rootdir``
+    is where node ids are relative to (the update commands name the test file from there)."""
 
     session: AccelSession
+    facts: RunFacts
     rootdir: Path
 
     def lines(self) -> Iterator[str]:
@@ -129,24 +131,26 @@ class MarkdownSummary:
         for heading, metrics in rows.items():
             yield f"| **{_cell(heading)}** |" + " |" * len(columns)
             for name, per_column in metrics.items():
-                cells = [self._matrix_cell(per_column, column, columns) for column in columns]
+                cells = [self._matrix_cell(per_column, column) for column in columns]
                 yield f"| {_cell(name)} | " + " | ".join(cells) + " |"
         used = {mark_key(v) for r in records for v in r.verdicts}
         legend = [f"{mark.symbol} {mark.meaning}" for key, mark in MARKS.items() if key in used and mark.symbol]
         yield ""
         if legend:
-            yield ("Legend: " + "; ".join(legend) + ". Speed metrics show their speed-up over the first device with "
-                   "the same parameters.")
+            reference = self.facts.speedups.reference
+            over = f" over {reference}" if reference else ""
+            yield ("Legend: " + "; ".join(legend) + f". Speed metrics show their speed-up{over}, the run's first "
+                   "device, at the same parameters.")
 
-    @staticmethod
-    def _matrix_cell(per_column: Mapping[Column, Verdict], column: Column, columns: list[Column]) -> str:
-        verdict = per_column.get(column)
-        if verdict is None:
+    def _matrix_cell(self, per_column: Mapping[Column, tuple[TestRecord, Verdict]], column: Column) -> str:
+        found = per_column.get(column)
+        if found is None:
             return ""
+        record, verdict = found
         text = format_value(verdict.metric.value, verdict.metric.unit)
-        first = next((per_column[c] for c in columns if c in per_column and c[1] == column[1]), verdict)
-        if verdict.metric.kind_info.speed and first is not verdict:
-            text += speedup_text(first, verdict)
+        if verdict.metric.kind_info.speed:
+            text += speedup_text(self.facts.speedups.over(record.device.spec,
+                                                          SpeedKey(record.suite, record.test, verdict.metric.name)))
         symbol = MARKS[mark_key(verdict)].symbol
         return _cell(f"{text} {symbol}" if symbol else text)
 

@@ -17,9 +17,10 @@ import pytest
 
 from pytest_accel.baselines import atomic_write_json, atomic_write_text, json_safe
 from pytest_accel.manifest import UNSUPPORTED_REASON
-from pytest_accel.metrics import format_value
+from pytest_accel.metrics import SECTIONS, format_value
+from pytest_accel.report.facts import RunFacts, SpeedKey, Speedups
 from pytest_accel.session import AccelSession
-from pytest_accel.verdicts import Verdict, speedup
+from pytest_accel.verdicts import Verdict
 
 OPT_SCORECARD = "--accel-scorecard"
 SCHEMA = "pytest-accel/scorecard"
@@ -100,19 +101,17 @@ def _reason(report: pytest.TestReport) -> str:
     return lines[0][:200] if lines else ""
 
 
-def _speed(verdict: Verdict) -> bool:
-    return verdict.metric.kind_info.speed
-
-
-def build_scorecards(session: AccelSession, collector: ScorecardCollector) -> dict[str, dict[str, Any]]:
-    """One scorecard document per device spec of the run, in the run's device order."""
+def build_scorecards(session: AccelSession, collector: ScorecardCollector, facts: RunFacts
+                     ) -> dict[str, dict[str, Any]]:
+    """One scorecard document per device spec of the run, in the run's device order. Each metric is listed in the
+    sections its kind and its workload declare (:attr:`~pytest_accel.metrics.Metric.report_sections`)."""
     devices = [d for d in session.devices() if d.available] if session.devices_resolved else []
-    first = devices[0].spec if devices else None
-    by_metric: dict[tuple[str, str, str, str], dict[str, Verdict]] = {}
+    speedups = facts.speedups
+    by_metric: dict[tuple[str, str, str, str, str], dict[str, Verdict]] = {}
     for record in session.records:
-        name, variant = record.function, record.params
         for judged in record.verdicts:
-            by_metric.setdefault((record.suite, name, variant, judged.metric.name), {})[record.device.spec] = judged
+            key = (record.suite, record.function, record.params, judged.metric.name, record.test)
+            by_metric.setdefault(key, {})[record.device.spec] = judged
     cards: dict[str, dict[str, Any]] = {}
     for device in devices:
         outcomes = sorted((o for o in collector.outcomes.values() if o.device == device.spec),
@@ -121,40 +120,18 @@ def build_scorecards(session: AccelSession, collector: ScorecardCollector) -> di
         for outcome in outcomes:
             counts = groups.setdefault((outcome.suite, outcome.variant or "-"), dict.fromkeys(OUTCOMES, 0))
             counts[outcome.outcome] += 1
-        accuracy, parity, precision, speed, energy = [], [], [], [], []
-        for (suite, test, variant, metric_name), per_device in sorted(by_metric.items()):
+        sections: dict[str, list[dict[str, Any]]] = {name: [] for name in SECTIONS}
+        for (suite, test, variant, metric_name, test_name), per_device in sorted(by_metric.items()):
             verdict = per_device.get(device.spec)
             if verdict is None:
                 continue
             metric = verdict.metric
             row: dict[str, Any] = {"suite": suite, "test": test, "dtype": variant or "-", "metric": metric_name,
                                    "value": metric.value, "unit": metric.unit, "verdict": verdict.status}
-            if metric.kind == "accuracy":
-                reference = metric.expected if metric.expected is not None else verdict.baseline_value
-                row["reference"] = reference
-                row["against"] = "reference" if metric.expected is not None else "baseline"
-                row["percent_of_reference"] = 100 * metric.value / reference if reference else None
-                accuracy.append(row)
-            elif metric.kind == "parity":
-                row["bound"] = verdict.tolerance
-                row["precision"] = metric.summary.get("precision")
-                parity.append(row)
-            elif "compute_ops" in metric.summary or "compute_ops" in metric.summary.get("execution", {}):
-                ops = metric.summary.get("compute_ops") or metric.summary["execution"]["compute_ops"]
-                row["compute_ops"] = dict(sorted(ops.items()))
-                precision.append(row)
-            elif metric.kind == "energy" or "meter" in metric.summary:
-                row |= {key: metric.summary.get(key) for key in ("uncertainty", "mean_power_w", "meter",
-                                                                 "update_period_s")}
-                energy.append(row)
-            elif _speed(verdict):
-                other = per_device.get(first) if first and first != device.spec else None
-                row["speedup_over"] = first if other is not None else None
-                row["speedup"] = speedup(other, verdict) if other is not None else None
-                speed.append(row)
-            if metric.kind == "parity" and "execution" in metric.summary:
-                precision.append({**row, "compute_ops": dict(sorted(metric.summary["execution"]["compute_ops"]
-                                                                    .items()))})
+            for section in metric.report_sections:
+                sections[section].append(_section_row(section, row, verdict, speedups, device.spec,
+                                                       SpeedKey(suite, test_name, metric_name)))
+        accuracy, parity, precision, speed, energy = (sections[name] for name in SECTIONS)
         info = device.info
         cards[device.spec] = {
             "schema": SCHEMA,
@@ -175,6 +152,33 @@ def build_scorecards(session: AccelSession, collector: ScorecardCollector) -> di
             "energy": energy,
         }
     return cards
+
+
+def _section_row(section: str, row: dict[str, Any], verdict: Verdict, speedups: Speedups, device: str,
+                 key: SpeedKey) -> dict[str, Any]:
+    """``row`` (suite, test, dtype, metric, value, unit, verdict) with what ``section`` shows besides."""
+    metric = verdict.metric
+    row = dict(row)
+    if section == "accuracy":
+        reference = metric.expected if metric.expected is not None else verdict.baseline_value
+        row["reference"] = reference
+        row["against"] = "reference" if metric.expected is not None else "baseline"
+        row["percent_of_reference"] = 100 * metric.value / reference if reference else None
+    elif section == "parity":
+        row["bound"] = verdict.tolerance
+        row["precision"] = metric.summary.get("precision")
+    elif section == "precision":
+        if metric.kind == "parity":  # listed under parity too: the precision table repeats that row's fields
+            row |= {"bound": verdict.tolerance, "precision": metric.summary.get("precision")}
+        execution = metric.summary.get("execution", metric.summary)
+        row["compute_ops"] = dict(sorted(execution.get("compute_ops", {}).items()))
+    elif section == "energy":
+        row |= {key: metric.summary.get(key) for key in ("uncertainty", "mean_power_w", "meter", "update_period_s")}
+    elif section == "speed":
+        paired = speedups.paired(device, key)
+        row["speedup_over"] = speedups.reference if paired else None
+        row["speedup"] = speedups.over(device, key) if paired else None
+    return row
 
 
 def _number(value: Any, unit: str = "") -> str:

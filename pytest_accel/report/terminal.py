@@ -35,8 +35,9 @@ from pytest_accel.options import (
     OPT_UPDATE,
 )
 from pytest_accel.paths import display_path
+from pytest_accel.report.facts import RunFacts, SpeedKey
 from pytest_accel.session import AccelSession, TestRecord
-from pytest_accel.verdicts import Verdict, speedup
+from pytest_accel.verdicts import Verdict
 
 MAX_LISTED = 12
 #: the legend's lines wrap at this width when the terminal's is not known
@@ -128,8 +129,7 @@ def delta_text(verdict: Verdict) -> str:
     return text
 
 
-def speedup_text(first: Verdict, other: Verdict) -> str:
-    factor = speedup(first, other)
+def speedup_text(factor: float | None) -> str:
     return f" ({factor:.2f}x)" if factor is not None else ""
 
 
@@ -162,7 +162,7 @@ TestHeadingKey = tuple[tuple[str, ...], str]
 
 def _test_key(record: TestRecord) -> TestHeadingKey:
     """The test apart from its device and parameters (those make the matrix's columns): where its file lies
-    (see :func:`pytest_accel.checker.test_location`) and its function, with its variant."""
+    (see :func:`pytest_accel.identity.test_location`) and its function, with its variant."""
     function = record.function or record.test
     return record.location, f"{function}@{record.variant}" if record.variant else function
 
@@ -187,8 +187,8 @@ def _short_metric_name(suite: str, name: str) -> str:
 
 
 Column = tuple[str, str]
-#: per test heading, per metric (short name), the verdict in each column
-MatrixRows = OrderedDict[str, OrderedDict[str, dict[Column, Verdict]]]
+#: per test heading, per metric (short name), the test's record and the verdict in each column
+MatrixRows = OrderedDict[str, OrderedDict[str, dict[Column, tuple[TestRecord, Verdict]]]]
 
 
 def build_matrix(records: list[TestRecord], device_specs: tuple[str, ...] | list[str]
@@ -206,7 +206,7 @@ def build_matrix(records: list[TestRecord], device_specs: tuple[str, ...] | list
             columns.append(column)
         metrics = rows.setdefault(headings[_test_key(record)], OrderedDict())
         for verdict in record.verdicts:
-            metrics.setdefault(_short_metric_name(record.suite, verdict.metric.name), {})[column] = verdict
+            metrics.setdefault(_short_metric_name(record.suite, verdict.metric.name), {})[column] = record, verdict
     columns.sort(key=lambda column: device_order[column[0]])  # stable: each device's parameters in run order
     return columns, rows
 
@@ -226,12 +226,14 @@ def record_missing_command(invocation_args: tuple[str, ...] | list[str]) -> str:
 
 
 class TerminalSummary:
-    """The summary of a run in one form (``form``, else the run's ``--accel-summary``). ``unicode``: whether the
-    output can write the Unicode marks; ``width``: the terminal's, at which the legend wraps."""
+    """The summary of a run in one form (``form``, else the run's ``--accel-summary``). ``facts``: what every report
+    of the run shares; ``unicode``: whether the output can write the Unicode marks; ``width``: the terminal's, at
+    which the legend wraps."""
 
-    def __init__(self, session: AccelSession, form: str | None = None, *, unicode: bool = True,
+    def __init__(self, session: AccelSession, facts: RunFacts, form: str | None = None, *, unicode: bool = True,
                  width: int = DEFAULT_WIDTH) -> None:
         self.session = session
+        self.facts = facts
         self.form = form or session.options.summary
         self.unicode = unicode
         self.width = max(width, 40)
@@ -269,7 +271,7 @@ class TerminalSummary:
 
     def _matrix(self, records: list[TestRecord]) -> Iterator[Line]:
         columns, rows = build_matrix(records, self.session.options.device_specs)
-        cells = {(label, name): {column: self._cell(verdict) for column, verdict in per_column.items()}
+        cells = {(label, name): {column: self._cell(verdict) for column, (_, verdict) in per_column.items()}
                  for label, metrics in rows.items() for name, per_column in metrics.items()}
         label_width = max(len("metric"), *(len(name) + 2 for _, name in cells))
         widths = [
@@ -381,10 +383,11 @@ class TerminalSummary:
                 for verdict in record.verdicts:
                     cells.setdefault((record.suite, record.test, verdict.metric.name), {})[spec] = verdict
         speed = [kind.title for kind in KINDS.values() if kind.speed]
-        yield Line.of(f"side by side (speed-up over {specs[0]} for {', '.join(speed[:-1])} and {speed[-1]})")
+        speedups = self.facts.speedups
+        yield Line.of(f"side by side (speed-up over {speedups.reference or specs[0]} for {', '.join(speed[:-1])} and "
+                      f"{speed[-1]})")
         rows = [["test", "metric", *specs]]
         for (suite, test, name), per_device in cells.items():
-            first = per_device.get(specs[0])
             row = [f"{suite}::{test}", name]
             for spec in specs:
                 cell = per_device.get(spec)
@@ -392,8 +395,8 @@ class TerminalSummary:
                     row.append("-")
                     continue
                 text = format_value(cell.metric.value, cell.metric.unit)
-                if first is not None and spec != specs[0] and cell.metric.kind_info.speed:
-                    text += speedup_text(first, cell)
+                if cell.metric.kind_info.speed:
+                    text += speedup_text(speedups.over(spec, SpeedKey(suite, test, name)))
                 row.append(text)
             rows.append(row)
         yield from (Line.of(text) for text in _table(rows))
@@ -490,7 +493,7 @@ class TerminalSummary:
             for path in self.session.pruned[:MAX_LISTED]:
                 yield Line.of(f"  {self._display(path)}")
         else:
-            unused = self.session.unused_baseline_files()
+            unused = self.facts.unused_baselines
             if unused:
                 yield Line.of(f"{len(unused)} baseline file(s) beside this run's were used by no test (removed or "
                               "renamed tests, or variants and dtypes this run did not ask for); "

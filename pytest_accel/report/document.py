@@ -1,0 +1,110 @@
+"""The ``--accel-report`` document's format: its schema, one test's entry, and the one reader of saved reports.
+
+Every reader of a saved report (``pytest-accel report`` and ``compare``, the fresh-process confirmation of a
+regression, the gate self-check) goes through :func:`load_report`, which refuses what is not a report of this
+schema version in one line, and :func:`read_metrics`, which gives every metric entry back as a
+:class:`~pytest_accel.metrics.Metric` and says which entries are not one (a broken run's value is null).
+The whole run's document is built by :mod:`pytest_accel.report.json_report`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from pytest_accel.metrics import Metric
+from pytest_accel.records import RecordError, metric_from_dict, report_entry
+
+if TYPE_CHECKING:
+    from pytest_accel.session import TestRecord
+
+REPORT_SCHEMA = "pytest-accel/report"
+REPORT_SCHEMA_VERSION = 1
+EXPECTED = "a pytest-accel JSON report (written by pytest --accel-report=PATH)"
+
+
+def result_entry(record: TestRecord) -> dict[str, Any]:
+    """One test on one device as the report holds it: where it ran, its baseline file and every metric."""
+    return {
+        "nodeid": record.nodeid,
+        "device": record.device.spec,
+        "device_key": record.device.key,
+        "suite": record.suite,
+        "test": record.test,
+        # the test apart from its device: the function and its other parameters (the dtype, where it has one)
+        "function": record.function,
+        "params": record.params,
+        "baseline_file": str(record.baseline_path),
+        "metrics": [report_entry(verdict) for verdict in record.verdicts],
+    }
+
+
+class ReportError(Exception):
+    """A report that cannot be read; the message is one line naming the file and what was expected."""
+
+
+def load_report(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise ReportError(f"{path}: no such file; expected {EXPECTED}")
+    if path.is_dir():
+        raise ReportError(f"{path}: is a folder; expected {EXPECTED}")
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ReportError(f"{path}: not JSON (not UTF-8 text); expected {EXPECTED}") from None
+    except json.JSONDecodeError as error:
+        raise ReportError(f"{path}: not JSON ({error.msg} at line {error.lineno}); expected {EXPECTED}") from None
+    except OSError as error:
+        raise ReportError(f"{path}: cannot be read ({error.strerror or error}); expected {EXPECTED}") from None
+    check_report(document, str(path))
+    return document
+
+
+def check_report(document: Any, source: str) -> None:
+    """Raise :class:`ReportError` unless ``document`` has the report schema's shape (what the page reads)."""
+    if not isinstance(document, dict) or document.get("schema") != REPORT_SCHEMA:
+        found = document.get("schema") if isinstance(document, dict) else type(document).__name__
+        raise ReportError(f"{source}: not a pytest-accel report (schema {found!r}, expected {REPORT_SCHEMA!r}); "
+                          f"expected {EXPECTED}")
+    version = document.get("schema_version")
+    if version != REPORT_SCHEMA_VERSION:
+        raise ReportError(f"{source}: report schema version {version!r}; this pytest-accel reads version "
+                          f"{REPORT_SCHEMA_VERSION}")
+    results = document.get("results")
+    if not isinstance(results, list):
+        raise ReportError(f"{source}: malformed report: 'results' is not a list")
+    for index, result in enumerate(results):
+        if not isinstance(result, dict) or not isinstance(result.get("metrics"), list) \
+                or not all(isinstance(m, dict) and isinstance(m.get("name"), str) for m in result["metrics"]):
+            raise ReportError(f"{source}: malformed report: results[{index}] is not a test with a list of named "
+                              "metrics")
+        for key in ("device", "suite", "test"):
+            if not isinstance(result.get(key), str):
+                raise ReportError(f"{source}: malformed report: results[{index}] has no {key!r}")
+
+
+@dataclass(frozen=True)
+class ReportedMetric:
+    """One metric entry of a saved report, read back: the test entry it belongs to, the entry as stored, and the
+    metric it describes."""
+
+    result: Mapping[str, Any]
+    entry: Mapping[str, Any]
+    metric: Metric
+
+
+def read_metrics(document: Mapping[str, Any]) -> tuple[list[ReportedMetric], list[str]]:
+    """Every metric entry of a checked report (:func:`check_report`) as a metric, and a line for each entry that
+    is not one (``cpu matmul::test_latency matmul.latency: metric 'matmul.latency' has value None, not a
+    number``)."""
+    read: list[ReportedMetric] = []
+    unreadable: list[str] = []
+    for result in document["results"]:
+        for entry in result["metrics"]:
+            try:
+                read.append(ReportedMetric(result, entry, metric_from_dict(entry["name"], entry)))
+            except RecordError as error:
+                unreadable.append(f"{result['device']} {result['suite']}::{result['test']} {entry['name']}: {error}")
+    return read, unreadable
