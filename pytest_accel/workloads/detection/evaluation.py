@@ -58,7 +58,7 @@ def evaluate_map(
             true_classes = torch.from_numpy(sample.classes)
             if len(found) and len(sample.classes):
                 iou = box_iou(torch.from_numpy(sample.boxes), torch.from_numpy(found[:, :4]))
-                tp = BaseValidator.match_predictions(matcher, predicted_classes, true_classes, iou).numpy()  # type: ignore[arg-type]
+                tp = BaseValidator.match_predictions(matcher, predicted_classes, true_classes, iou).numpy()
             else:
                 tp = np.zeros((len(found), 10), dtype=bool)
             metrics.update_stats(
