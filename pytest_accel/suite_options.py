@@ -215,7 +215,7 @@ def read_detection_options(config: pytest.Config) -> DetectionOptions:
         except (ValueError, RuntimeError) as error:
             raise pytest.UsageError(f"{OPT_YOLO_MODEL}={error}") from None
     if data_path is not None:
-        from pytest_accel.workloads.detection.evaluation import check_split
+        from pytest_accel.workloads.detection.splits import check_split
 
         try:
             check_split(data_path)

@@ -29,18 +29,18 @@ from pytest_accel.workloads.detection.audits import (
 from pytest_accel.workloads.detection.dataset import ensure_dataset
 from pytest_accel.workloads.detection.evaluation import (
     MAP_BATCH_SIZE,
-    LabelledImage,
     box_parity,
     evaluate_map,
     golden_inputs,
-    load_split,
     raw_parity,
 )
+from pytest_accel.workloads.detection.images import load_bgr
 from pytest_accel.workloads.detection.model import BUNDLED_WEIGHTS, DetectorSource
-from pytest_accel.workloads.detection.pipeline import DEPLOY_CONF, detect, load_bgr, postprocess
+from pytest_accel.workloads.detection.pipeline import DEPLOY_CONF, detect, postprocess
 from pytest_accel.workloads.detection.quantize import CalibrationSettings
 from pytest_accel.workloads.detection.reference import SUITE, data_identity, identity, reference_name
 from pytest_accel.workloads.detection.runners import CompiledOnnxRunner, DetectorRunner, OrtRunner, make_runner
+from pytest_accel.workloads.detection.splits import LabelledImage, load_split
 
 PARITY_IMAGES = 16
 #: rounds of the repeated-input audit, each on a val image of its own

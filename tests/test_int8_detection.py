@@ -25,7 +25,6 @@ from onnx import numpy_helper
 from pytest_accel.devices.onnxruntime import OrtBackend, OrtDevice, matmul_model
 from pytest_accel.workloads.cache import CACHE_ENV, default_cache_dir
 from pytest_accel.workloads.detection.dataset import ensure_dataset
-from pytest_accel.workloads.detection.evaluation import split_files
 from pytest_accel.workloads.detection.model import BUNDLED_WEIGHTS, DetectorSource
 from pytest_accel.workloads.detection.quantize import (
     CalibrationSettings,
@@ -35,6 +34,7 @@ from pytest_accel.workloads.detection.quantize import (
     int8_model_path,
     write_atomically,
 )
+from pytest_accel.workloads.detection.splits import split_files
 from tests.helpers import literal
 
 REPO = Path(__file__).parents[1]

@@ -12,10 +12,12 @@ import pytest
 from pytest_accel.devices.onnxruntime import OrtBackend, OrtDevice
 from pytest_accel.workloads.cache import default_cache_dir
 from pytest_accel.workloads.detection.dataset import ensure_dataset
-from pytest_accel.workloads.detection.evaluation import golden_inputs, load_split
+from pytest_accel.workloads.detection.evaluation import golden_inputs
+from pytest_accel.workloads.detection.images import load_bgr
 from pytest_accel.workloads.detection.model import BUNDLED_WEIGHTS, DetectorSource
-from pytest_accel.workloads.detection.pipeline import DEPLOY_CONF, detect, load_bgr
+from pytest_accel.workloads.detection.pipeline import DEPLOY_CONF, detect
 from pytest_accel.workloads.detection.runners import BoundBatch, OrtRunner
+from pytest_accel.workloads.detection.splits import load_split
 
 
 @pytest.fixture(scope="module")

@@ -118,7 +118,7 @@ def _contrasting_colour(rng: np.random.Generator, image: np.ndarray, box: Box) -
         colour = rng.uniform(0, 255, 3)
         if np.abs(colour - local).sum() > 150:
             break
-    return tuple(int(c) for c in colour)  # type: ignore[return-value]
+    return int(colour[0]), int(colour[1]), int(colour[2])
 
 
 def _shape_points(rng: np.random.Generator, cls: int, cx: float, cy: float, size: float) -> np.ndarray | None:

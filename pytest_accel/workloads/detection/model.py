@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import shutil
 import warnings
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_accel.errors import WorkloadUnsupported
 from pytest_accel.paths import readable_file
+from pytest_accel.workloads.cache import file_digest
 from pytest_accel.workloads.detection.ultralytics_env import import_ultralytics
 
 if TYPE_CHECKING:
@@ -102,13 +102,13 @@ class DetectorSource:
 
 @functools.lru_cache(maxsize=16)
 def _int8_onnx_path(source: DetectorSource, form: QdqForm) -> Path:
-    from pytest_accel.workloads.detection.evaluation import split_files
     from pytest_accel.workloads.detection.quantize import (
         CalibrationSettings,
         HeadNotFound,
         calibration_subset,
         int8_model_path,
     )
+    from pytest_accel.workloads.detection.splits import split_files
 
     if source.calibration_data is None:
         raise WorkloadUnsupported("int8 needs a data set whose train split calibrates the quantized model")
@@ -123,14 +123,6 @@ def _int8_onnx_path(source: DetectorSource, form: QdqForm) -> Path:
     except HeadNotFound as error:
         raise WorkloadUnsupported(f"{source.path.name}: int8 keeps the Detect head's decode in float, which it "
                                   f"cannot find: {error}") from None
-
-
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
 
 
 def check_model_path(path: Path) -> Path:

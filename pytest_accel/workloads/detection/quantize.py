@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal, Sequence
 
-from pytest_accel.workloads.detection.model import file_digest
+from pytest_accel.workloads.cache import file_digest
 
 #: bump when the recipe below changes what a cached model holds
 RECIPE_VERSION = 1
@@ -198,7 +198,7 @@ class LetterboxedImages:
         self._batches: Iterator[dict[str, Any]] | None = None
 
     def _all_batches(self) -> Iterator[dict[str, Any]]:
-        from pytest_accel.workloads.detection.pipeline import load_bgr, preprocess
+        from pytest_accel.workloads.detection.images import load_bgr, preprocess
 
         for start in range(0, len(self.images), _CALIBRATION_BATCH):
             chunk = self.images[start : start + _CALIBRATION_BATCH]

@@ -15,9 +15,11 @@ from typing import Any
 from pytest_accel.metrics import Metric
 from pytest_accel.progress import NULL_PROGRESS, Progress
 from pytest_accel.references import ReferenceStore
+from pytest_accel.workloads.cache import file_digest
 from pytest_accel.workloads.detection.dataset import DatasetSpec
-from pytest_accel.workloads.detection.evaluation import MapResult, evaluate_map, load_split, split_files
-from pytest_accel.workloads.detection.model import BUNDLED_WEIGHTS, DetectorSource, file_digest
+from pytest_accel.workloads.detection.evaluation import MapResult, evaluate_map
+from pytest_accel.workloads.detection.model import BUNDLED_WEIGHTS, DetectorSource
+from pytest_accel.workloads.detection.splits import load_split, split_files
 
 SUITE = "detection"
 

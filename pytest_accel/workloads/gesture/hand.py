@@ -14,7 +14,7 @@ coordinates, z depth relative to the wrist in roughly x's scale.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -121,6 +121,13 @@ def hand_landmarks(
     return points
 
 
+def _three(values: Iterable[float]) -> tuple[float, float, float]:
+    """The three values of a finger's joints or bones as the 3-tuple they are typed as (``tuple()`` of a generator
+    gives a tuple of unknown length); ValueError for any other count."""
+    first, second, third = values
+    return first, second, third
+
+
 @dataclass(frozen=True)
 class PoseNoise:
     """How much a generated sample departs from its gesture's canonical pose."""
@@ -137,22 +144,22 @@ def sample_pose(gesture: str, rng: np.random.Generator, noise: PoseNoise = PoseN
     """A randomised 21 x 3 landmark set in MediaPipe's normalised image coordinates."""
     states = {}
     for finger, state in finger_states(gesture).items():
-        flexion = tuple(float(np.clip(f + rng.normal(0, noise.joint_degrees), -10, 120)) for f in state.flexion)
-        states[finger] = FingerState(flexion, state.spread + rng.normal(0, noise.spread_degrees),  # type: ignore[arg-type]
+        flexion = _three(float(np.clip(f + rng.normal(0, noise.joint_degrees), -10, 120)) for f in state.flexion)
+        states[finger] = FingerState(flexion, state.spread + rng.normal(0, noise.spread_degrees),
                                      state.opposition + rng.normal(0, noise.spread_degrees))
     if rng.random() < noise.near_miss:
         finger = FINGERS[int(rng.integers(1, 5))]
         current = states[finger]
         target = EXTENDED.flexion if current.flexion[1] > 50 else CURLED.flexion
         share = rng.uniform(0.25, 0.45)  # part-way: the gesture still reads as itself, barely
-        moved = tuple(c + share * (t - c) for c, t in zip(current.flexion, target, strict=True))
-        states[finger] = FingerState(moved, current.spread, current.opposition)  # type: ignore[arg-type]
+        moved = _three(c + share * (t - c) for c, t in zip(current.flexion, target, strict=True))
+        states[finger] = FingerState(moved, current.spread, current.opposition)
     hand_scale = rng.normal(1.0, noise.bone_scale / 2)
     bones = {
-        finger: tuple(length * hand_scale * rng.normal(1.0, noise.bone_scale / 2) for length in lengths)
+        finger: _three(length * hand_scale * rng.normal(1.0, noise.bone_scale / 2) for length in lengths)
         for finger, lengths in BONES.items()
     }
-    points = hand_landmarks(states, bones)  # type: ignore[arg-type]
+    points = hand_landmarks(states, bones)
     points += rng.normal(0, noise.landmark_sigma, points.shape)
     if rng.random() < 0.5:  # left hand: the mirror image
         points[:, 0] *= -1
