@@ -39,6 +39,7 @@ from pytest_accel.report.extras import PytestHtmlCharts, charts_wanted
 from pytest_accel.report.facts import RunFacts
 from pytest_accel.report.json_report import build_report, write_report
 from pytest_accel.report.markdown import STEP_SUMMARY_ENV, MarkdownSummary, append_step_summary, step_summary_path
+from pytest_accel.report.matrix import marks_encodable
 from pytest_accel.report.scorecard import (
     OPT_SCORECARD,
     ScorecardCollector,
@@ -46,7 +47,7 @@ from pytest_accel.report.scorecard import (
     build_scorecards,
     write_scorecards,
 )
-from pytest_accel.report.terminal import Line, TerminalSummary, marks_encodable
+from pytest_accel.report.terminal import Line, TerminalSummary
 from pytest_accel.session import SESSION_KEY, AccelSession
 from pytest_accel.tolerances import MARKER_TOLERANCE
 from pytest_accel.workers import WORKER_OUTPUT_KEY, dump, is_worker, merge
@@ -325,7 +326,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if accel_session is None:
         return
     if is_worker(session.config):  # xdist: the controller merges, summarises and writes the report
-        session.config.workeroutput[WORKER_OUTPUT_KEY] = dump(accel_session)  # type: ignore[attr-defined]
+        vars(session.config)["workeroutput"][WORKER_OUTPUT_KEY] = dump(accel_session)  # set by xdist, untyped
         return
     facts = RunFacts.of(accel_session)
     if accel_session.options.prune_baselines and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):

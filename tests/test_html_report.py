@@ -10,8 +10,9 @@ import pytest
 
 from pytest_accel.cli import main
 from pytest_accel.options import OPT_DEVICE, OPT_HTML, OPT_REPORT
+from pytest_accel.report.chart_sections import dtype_of
 from pytest_accel.report.document import load_report
-from pytest_accel.report.html import dtype_of, render
+from pytest_accel.report.html import render
 from tests.html_reports import toy_report
 
 SUITE = """

@@ -33,12 +33,12 @@ class PytestHtmlCharts:
         from pytest_html import extras
 
         from pytest_accel.baselines import json_safe
-        from pytest_accel.report.html import charts
+        from pytest_accel.report.chart_sections import charts
 
         one_test: dict[str, Any] = {"schema": REPORT_SCHEMA, "schema_version": REPORT_SCHEMA_VERSION,
                                     "options": {"devices": [record.device.spec]},
                                     "results": [json_safe(result_entry(record))]}
         added = [extras.svg(base64.b64encode(chart.svg.encode("utf-8")).decode("ascii"), name=chart.title)
                  for chart in charts(one_test)]
-        report.extras = [*getattr(report, "extras", []), *added]  # type: ignore[attr-defined]
+        vars(report)["extras"] = [*getattr(report, "extras", []), *added]  # pytest-html's documented field
         return report

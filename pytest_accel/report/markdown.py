@@ -5,7 +5,7 @@ Regressions first (each with its device, metric, obtained and expected values, t
 the bound, the baseline file and, where an update can settle it, the command that updates it), then the other
 verdicts that are not a pass and the metrics without a baseline with the command that records them, then the
 matrix of the terminal's compact summary (a row per metric, a column per device and parameters, verdict marks).
-The ordering, marks and speed-ups are the terminal summary's own (:mod:`pytest_accel.report.terminal`).
+The ordering, marks and speed-ups are the terminal summary's own (:mod:`pytest_accel.report.matrix`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pytest_accel.metrics import format_value
 from pytest_accel.options import OPT_UPDATE
 from pytest_accel.paths import display_path
 from pytest_accel.report.facts import RunFacts, SpeedKey
-from pytest_accel.report.terminal import (
+from pytest_accel.report.matrix import (
     MARKS,
     Column,
     build_matrix,

@@ -19,11 +19,10 @@ only prints them. pytest drops the markup itself under ``--color=no`` and where 
 
 from __future__ import annotations
 
-import shlex
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Iterator
 
 from pytest_accel.metrics import KINDS, format_measured, format_value
 from pytest_accel.options import (
@@ -36,22 +35,29 @@ from pytest_accel.options import (
 )
 from pytest_accel.paths import display_path
 from pytest_accel.report.facts import RunFacts, SpeedKey
+from pytest_accel.report.matrix import (
+    CYAN,
+    MARKS,
+    PLAIN,
+    RED,
+    RED_BOLD,
+    YELLOW,
+    YELLOW_BOLD,
+    Markup,
+    build_matrix,
+    column_label,
+    delta_text,
+    mark_key,
+    not_passing,
+    record_missing_command,
+    speedup_text,
+)
 from pytest_accel.session import AccelSession, TestRecord
 from pytest_accel.verdicts import Verdict
 
 MAX_LISTED = 12
 #: the legend's lines wrap at this width when the terminal's is not known
 DEFAULT_WIDTH = 100
-
-Markup = Mapping[str, bool]
-PLAIN: Markup = {}
-RED_BOLD: Markup = {"red": True, "bold": True}
-RED: Markup = {"red": True}
-YELLOW: Markup = {"yellow": True}
-YELLOW_BOLD: Markup = {"yellow": True, "bold": True}
-GREEN: Markup = {"green": True}
-CYAN: Markup = {"cyan": True}
-
 
 @dataclass(frozen=True)
 class Line:
@@ -68,69 +74,10 @@ class Line:
         return "".join(text for text, _ in self.parts)
 
 
-@dataclass(frozen=True)
-class Mark:
-    symbol: str
-    #: for an output whose encoding cannot write ``symbol``
-    ascii: str
-    meaning: str
-    markup: Markup = field(default_factory=dict)
-
-
-#: verdict marks, in the legend's order; "info" has none (a value alone is reported, not judged)
-MARKS: dict[str, Mark] = {
-    "pass": Mark("✓", "ok", "pass", GREEN),
-    "noise": Mark("~", "~", "pass: beyond the tolerance, but by what noise explains", GREEN),
-    "regression": Mark("✗", "X", "regression (fails the test)", RED_BOLD),
-    "ungated": Mark("!", "!", "regression outside the gate (reported, not failed)", RED),
-    "inconclusive": Mark("?", "?", "inconclusive (disturbed machine; re-run)", YELLOW),
-    "better": Mark("+", "+", "better than its baseline beyond the tolerance (check it, then update)", YELLOW),
-    "missing": Mark("·", ".", "no baseline (not checked)", PLAIN),
-    "written": Mark("*", "*", "written to its baseline", CYAN),
-    "info": Mark("", "", "reported only", PLAIN),
-}
-#: the marks of the verdicts listed one by one under the matrix, in the order they are listed
-LISTED_MARKS = ("regression", "ungated", "inconclusive", "better", "noise")
-
-
-def mark_key(verdict: Verdict) -> str:
-    status = verdict.status
-    if status == "regression":
-        return "regression" if verdict.gated else "ungated"
-    if status in ("faster", "improved"):
-        return "better"
-    if status in ("recorded", "updated"):
-        return "written"
-    return status
-
-
-def marks_encodable(encoding: str | None) -> bool:
-    """Whether an output in ``encoding`` can write the Unicode marks (else their ASCII forms are used)."""
-    text = "".join(mark.symbol for mark in MARKS.values())
-    try:
-        text.encode(encoding or "utf-8")
-    except (UnicodeEncodeError, LookupError):
-        return False
-    return True
-
-
 def _table(rows: list[list[str]], indent: str = "  ") -> Iterator[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         yield indent + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-
-
-def delta_text(verdict: Verdict) -> str:
-    if verdict.delta is None or verdict.metric.basis == "bound":  # a bound is not a change from a baseline
-        return "-"
-    text = f"{verdict.delta * 100:+.1f}%"
-    if verdict.effective_tolerance is not None:  # judged on its history: the limit this runner can hold
-        text += f" (limit {verdict.effective_tolerance * 100:+.0f}%)"
-    return text
-
-
-def speedup_text(factor: float | None) -> str:
-    return f" ({factor:.2f}x)" if factor is not None else ""
 
 
 def _cell_width(cell: tuple[str, str, Markup]) -> int:
@@ -155,74 +102,6 @@ def _listed_kind(verdict: Verdict) -> str:
             "regression(s) outside the gate (reported, not failed)"
     return {"faster": "suspiciously faster", "improved": "improved beyond the tolerance",
             "noise": "pass(es) within the noise"}.get(verdict.status, verdict.status)
-
-
-TestHeadingKey = tuple[tuple[str, ...], str]
-
-
-def _test_key(record: TestRecord) -> TestHeadingKey:
-    """The test apart from its device and parameters (those make the matrix's columns): where its file lies
-    (see :func:`pytest_accel.identity.test_location`) and its function, with its variant."""
-    function = record.function or record.test
-    return record.location, f"{function}@{record.variant}" if record.variant else function
-
-
-def _test_headings(records: list[TestRecord]) -> dict[TestHeadingKey, str]:
-    """``suite::function`` for each test; where test files of one name in different folders would share a
-    heading, their folders as well."""
-    suites = {_test_key(record): record.suite for record in records}
-    short = {key: f"{suite}::{key[1]}" for key, suite in suites.items()}
-    shared = {heading for heading in short.values() if list(short.values()).count(heading) > 1}
-    return {key: f"{'/'.join(key[0])}::{key[1]}" if heading in shared else heading for key, heading in short.items()}
-
-
-def column_label(column: tuple[str, str]) -> str:
-    spec, params = column
-    return f"{spec} {params}" if params else spec
-
-
-def _short_metric_name(suite: str, name: str) -> str:
-    """Under its test's heading a metric named after the suite (``detection.map50``) needs no suite again."""
-    return name[len(suite) + 1:] if name.startswith(f"{suite}.") and len(name) > len(suite) + 1 else name
-
-
-Column = tuple[str, str]
-#: per test heading, per metric (short name), the test's record and the verdict in each column
-MatrixRows = OrderedDict[str, OrderedDict[str, dict[Column, tuple[TestRecord, Verdict]]]]
-
-
-def build_matrix(records: list[TestRecord], device_specs: tuple[str, ...] | list[str]
-                 ) -> tuple[list[Column], MatrixRows]:
-    """The compact summary's matrix: columns (device spec, parameters) in the order the devices were asked for
-    (xdist workers finish in any order), then as they came; rows by test heading and metric."""
-    device_order = {spec: index for index, spec in enumerate(device_specs)}
-    columns: list[Column] = []
-    headings = _test_headings(records)
-    rows: MatrixRows = OrderedDict()
-    for record in records:
-        device_order.setdefault(record.device.spec, len(device_order))
-        column = (record.device.spec, record.params)
-        if column not in columns:
-            columns.append(column)
-        metrics = rows.setdefault(headings[_test_key(record)], OrderedDict())
-        for verdict in record.verdicts:
-            metrics.setdefault(_short_metric_name(record.suite, verdict.metric.name), {})[column] = record, verdict
-    columns.sort(key=lambda column: device_order[column[0]])  # stable: each device's parameters in run order
-    return columns, rows
-
-
-def not_passing(records: list[TestRecord]) -> list[tuple[TestRecord, Verdict]]:
-    """Every judged verdict that is not a pass (:data:`LISTED_MARKS`), regressions first, failing ones first."""
-    return sorted(
-        ((record, verdict) for record in records for verdict in record.verdicts if mark_key(verdict) in LISTED_MARKS),
-        key=lambda pair: (LISTED_MARKS.index(mark_key(pair[1])), not pair[1].fails_test),
-    )
-
-
-def record_missing_command(invocation_args: tuple[str, ...] | list[str]) -> str:
-    """The run's own command with ``--accel-missing-baseline=record`` in place of any value it gave."""
-    args = [a for a in invocation_args if not a.startswith(OPT_MISSING)]
-    return shlex.join(["pytest", *args, f"{OPT_MISSING}=record"])
 
 
 class TerminalSummary:
