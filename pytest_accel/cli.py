@@ -252,8 +252,8 @@ def _add_quiet(command: argparse.ArgumentParser) -> None:
 
 def _report(args: argparse.Namespace) -> int:
     """A saved --accel-report rendered as the page --accel-html writes."""
+    from pytest_accel.optional import matplotlib_missing
     from pytest_accel.report.html import ReportError, load_report, write_html
-    from pytest_accel.report.plots import matplotlib_missing
 
     missing = matplotlib_missing()
     if missing is not None:
