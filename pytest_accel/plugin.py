@@ -102,6 +102,10 @@ def pytest_configure(config: pytest.Config) -> None:
         options = read_options(config)
     except OptionError as error:
         raise pytest.UsageError(str(error)) from None
+    if options.inject_slowdown:
+        from pytest_accel.gatecheck import SlowdownInjector
+
+        config.pluginmanager.register(SlowdownInjector(options.inject_slowdown), "accel-inject-slowdown")
     registry = BackendRegistry()
     config.hook.pytest_accel_register_backends(registry=registry)
     register_entry_point_backends(registry)
