@@ -16,6 +16,7 @@ import pytest
 
 from pytest_accel.baselines import BaselineError, atomic_write_json, baseline_path, json_safe
 from pytest_accel.devices import Device
+from pytest_accel.errors import OptionError
 from pytest_accel.executors import TestExecutors
 from pytest_accel.identity import item_identity, test_location
 from pytest_accel.metrics import Metric, format_value
@@ -138,7 +139,7 @@ class AccelChecker:
             stored_record = stored_metrics.get(metric.name)
             try:
                 tolerance = self.tolerance_for(metric)
-            except pytest.UsageError as error:  # a tolerance given by metric name that its kind cannot mean
+            except OptionError as error:  # a tolerance given by metric name that its kind cannot mean
                 pytest.fail(f"pytest-accel: {error}", pytrace=False)
             verdict = compare(metric, stored_record, *tolerance, policy)
             if verdict.regressed and metric.kind_info.timed:

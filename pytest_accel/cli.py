@@ -184,27 +184,34 @@ def _gate_check(args: argparse.Namespace) -> int:
 
 
 def _devices(args: argparse.Namespace) -> int:
-    """What the registered backends (built-in and installed through entry points) find on this machine."""
+    """What the registered backends (built-in and installed through entry points) find on this machine, opened as a
+    pytest run opens them: by the same resolver, with the same settings (fp32 as IEEE unless --allow-tf32, and
+    --deterministic), so the keys and facts shown are the run's.
+
+    What a pytest run adds and this cannot: no pytest configuration or conftest is read here, so backends registered
+    in a conftest, and the ``pytest_accel_configure_device`` and ``pytest_accel_update_device_info`` hooks (the
+    facts they add, a gate check's injected slowdown), are not applied.
+    """
     import pytest
 
-    from pytest_accel.devices import BackendRegistry, DeviceSpecError, DeviceUnavailable
+    from pytest_accel.devices import BackendRegistry, DeviceSpecError
+    from pytest_accel.devices.resolver import DeviceSettings, resolve_devices
     from pytest_accel.plugin import pytest_accel_register_backends, register_entry_point_backends
 
     registry = BackendRegistry()
     pytest_accel_register_backends(registry)
+    settings = DeviceSettings(allow_tf32=args.allow_tf32, deterministic=args.deterministic)
     try:
         register_entry_point_backends(registry)
-        wanted = [registry.parse(spec) for spec in args.device] if args.device else registry.discover()
+        devices = resolve_devices(registry, args.device or ("auto",), skip_unavailable=True, settings=settings)
     except (DeviceSpecError, pytest.UsageError) as error:
         print(f"pytest-accel: {error}", file=sys.stderr)
         return 2
-    for backend, spec in wanted:
-        try:
-            device = backend.open(spec)
-        except DeviceUnavailable as error:
-            print(f"{spec}: unavailable ({error.reason})")
-            continue
-        print(f"{spec} -> {device.key}  ({device.info.describe()})")
+    for device in devices:
+        if device.available:
+            print(f"{device.spec} -> {device.key}  ({device.info.describe()})")
+        else:
+            print(f"{device.spec}: unavailable ({device.unavailable_reason})")
     print(f"backends: {registry.describe()} (backends of a conftest are not seen here)")
     return 0
 
@@ -248,9 +255,9 @@ def _add_quiet(command: argparse.ArgumentParser) -> None:
 
 def _report(args: argparse.Namespace) -> int:
     """A saved --accel-report rendered as the page --accel-html writes."""
+    from pytest_accel.optional import matplotlib_missing
     from pytest_accel.report.document import ReportError, load_report
     from pytest_accel.report.html import write_html
-    from pytest_accel.report.plots import matplotlib_missing
 
     missing = matplotlib_missing()
     if missing is not None:
@@ -289,6 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
                                   "device keys (the baseline folder names)")
     devices.add_argument("--device", action="append", default=[], metavar="SPEC",
                          help="open these specs instead of discovering (repeatable)")
+    devices.add_argument("--allow-tf32", action="store_true",
+                         help="let fp32 use TF32 where the device has it, as --accel-allow-tf32 does in a run; "
+                         "default: IEEE fp32")
+    devices.add_argument("--deterministic", action="store_true",
+                         help="ask for deterministic algorithms, as --accel-deterministic does in a run; default: off")
     devices.set_defaults(run=_devices)
 
     compare = commands.add_parser("compare", help="two --accel-report JSON files side by side, B's value over A's "

@@ -4,13 +4,15 @@ injected slowdown, interleaved in time, and judges every run with the plugin's o
 
 The slowdown is real work, not a sleep: every model call on the device under test is followed by CPU work
 proportional to the call's own duration (forward and backward for training), so the machine is loaded as by a
-real regression. The calibration probe is left alone, as a regression of the workload would leave it.
+real regression. The calibration probe is left alone, as a regression of the workload would leave it. Under
+``--accel-inject-slowdown`` the plugin registers a :class:`SlowdownInjector`, which applies it through the plugin's
+own ``pytest_accel_configure_device`` hook, as a conftest would.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 from pytest_accel.devices import Device, OrtRuntime, TorchRuntime
 
@@ -21,6 +23,16 @@ def spin(seconds: float) -> None:
     count = 0
     while time.perf_counter() < end:
         count += 1
+
+
+class SlowdownInjector:
+    """A plugin object: slows every model call on each device under test by ``fraction`` (0.1 = 10%)."""
+
+    def __init__(self, fraction: float) -> None:
+        self.fraction = fraction
+
+    def pytest_accel_configure_device(self, device: Device) -> None:
+        inject_slowdown(device, self.fraction)
 
 
 def inject_slowdown(device: Device, fraction: float) -> None:
@@ -34,14 +46,19 @@ def inject_slowdown(device: Device, fraction: float) -> None:
             _slow_torch_module(prepared, device, fraction)
             return prepared
 
-        device.prepare_module = slowed_prepare  # type: ignore[method-assign]  # on this instance only
+        _override(device, "prepare_module", slowed_prepare)
     if isinstance(device, OrtRuntime):
         create = device.create_session
 
         def slowed_create(model: Any, options: Any | None = None, **kwargs: Any) -> Any:
             return SlowedSession(create(model, options, **kwargs), device, fraction)
 
-        device.create_session = slowed_create  # type: ignore[method-assign]  # on this instance only
+        _override(device, "create_session", slowed_create)
+
+
+def _override(device: Device, method: str, replacement: Callable[..., Any]) -> None:
+    """Replace one method on this device instance only: its class and every other device keep theirs."""
+    setattr(device, method, replacement)
 
 
 def _slow_torch_module(module: Any, device: Any, fraction: float) -> None:

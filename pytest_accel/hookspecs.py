@@ -46,6 +46,30 @@ def pytest_accel_register_backends(registry: BackendRegistry) -> None:
 
 
 @pytest.hookspec
+def pytest_accel_configure_device(config: pytest.Config, device: Device) -> None:
+    """Prepare ``device`` before any workload runs on it. Called once per available device, when the devices are
+    resolved: after pytest-accel has applied its own settings (fp32 as IEEE or TF32 under ``--accel-allow-tf32``,
+    deterministic algorithms under ``--accel-deterministic``) and before ``pytest_accel_update_device_info``. Not
+    called by ``pytest-accel devices``, which reads no conftest.
+
+    pytest-accel's own gate self-check (``--accel-inject-slowdown``) slows every model call through this hook.
+
+    Example ``conftest.py`` that keeps reduced-precision reductions out of fp16 matmuls on CUDA devices, and says
+    so in the device's facts::
+
+        def pytest_accel_configure_device(config, device):
+            if device.spec.startswith("cuda"):
+                import torch
+
+                torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction = False
+
+        def pytest_accel_update_device_info(config, device, facts):
+            if device.spec.startswith("cuda"):
+                facts["fp16_reduced_precision_reduction"] = "off"
+    """
+
+
+@pytest.hookspec
 def pytest_accel_update_device_info(config: pytest.Config, device: Device, facts: dict[str, str]) -> None:
     """Add facts about ``device`` to ``facts`` (name -> text). Called once per available device, when the devices
     are resolved; the facts join ``device.info.extra``, and with it the report header, every baseline file written

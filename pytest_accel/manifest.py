@@ -32,10 +32,11 @@ import fnmatch
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import pytest
 
+from pytest_accel.errors import OptionError
 from pytest_accel.metrics import KINDS
 from pytest_accel.paths import display_path
 from pytest_accel.tolerances import check_tolerance_key, check_tolerance_range, parse_tolerance_value
@@ -174,9 +175,12 @@ def _tolerances(path: Path, value: Any) -> dict[str, float]:
     source = f"manifest {path} [tolerances]"
     result = {}
     for key, raw in value.items():
-        name = check_tolerance_key(source, str(key))
-        number = parse_tolerance_value(source, name, raw)
-        result[name] = check_tolerance_range(source, name, name, number) if name in KINDS else number
+        try:
+            name = check_tolerance_key(source, str(key))
+            number = parse_tolerance_value(source, name, raw)
+            result[name] = check_tolerance_range(source, name, name, number) if name in KINDS else number
+        except OptionError as error:
+            raise ManifestError(str(error)) from None
     return result
 
 
@@ -213,25 +217,9 @@ def load_manifest(path: Path) -> Manifest:
     )
 
 
-OPT_MANIFEST = "--accel-manifest"
-INI_MANIFESTS = "accel_manifests"
 #: carried by each test report (through pytest-xdist too): which manifest the test's device answers to, and the device
 _PROPERTY = "accel_manifest"
 _DEVICE_PROPERTY = "accel_manifest_device"
-
-
-def add_manifest_options(parser: pytest.Parser) -> None:
-    parser.getgroup("accel").addoption(
-        OPT_MANIFEST,
-        action="append",
-        default=[],
-        metavar="PATH",
-        help="a backend manifest (TOML, or YAML with PyYAML): expected failures and unsupported tests of its "
-        "devices, tolerance overrides, a coverage floor; repeatable. Default: ini accel_manifests, plus the "
-        "manifests installed backends bring.",
-    )
-    parser.addini(INI_MANIFESTS, "backend manifests, one per line, relative to the ini file", type="linelist",
-                  default=[])
 
 
 @dataclass
@@ -348,21 +336,17 @@ class ManifestPlugin:
         return lines
 
 
-def collect_manifests(config: pytest.Config, backends: list[Any]) -> list[Manifest]:
-    """Manifests from the option, then the ini file, then those the registered backends bring."""
-    paths: list[Path] = []
-    for given in config.getoption(OPT_MANIFEST) or []:
-        path = Path(given).expanduser()
-        paths.append(path if path.is_absolute() else Path(config.invocation_params.dir) / path)
-    ini_dir = Path(config.inipath).parent if config.inipath else config.rootpath
-    paths.extend(ini_dir / line for line in config.getini(INI_MANIFESTS))
+def load_manifests(paths: Iterable[Path], backends: Iterable[Any]) -> list[Manifest]:
+    """The manifests at ``paths`` (``--accel-manifest``, then ini ``accel_manifests``: see
+    :attr:`~pytest_accel.options.AccelOptions.manifest_paths`), then those the registered backends bring; each once."""
+    all_paths = list(paths)
     for backend in backends:
         own = getattr(backend, "manifest_path", None)
         if own is not None:
-            paths.append(Path(own))
+            all_paths.append(Path(own))
     seen: set[Path] = set()
     manifests = []
-    for path in paths:
+    for path in all_paths:
         resolved = path.resolve()
         if resolved not in seen:
             seen.add(resolved)

@@ -1,11 +1,12 @@
-"""Command-line and ini options: their names (imported by the tests), registration and validation.
+"""Command-line and ini options: their names (imported by the tests), the frozen :class:`AccelOptions` they are
+read into, and their registration, every one in the one ``accel`` group.
 
-Every value is validated here, where it enters; errors name the option, the bad value and what is allowed.
+Each value is read and validated once, where it enters, by :mod:`pytest_accel.option_readers`; errors name the
+option, the bad value and what is allowed.
 """
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -14,15 +15,8 @@ import pytest
 
 from pytest_accel.metrics import DEFAULT_TOLERANCES, KINDS, METRIC_KINDS
 from pytest_accel.timing import PROFILES
-from pytest_accel.tolerances import (
-    INI_TOLERANCE_PREFIX,
-    OPT_TOLERANCE,
-    OptionError,
-    check_tolerance_range,
-    parse_cli_tolerances,
-    parse_tolerance_value,
-)
-from pytest_accel.verdicts import LATENCY_BASES, MIN_HISTORY, Policy
+from pytest_accel.tolerances import INI_TOLERANCE_PREFIX, OPT_TOLERANCE
+from pytest_accel.verdicts import MIN_HISTORY, Policy
 
 OPT_DEVICE = "--device"
 #: the namespaced form, always there: ``--device`` is only ours where no other plugin or conftest claims it
@@ -46,6 +40,8 @@ OPT_INJECT_SLOWDOWN = "--accel-inject-slowdown"
 OPT_DETERMINISTIC = "--accel-deterministic"
 OPT_PRUNE = "--accel-prune-baselines"
 OPT_SUMMARY = "--accel-summary"
+OPT_SCORECARD = "--accel-scorecard"
+OPT_MANIFEST = "--accel-manifest"
 
 #: whether this run's ``--device`` is pytest-accel's (set when the initial conftests have registered theirs)
 OWNS_SHORT_DEVICE = pytest.StashKey[bool]()
@@ -61,6 +57,7 @@ INI_MISSING = "accel_missing_baseline"
 INI_REPORT = "accel_report"
 INI_LATENCY_BASIS = "accel_latency_basis"
 INI_SUMMARY = "accel_summary"
+INI_MANIFESTS = "accel_manifests"
 
 MISSING_CHOICES = ("fail", "warn", "record")
 #: how much of the terminal summary is printed (see :mod:`pytest_accel.report.terminal`)
@@ -98,8 +95,6 @@ class AccelOptions:
     device_option: str = OPT_DEVICE
     #: the positional arguments among them (test files, folders, node ids)
     invocation_paths: tuple[str, ...] = ()
-    #: --accel-baseline-dir exactly as given (repeated in the update commands we print), or None
-    baseline_dir_arg: str | None = None
     #: pytest-benchmark is installed and enabled: it runs each test's first timed measurement
     use_pytest_benchmark: bool = False
     #: fp32 work may use TF32 where the device has it (parity bounds then follow TF32)
@@ -117,6 +112,11 @@ class AccelOptions:
     inject_slowdown: float = 0.0
     #: the terminal summary's form: compact, full or none
     summary: str = "compact"
+    #: --accel-scorecard: the folder the per-device scorecards are written to, or None for none
+    scorecard_dir: Path | None = None
+    #: backend manifests named by --accel-manifest, then by ini accel_manifests (the installed backends' own are
+    #: added when the backends are registered)
+    manifest_paths: tuple[Path, ...] = ()
 
     @property
     def writes_baselines(self) -> bool:
@@ -313,6 +313,23 @@ def add_options(parser: pytest.Parser) -> None:
         "CUBLAS_WORKSPACE_CONFIG=:4096:8, cuDNN without autotuning), so devices other than the CPU are held to "
         "bit-identical reruns; recorded in the report. Default: off.",
     )
+    group.addoption(
+        OPT_MANIFEST,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a backend manifest (TOML, or YAML with PyYAML): expected failures and unsupported tests of its "
+        f"devices, tolerance overrides, a coverage floor; repeatable. Default: ini {INI_MANIFESTS}, plus the "
+        "manifests installed backends bring.",
+    )
+    group.addoption(
+        OPT_SCORECARD,
+        default=None,
+        metavar="DIR",
+        help="write a conformance scorecard per device into DIR: <device key>.md and .json (outcomes per suite and "
+        "dtype, accuracy against the reference, parity, the precision that ran, speed and speed-up, energy). "
+        "Default: none.",
+    )
     parser.addini(INI_BASELINE_DIR, "folder of stored baselines, relative to the ini file", default=None)
     parser.addini(INI_REFERENCE_DIR, "folder of device-independent references, relative to the ini file", default=None)
     parser.addini(INI_GATE, "comma-separated metric kinds that fail tests (see --accel-gate)", default=None)
@@ -326,235 +343,5 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini(INI_SUMMARY, "terminal summary: compact, full or none (see --accel-summary)", default=None)
     for kind in TOLERANCE_KINDS:
         parser.addini(f"{INI_TOLERANCE_PREFIX}{kind}", f"tolerance for {kind} metrics", default=None)
-
-
-def parse_gate(source: str, text: str) -> frozenset[str]:
-    words = [word.strip() for word in text.split(",") if word.strip()]
-    if words == ["all"]:
-        return frozenset(METRIC_KINDS)
-    if words == ["none"]:
-        return frozenset()
-    unknown = [word for word in words if word not in METRIC_KINDS]
-    if unknown or not words:
-        raise OptionError(
-            f"{source}={text!r}: unknown kind {', '.join(map(repr, unknown)) or '(empty)'}; allowed: "
-            f"{', '.join(METRIC_KINDS)}, all, none"
-        )
-    return frozenset(words)
-
-
-def _from_cli_or_ini(config: pytest.Config, option: str, ini: str, default: str | None,
-                     allowed: tuple[str, ...]) -> str | None:
-    """The option's value if given, else its ini twin's, else ``default``; either must be one of ``allowed``."""
-    value = config.getoption(option)
-    if value is not None:
-        return _choice(option, value, allowed)
-    text = config.getini(ini)
-    if text:
-        return _choice(f"ini {ini}", str(text).strip(), allowed)
-    return default
-
-
-def _choice(option: str, value: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise OptionError(f"{option}={value!r} is not allowed; choose one of: {', '.join(allowed)}")
-    return value
-
-
-def unwritable_folder(path: Path) -> str | None:
-    """Why no file can be made in folder ``path`` (created if needed), or None when one can: permission bits alone
-    mislead root, so a file is really made."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except FileExistsError:
-        return "exists and is not a folder"
-    except OSError as error:
-        return f"not writable: {error.strerror or error}"
-    return None
-
-
-def check_writable(option: str, path: Path, why: str) -> None:
-    reason = unwritable_folder(path)
-    if reason is not None:
-        raise OptionError(f"{option}={path}: {reason} ({why})")
-
-
-def _reference_dir(config: pytest.Config, ini_dir: Path) -> Path:
-    from pytest_accel.references import shipped_reference_dir
-
-    given = config.getoption(OPT_REFERENCE_DIR)
-    if given:
-        folder = Path(given).expanduser()
-        folder = folder if folder.is_absolute() else Path(config.invocation_params.dir) / folder
-        source = OPT_REFERENCE_DIR
-    elif config.getini(INI_REFERENCE_DIR):
-        folder, source = ini_dir / str(config.getini(INI_REFERENCE_DIR)), f"ini {INI_REFERENCE_DIR}"
-    else:
-        return shipped_reference_dir()
-    if not folder.is_dir():
-        raise OptionError(f"{source}={folder}: no such folder (it holds <suite>/<name>.json references; the "
-                          f"bundled suites' own are used when neither {OPT_REFERENCE_DIR} nor the ini key is given)")
-    return folder.resolve()
-
-
-def read_options(config: pytest.Config) -> AccelOptions:
-    getoption = config.getoption
-    device_option = OPT_DEVICE if config.stash.get(OWNS_SHORT_DEVICE, True) else OPT_ACCEL_DEVICE
-    specs = tuple(spec.strip() for spec in getoption(DEVICE_DEST) or [] if spec is not None)
-    if not specs and config.getini(INI_DEVICES):
-        specs = tuple(part for part in str(config.getini(INI_DEVICES)).replace(",", " ").split() if part)
-    if any(not spec for spec in specs):
-        raise OptionError(f"{device_option}='': empty device spec; use e.g. {device_option}=cpu")
-    if "auto" in specs and len(set(specs)) > 1:
-        raise OptionError(
-            f"{device_option}=auto selects every available device; do not combine it with "
-            + ", ".join(f"{device_option}={s}" for s in specs if s != "auto")
-        )
-    profile = _from_cli_or_ini(config, OPT_PROFILE, INI_PROFILE, None, tuple(PROFILES))
-    missing = _from_cli_or_ini(config, OPT_MISSING, INI_MISSING, "warn", MISSING_CHOICES) or "warn"
-    update = bool(getoption(OPT_UPDATE))
-    record_run = bool(getoption(OPT_RECORD_RUN))
-    if update and record_run:
-        raise OptionError(f"{OPT_UPDATE} starts every speed metric's history anew and {OPT_RECORD_RUN} adds to it; "
-                          "give one of the two")
-    if record_run and missing == "fail":
-        raise OptionError(f"{OPT_RECORD_RUN} records what has no baseline, so {OPT_MISSING}=fail cannot apply")
-    if update and missing == "fail":
-        raise OptionError(
-            f"{OPT_UPDATE} records every metric, so {OPT_MISSING}=fail cannot apply; drop one of the two"
-        )
-    basis = _from_cli_or_ini(config, OPT_LATENCY_BASIS, INI_LATENCY_BASIS, "auto", LATENCY_BASES) or "auto"
-    # -v asks pytest for more detail, so it means the full tables unless the option or the ini chose a form
-    summary = _from_cli_or_ini(config, OPT_SUMMARY, INI_SUMMARY, None, SUMMARY_CHOICES) or (
-        "full" if config.get_verbosity() >= 1 else "compact"
-    )
-
-    ini_dir = Path(config.inipath).parent if config.inipath else config.rootpath
-    if getoption(OPT_BASELINE_DIR):
-        baseline_dir = Path(getoption(OPT_BASELINE_DIR)).expanduser()
-        if not baseline_dir.is_absolute():
-            baseline_dir = Path(config.invocation_params.dir) / baseline_dir
-        baseline_source = OPT_BASELINE_DIR
-    elif config.getini(INI_BASELINE_DIR):
-        baseline_dir = ini_dir / str(config.getini(INI_BASELINE_DIR))
-        baseline_source = f"ini {INI_BASELINE_DIR}"
-    else:
-        baseline_dir = config.rootpath / "baselines"
-        baseline_source = "baseline folder"
-    baseline_dir = baseline_dir.resolve()
-    reference_dir = _reference_dir(config, ini_dir)
-    if update or record_run or missing == "record":
-        why = f"{OPT_UPDATE if update else OPT_RECORD_RUN if record_run else f'{OPT_MISSING}=record'} writes " \
-              "baselines there"
-        check_writable(baseline_source, baseline_dir, why)
-    elif baseline_dir.exists() and not baseline_dir.is_dir():
-        raise OptionError(f"{baseline_source}={baseline_dir}: not a folder")
-
-    gate_text = getoption(OPT_GATE)
-    if gate_text is not None:
-        gate = parse_gate(OPT_GATE, gate_text)
-    elif config.getini(INI_GATE):
-        gate = parse_gate(f"ini {INI_GATE}", str(config.getini(INI_GATE)))
-    else:
-        gate = frozenset(METRIC_KINDS)
-
-    ini_tolerances: dict[str, float] = {}
-    for kind in TOLERANCE_KINDS:
-        name = f"{INI_TOLERANCE_PREFIX}{kind}"
-        text = config.getini(name)
-        if text not in (None, "", []):
-            value = parse_tolerance_value(f"ini {name}", kind, str(text).strip())
-            ini_tolerances[kind] = check_tolerance_range(f"ini {name}", kind, kind, value)
-    alpha_text = config.getini(INI_ALPHA)
-    alpha = DEFAULT_ALPHA
-    if alpha_text not in (None, "", []):
-        alpha = parse_tolerance_value(f"ini {INI_ALPHA}", "alpha", str(alpha_text).strip())
-        if not 0 < alpha < 1:
-            raise OptionError(f"ini {INI_ALPHA}={alpha_text!r} must be between 0 and 1 (exclusive)")
-
-    report = getoption(OPT_REPORT)
-    report_path = None
-    if not report and config.getini(INI_REPORT):
-        report = str(config.getini(INI_REPORT))
-        report_path = (ini_dir / Path(report).expanduser()).resolve()
-    elif report:
-        report_path = (Path(config.invocation_params.dir) / Path(report).expanduser()).resolve()
-    if report_path is not None:
-        if report_path.is_dir():
-            raise OptionError(f"{OPT_REPORT}={report}: is a folder; give a file path such as accel-report.json")
-        source = OPT_REPORT if getoption(OPT_REPORT) else f"ini {INI_REPORT}"
-        reason = unwritable_folder(report_path.parent)
-        if reason is not None:
-            raise OptionError(f"{source}={report}: the report cannot be written in {report_path.parent}: {reason}")
-
-    html_path = _html_path(config)
-
-    return AccelOptions(
-        device_specs=specs or ("cpu",),
-        explicit_devices=bool(specs),
-        skip_unavailable=bool(getoption(OPT_SKIP_UNAVAILABLE)),
-        profile=profile,
-        baseline_dir=baseline_dir,
-        reference_dir=reference_dir,
-        update_baselines=update,
-        missing_baseline=missing,
-        gate=gate,
-        cli_tolerances=parse_cli_tolerances(getoption(OPT_TOLERANCE) or []),
-        ini_tolerances=ini_tolerances,
-        alpha=alpha,
-        latency_basis=basis,
-        report_path=report_path,
-        html_path=html_path,
-        invocation_dir=Path(config.invocation_params.dir),
-        invocation_args=tuple(config.invocation_params.args),
-        device_option=device_option,
-        invocation_paths=tuple(getattr(config.option, "file_or_dir", None) or ()),
-        baseline_dir_arg=getoption(OPT_BASELINE_DIR) or None,
-        use_pytest_benchmark=_pytest_benchmark_enabled(config),
-        allow_tf32=bool(getoption(OPT_ALLOW_TF32)),
-        deterministic=bool(getoption(OPT_DETERMINISTIC)),
-        record_run=record_run,
-        prune_baselines=bool(getoption(OPT_PRUNE)),
-        fail_inconclusive=bool(getoption(OPT_FAIL_INCONCLUSIVE)),
-        fail_faster_convergence=bool(getoption(OPT_FAIL_FASTER_CONVERGENCE)),
-        inject_slowdown=_slowdown(getoption(OPT_INJECT_SLOWDOWN)),
-        summary=summary,
-    )
-
-
-def _html_path(config: pytest.Config) -> Path | None:
-    given = config.getoption(OPT_HTML)
-    if not given:
-        return None
-    path = (Path(config.invocation_params.dir) / Path(given).expanduser()).resolve()
-    if path.is_dir():
-        raise OptionError(f"{OPT_HTML}={given}: is a folder; give a file path such as accel-report.html")
-    reason = unwritable_folder(path.parent)
-    if reason is not None:
-        raise OptionError(f"{OPT_HTML}={given}: the page cannot be written in {path.parent}: {reason}")
-    from pytest_accel.report.plots import matplotlib_missing
-
-    missing = matplotlib_missing()
-    if missing is not None:
-        raise OptionError(f"{OPT_HTML}={given}: {missing}")
-    return path
-
-
-def _slowdown(text: str | None) -> float:
-    if text is None:
-        return 0.0
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 10:
-        raise OptionError(f"{OPT_INJECT_SLOWDOWN}={text!r}: expected a fraction between 0 and 10, e.g. 0.1 for 10%")
-    return value
-
-
-def _pytest_benchmark_enabled(config: pytest.Config) -> bool:
-    if not config.pluginmanager.hasplugin("benchmark"):
-        return False
-    return not (config.getoption("benchmark_disable", False) and not config.getoption("benchmark_enable", False))
+    parser.addini(INI_MANIFESTS, "backend manifests, one per line, relative to the ini file", type="linelist",
+                  default=[])

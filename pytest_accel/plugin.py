@@ -10,7 +10,6 @@ import sys
 import warnings
 from dataclasses import replace
 from importlib import metadata
-from pathlib import Path
 from typing import Any, Generator, Iterator
 
 import pytest
@@ -19,19 +18,13 @@ from pytest_accel import hookspecs
 from pytest_accel.baselines import BaselineError
 from pytest_accel.checker import AccelChecker
 from pytest_accel.devices import Backend, BackendRegistry, Device
-from pytest_accel.errors import DeviceFailure, WorkloadUnsupported
+from pytest_accel.errors import DeviceFailure, OptionError, WorkloadUnsupported
 from pytest_accel.executors import TestExecutors
 from pytest_accel.identity import item_identity, test_location
-from pytest_accel.manifest import ManifestPlugin, add_manifest_options, collect_manifests
+from pytest_accel.manifest import ManifestPlugin, load_manifests
 from pytest_accel.metrics import METRIC_KINDS
-from pytest_accel.options import (
-    OPT_ACCEL_DEVICE,
-    OPT_DEVICE,
-    OWNS_SHORT_DEVICE,
-    add_options,
-    add_short_device_option,
-    read_options,
-)
+from pytest_accel.option_readers import read_options
+from pytest_accel.options import OPT_ACCEL_DEVICE, OPT_DEVICE, OWNS_SHORT_DEVICE, add_options, add_short_device_option
 from pytest_accel.paths import display_path
 from pytest_accel.progress import NULL_PROGRESS, SESSION_INTERVAL, LineProgress, Progress
 from pytest_accel.references import ReferenceStore
@@ -40,13 +33,7 @@ from pytest_accel.report.facts import RunFacts
 from pytest_accel.report.json_report import build_report, write_report
 from pytest_accel.report.markdown import STEP_SUMMARY_ENV, MarkdownSummary, append_step_summary, step_summary_path
 from pytest_accel.report.matrix import marks_encodable
-from pytest_accel.report.scorecard import (
-    OPT_SCORECARD,
-    ScorecardCollector,
-    add_scorecard_options,
-    build_scorecards,
-    write_scorecards,
-)
+from pytest_accel.report.scorecard import ScorecardCollector, build_scorecards, write_scorecards
 from pytest_accel.report.terminal import Line, TerminalSummary
 from pytest_accel.session import SESSION_KEY, AccelSession
 from pytest_accel.tolerances import MARKER_TOLERANCE
@@ -73,8 +60,6 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
-    add_manifest_options(parser)
-    add_scorecard_options(parser)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -118,17 +103,22 @@ def register_entry_point_backends(registry: BackendRegistry) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
-    options = read_options(config)
+    try:
+        options = read_options(config)
+    except OptionError as error:
+        raise pytest.UsageError(str(error)) from None
+    if options.inject_slowdown:
+        from pytest_accel.gatecheck import SlowdownInjector
+
+        config.pluginmanager.register(SlowdownInjector(options.inject_slowdown), "accel-inject-slowdown")
     registry = BackendRegistry()
     config.hook.pytest_accel_register_backends(registry=registry)
     register_entry_point_backends(registry)
-    manifests = ManifestPlugin(collect_manifests(config, list(registry)))
+    manifests = ManifestPlugin(load_manifests(options.manifest_paths, registry))
     config.pluginmanager.register(manifests, "accel-manifests")
     session = AccelSession(config, options, registry, manifests)
-    scorecard_folder = config.getoption(OPT_SCORECARD)
-    if scorecard_folder:
-        folder = Path(scorecard_folder).expanduser()
-        collector = ScorecardCollector(folder if folder.is_absolute() else config.invocation_params.dir / folder)
+    if options.scorecard_dir is not None:
+        collector = ScorecardCollector(options.scorecard_dir)
         config.pluginmanager.register(collector, "accel-scorecards")
         config.stash[SCORECARD_KEY] = collector
     config.stash[SESSION_KEY] = session
@@ -233,7 +223,7 @@ def accel(request: pytest.FixtureRequest, device: Device, accel_variant: str | N
     executors = TestExecutors(request, session.options.use_pytest_benchmark)
     try:
         checker = AccelChecker(session, request.node, device, executors, accel_variant)
-    except pytest.UsageError as error:  # a malformed accel_tolerance marker: name it, no traceback
+    except (OptionError, pytest.UsageError) as error:  # a malformed accel_tolerance marker: name it, no traceback
         pytest.fail(f"pytest-accel: {error}", pytrace=False)
     yield checker
     checker.finish()

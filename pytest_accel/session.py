@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -12,23 +11,14 @@ import pytest
 
 from pytest_accel import environment
 from pytest_accel.baselines import BaselineError, BaselineStore
-from pytest_accel.devices import (
-    Backend,
-    BackendRegistry,
-    Device,
-    DeviceSpecError,
-    DeviceUnavailable,
-    UnavailableDevice,
-)
+from pytest_accel.devices import BackendRegistry, Device, DeviceSpecError, DeviceUnavailable
+from pytest_accel.devices.resolver import DeviceSettings, resolve_devices
 from pytest_accel.environment import utc_now
 from pytest_accel.manifest import ManifestPlugin
 from pytest_accel.metrics import KINDS, measurement_of
 from pytest_accel.options import OPT_SKIP_UNAVAILABLE, AccelOptions
 from pytest_accel.references import ReferenceStore
 from pytest_accel.verdicts import MIN_HISTORY, Verdict
-
-#: cuBLAS' documented setting for reproducible results (a workspace per stream of 4 MiB, 8 of them)
-CUBLAS_WORKSPACE = ":4096:8"
 
 
 @dataclass
@@ -95,20 +85,21 @@ class AccelSession:
         return self._devices is not None
 
     def devices(self) -> list[Device]:
+        """The devices under test, resolved once: opened by the one resolver with this run's settings, then
+        prepared by the ``pytest_accel_configure_device`` hooks and described by ``pytest_accel_update_device_info``."""
         if self._devices is None:
-            if self.options.deterministic:
-                # read by cuBLAS when it starts, so before any device is opened; a value the user set stays
-                os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
-            devices = resolve_devices(self.registry, self.options.device_specs, self.options.skip_unavailable)
+            options = self.options
+            settings = DeviceSettings(allow_tf32=options.allow_tf32, deterministic=options.deterministic)
+            try:
+                devices = resolve_devices(self.registry, options.device_specs, settings=settings,
+                                          skip_unavailable=options.skip_unavailable, option=options.device_option)
+            except DeviceSpecError as error:
+                raise pytest.UsageError(str(error)) from None
+            except DeviceUnavailable as error:
+                raise pytest.UsageError(f"{error}; pass {OPT_SKIP_UNAVAILABLE} to skip its tests instead") from None
             for device in devices:
                 if device.available:
-                    device.set_fp32_math(self.options.allow_tf32)
-                    if self.options.deterministic:
-                        device.set_deterministic(True)
-                    if self.options.inject_slowdown:
-                        from pytest_accel.gatecheck import inject_slowdown
-
-                        inject_slowdown(device, self.options.inject_slowdown)
+                    self.config.hook.pytest_accel_configure_device(config=self.config, device=device)
                     facts: dict[str, str] = {}
                     self.config.hook.pytest_accel_update_device_info(config=self.config, device=device, facts=facts)
                     device.add_info(facts)
@@ -188,34 +179,6 @@ def count_history_metrics(store: BaselineStore, device_keys: list[str], min_hist
                 if speed and len(record.get("history") or []) >= min_history:
                     measurements.add((path, measurement_of(name, record.get("kind", ""))))
     return len(measurements)
-
-
-def resolve_devices(registry: BackendRegistry, specs: tuple[str, ...], skip_unavailable: bool) -> list[Device]:
-    """Open every requested device; unknown specs are usage errors, absent ones errors or skips."""
-    wanted: list[tuple[Backend, str]] = []
-    if specs == ("auto",):
-        wanted = registry.discover()
-    else:
-        for spec in specs:
-            try:
-                wanted.append(registry.parse(spec))
-            except DeviceSpecError as error:
-                raise pytest.UsageError(str(error)) from None
-            except DeviceUnavailable as error:
-                raise pytest.UsageError(f"--device={spec}: {error.reason}") from None
-    devices: list[Device] = []
-    seen: set[str] = set()
-    for backend, spec in wanted:
-        if spec in seen:
-            continue
-        seen.add(spec)
-        try:
-            devices.append(backend.open(spec))
-        except DeviceUnavailable as error:
-            if not skip_unavailable:
-                raise pytest.UsageError(f"{error}; pass {OPT_SKIP_UNAVAILABLE} to skip its tests instead") from None
-            devices.append(UnavailableDevice(spec, backend.name, error.reason))
-    return devices
 
 
 #: the run's session on its config

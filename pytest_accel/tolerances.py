@@ -11,14 +11,12 @@ from typing import Any, Mapping
 
 import pytest
 
+from pytest_accel.errors import OptionError
 from pytest_accel.metrics import DEFAULT_TOLERANCES, KINDS, METRIC_KINDS, Metric
 
 MARKER_TOLERANCE = "accel_tolerance"
 OPT_TOLERANCE = "--accel-tolerance"
 INI_TOLERANCE_PREFIX = "accel_tolerance_"
-
-#: pytest's UsageError is final; the alias names what our validation raises.
-OptionError = pytest.UsageError
 
 
 def parse_tolerance_value(source: str, key: str, text: Any) -> float:

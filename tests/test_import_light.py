@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -28,3 +31,19 @@ def test_a_run_without_device_tests_imports_no_heavy_library(pytester: pytest.Py
     result = pytester.runpytest_subprocess("-s")
     result.assert_outcomes(passed=1)
     assert "HEAVY: []" in result.stdout.str()
+
+
+
+@pytest.mark.parametrize("module", ["pytest_accel.options", "pytest_accel.option_readers"])
+def test_the_options_import_no_report_module(module: str) -> None:
+    """Options sit below the reports: neither loading them nor reading them (--accel-html's matplotlib check
+    included, which imports lazily) reaches report code."""
+    code = f"import sys, {module}; print(' '.join(m for m in sys.modules if m.startswith('pytest_accel.report')))"
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.strip() == ""
+    spec = importlib.util.find_spec(module)
+    assert spec is not None and spec.origin is not None
+    tree = ast.parse(Path(spec.origin).read_text())
+    imported = [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    imported += [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+    assert not [name for name in imported if name and name.startswith("pytest_accel.report")]

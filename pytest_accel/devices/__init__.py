@@ -389,7 +389,8 @@ class Backend(ABC):
 
 
 class BackendRegistry:
-    """Backends by name, in registration order; resolves ``--device`` values."""
+    """Backends by name, in registration order; parses ``--device`` values (opened by
+    :func:`pytest_accel.devices.resolver.resolve_devices`)."""
 
     def __init__(self) -> None:
         self._backends: dict[str, Backend] = {}
@@ -415,15 +416,16 @@ class BackendRegistry:
     def describe(self) -> str:
         return "; ".join(f"{b.name}: {b.grammar}" for b in self._backends.values()) or "(none)"
 
-    def parse(self, spec: str) -> tuple[Backend, str]:
-        """Find the backend that owns ``spec``. Backends registered later win, so plugins can take over a name."""
+    def parse(self, spec: str, option: str = "--device") -> tuple[Backend, str]:
+        """Find the backend that owns ``spec``. Backends registered later win, so plugins can take over a name.
+        ``option`` is how the user gave the spec, named in the error."""
         cleaned = spec.strip()
         for backend in reversed(list(self._backends.values())):
             canonical = backend.parse(cleaned)
             if canonical is not None:
                 return backend, canonical
         raise DeviceSpecError(
-            f"--device={spec!r} is not a device any registered backend knows; registered: {self.describe()}; "
+            f"{option}={spec!r} is not a device any registered backend knows; registered: {self.describe()}; "
             "or 'auto' for every available device"
         )
 

@@ -13,7 +13,7 @@ from pytest_accel.session import RECORD_KEY
 
 
 def charts_wanted(config: pytest.Config) -> bool:
-    from pytest_accel.report.plots import matplotlib_missing
+    from pytest_accel.optional import matplotlib_missing
 
     return (config.pluginmanager.hasplugin("html") and bool(config.getoption("htmlpath", None))
             and matplotlib_missing() is None)

@@ -2,7 +2,8 @@
 
 Each function takes plain numbers, never a report: :mod:`pytest_accel.report.html` decides what is shown. Figures
 are made with :class:`matplotlib.figure.Figure`, not pyplot, so nothing changes the backend or the figures of the
-process that runs the tests (pytest-mpl's users, a suite that plots).
+process that runs the tests (pytest-mpl's users, a suite that plots). Whether matplotlib is there at all is asked
+of :func:`pytest_accel.optional.matplotlib_missing`, without importing this module.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-#: what pip installs for these charts
-HTML_EXTRA = "pytest-accel[html]"
 #: a full-width chart, about the page's width at 96 px per inch; a panel is a third of it, so the panels of all
 #: charts share one size and a chart with few panels is drawn narrower instead of blown up
 WIDTH_IN = 12.5
@@ -40,17 +39,6 @@ RC: dict[str, Any] = {
     "axes.grid": True,
     "grid.alpha": 0.3,
 }
-
-
-def matplotlib_missing() -> str | None:
-    """Why the charts cannot be drawn here, or None when they can."""
-    import importlib.util
-
-    try:
-        found = importlib.util.find_spec("matplotlib") is not None
-    except (ImportError, ValueError):
-        found = False
-    return None if found else f"matplotlib is not installed: pip install '{HTML_EXTRA}'"
 
 
 def colour(index: int) -> str:

@@ -22,23 +22,11 @@ from pytest_accel.report.facts import RunFacts, SpeedKey, Speedups
 from pytest_accel.session import AccelSession
 from pytest_accel.verdicts import Verdict
 
-OPT_SCORECARD = "--accel-scorecard"
 SCHEMA = "pytest-accel/scorecard"
 SCHEMA_VERSION = 1
 #: user properties a test report carries (through pytest-xdist too) to place it on a scorecard
 _DEVICE, _SUITE, _TEST, _VARIANT = "accel_device", "accel_suite", "accel_test", "accel_variant"
 OUTCOMES = ("passed", "failed", "xfailed", "xpassed", "unsupported", "skipped")
-
-
-def add_scorecard_options(parser: pytest.Parser) -> None:
-    parser.getgroup("accel").addoption(
-        OPT_SCORECARD,
-        default=None,
-        metavar="DIR",
-        help="write a conformance scorecard per device into DIR: <device key>.md and .json (outcomes per suite and "
-        "dtype, accuracy against the reference, parity, the precision that ran, speed and speed-up, energy). "
-        "Default: none.",
-    )
 
 
 @dataclass

@@ -42,14 +42,24 @@ class DetectorSource:
 
     def golden_device(self) -> Device:
         """Where the fp32 golden run and the reference run: the host CPU, through PyTorch for weights and through
-        ONNX Runtime's CPU provider for an ONNX model."""
+        ONNX Runtime's CPU provider for an ONNX model; opened by the resolver every device goes through, as IEEE
+        fp32."""
+        from pytest_accel.devices import Backend, BackendRegistry
+        from pytest_accel.devices.resolver import DeviceSettings, resolve_devices
+
+        backend: Backend
         if self.is_onnx:
             from pytest_accel.devices.onnxruntime import OrtBackend
 
-            return OrtBackend().open("ort:cpu")
-        from pytest_accel.devices.torch import TorchBackend
+            backend, spec = OrtBackend(), "ort:cpu"
+        else:
+            from pytest_accel.devices.torch import TorchBackend
 
-        return TorchBackend().open("cpu")
+            backend, spec = TorchBackend(), "cpu"
+        registry = BackendRegistry()
+        registry.register(backend)
+        [device] = resolve_devices(registry, (spec,), settings=DeviceSettings())
+        return device
 
     @cached_property
     def digest(self) -> str:
