@@ -88,7 +88,7 @@ def test_5_no_tests_collected(accuracy_project: pytest.Pytester) -> None:
 
 def test_console_script_0_done_2_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     report = tmp_path / "report.json"
-    report.write_text(json.dumps({"results": []}))
+    report.write_text(json.dumps({"schema": "pytest-accel/report", "schema_version": 1, "results": []}))
     assert main(["compare", str(report), str(report)]) == 0
     assert main(["compare", str(report), str(tmp_path / "missing.json")]) == 2
     assert main(["detection-reference", "--model", str(tmp_path / "missing.pt")]) == 2
