@@ -98,6 +98,7 @@ def test_an_unwritable_summary_path_warns_and_fails_nothing(project: pytest.Pyte
     result.stdout.fnmatch_lines([f"*pytest-accel: cannot append the Markdown summary to {STEP_SUMMARY_ENV}={folder}:*"])
 
 
+@pytest.mark.workload
 def test_under_xdist_the_controller_appends_one_summary(project: pytest.Pytester,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("xdist")

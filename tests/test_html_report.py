@@ -165,6 +165,7 @@ def test_the_option_refuses_a_folder(pytester: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines([f"ERROR: {OPT_HTML}=pages: is a folder; give a file path such as accel-report.html"])
 
 
+@pytest.mark.workload
 def test_without_matplotlib_the_option_names_the_extra(pytester: pytest.Pytester) -> None:
     # None in sys.modules is how Python marks a module as not importable: the plugin sees matplotlib as absent
     pytester.makeconftest("import sys\nsys.modules['matplotlib'] = None\n")

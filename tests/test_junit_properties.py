@@ -53,6 +53,7 @@ def test_junitxml_carries_each_metric_and_its_verdict(pytester: pytest.Pytester)
     assert props["accel.toy.memory.verdict"] == "info"
 
 
+@pytest.mark.workload
 def test_junitxml_properties_travel_from_xdist_workers(pytester: pytest.Pytester) -> None:
     pytest.importorskip("xdist")
     _project(pytester, "0.90")

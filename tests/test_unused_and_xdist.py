@@ -57,6 +57,7 @@ def test_files_of_tests_that_did_not_run_are_not_listed(pytester: pytest.Pyteste
 MATMUL_SUITE = Path(__file__).parents[1] / "suites" / "test_matmul.py"
 
 
+@pytest.mark.workload
 def test_the_matmul_suite_under_xdist_reports_every_result(pytester: pytest.Pytester, tmp_path: Path) -> None:
     pytest.importorskip("xdist")
     shutil.copy(MATMUL_SUITE, pytester.path / "test_matmul.py")
