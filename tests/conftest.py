@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+import os
+import time
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,13 +23,54 @@ KEPT_LOADED = ("torch", "onnxruntime", "onnx", "scipy.stats", "ultralytics")
 #: or pytest in a fresh process carries this marker; `pytest tests -m "not workload"` is the quick tier.
 WORKLOAD = "workload"
 
+#: The most CPU time (this process, setup and call) a test outside the marker may take before it fails as one that
+#: should carry it: the quick tier's ~400 tests share about 40 s. CPU time, not wall time: a busy neighbour does not
+#: move it. The environment variable, read when a session starts, overrides it (the guard's own test sets a small one).
+QUICK_TEST_CPU_LIMIT_S = 10.0
+CPU_LIMIT_ENV = "PYTEST_ACCEL_TESTS_CPU_LIMIT"
+
 _WORKLOAD_CACHE = pytest.StashKey[Path]()
+_CPU_SECONDS = pytest.StashKey[float]()
+_CPU_LIMIT = pytest.StashKey[float]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     # read before any pytester moves HOME: every project of this session shares one cache of generated data sets,
     # exported and quantized models (each keyed by what it was made from, written atomically)
     config.stash[_WORKLOAD_CACHE] = cache_dir()
+    config.stash[_CPU_LIMIT] = float(os.environ.get(CPU_LIMIT_ENV) or QUICK_TEST_CPU_LIMIT_S)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    start = time.process_time()
+    try:
+        return (yield)
+    finally:
+        item.stash[_CPU_SECONDS] = time.process_time() - start
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    start = time.process_time()
+    try:
+        return (yield)
+    finally:
+        item.stash[_CPU_SECONDS] = item.stash.get(_CPU_SECONDS, 0.0) + time.process_time() - start
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport,
+                                                                                           pytest.TestReport]:
+    report = yield
+    if call.when == "call" and report.passed and item.get_closest_marker(WORKLOAD) is None:
+        limit = item.config.stash[_CPU_LIMIT]
+        seconds = item.stash.get(_CPU_SECONDS, 0.0)
+        if seconds > limit:
+            report.outcome = "failed"
+            report.longrepr = (f"{item.nodeid} took {seconds:.1f} s of CPU time (setup and call), over the quick "
+                               f"tier's {limit:g} s a test: mark it @pytest.mark.{WORKLOAD}, or make it cheaper")
+    return report
 
 
 def _load_kept_modules() -> list[str]:
