@@ -150,7 +150,7 @@ def accuracy_project(pytester: pytest.Pytester) -> pytest.Pytester:
 #: slowdowns and never how busy the machine running the tests is: a wall-clock spin beside a busy neighbour is
 #: stretched by preemption, and its round-time spread rightly reads as a disturbed machine. The device has no
 #: calibration probe (a probe's real work would take no time on this clock); the probe's part of the verdicts is
-#: tested on synthetic rounds in test_compare, test_verdict_branches and test_history_gate, and on real rounds by
+#: tested on synthetic rounds in test_compare, test_verdict_branches and test_history_verdicts, and on real rounds by
 #: the suites' tests. pytest-benchmark keeps its own timer, so the rounds run in the plugin's local loop.
 CLOCKED_CONFTEST = """
 import random
