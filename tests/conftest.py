@@ -19,8 +19,9 @@ pytest_plugins = ["pytester"]
 #: a run that cannot import them cannot import them twice either.
 KEPT_LOADED = ("torch", "onnxruntime", "onnx", "scipy.stats", "ultralytics")
 
-#: A test that runs a real workload (a data set, an ONNX export or quantization, training, a copy of the suites)
-#: or pytest in a fresh process carries this marker; `pytest tests -m "not workload"` is the quick tier.
+#: A test that runs a real workload (a data set, an ONNX export or quantization, training, a copy of the suites),
+#: pytest in a fresh process, or seconds of real timing or simulation carries this marker; `pytest tests -m "not
+#: workload"` is the quick tier.
 WORKLOAD = "workload"
 
 #: The most CPU time (this process, setup and call) a test outside the marker may take before it fails as one that

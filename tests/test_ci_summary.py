@@ -104,7 +104,7 @@ def test_under_xdist_the_controller_appends_one_summary(project: pytest.Pytester
     pytest.importorskip("xdist")
     summary = project.path / "step-summary.md"
     monkeypatch.setenv(STEP_SUMMARY_ENV, str(summary))
-    result = project.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", *DEVICES)
+    result = project.runpytest("-n", "2", "-p", "no:cacheprovider", *DEVICES)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     text = summary.read_text()
     assert text.count("## pytest-accel") == 1

@@ -118,6 +118,7 @@ def test_an_exactly_agreeing_reference_keeps_the_rounding_of_whole_epochs() -> N
     assert 0 < mean_look(agreeing, [13, 13, 13]).p_slower < ALPHA
 
 
+@pytest.mark.workload  # seconds of simulation
 def test_power_grows_with_the_shift_and_the_seeds() -> None:
     """The figures the README states come from these functions: a shift the verdict catches 95% of the time, and
     the seeds a 1-epoch shift needs."""

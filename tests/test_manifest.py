@@ -126,7 +126,7 @@ def test_the_floor_counts_tests_run_by_xdist_workers(pytester: pytest.Pytester) 
     pytester.makepyfile(test_toy="import pytest\n\n@pytest.mark.parametrize('i', range(4))\n"
                                  "def test_one(device, i):\n    pass\n")
     _manifest(pytester, '[manifest]\nbackend = "onnxruntime"\nmin_tests = 4\n')
-    result = pytester.runpytest_subprocess(f"{OPT_DEVICE}=ort:cpu", "--accel-manifest=manifest.toml", "-n", "2")
+    result = pytester.runpytest(f"{OPT_DEVICE}=ort:cpu", "--accel-manifest=manifest.toml", "-n", "2")
     result.assert_outcomes(passed=4)
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["manifest *manifest.toml: 4 test(s) ran (floor 4 per device)*"])

@@ -134,7 +134,7 @@ def test_a_missing_reference_for_the_bundled_defaults_fails_in_one_line_naming_w
     pytester = suite_project
     copy_suites(pytester.path, "test_gesture.py")
     (pytester.path / "empty").mkdir()
-    result = pytester.runpytest("suites", "--device=cpu", "--gesture-dtypes=fp32", "-k", "convergence",
+    result = pytester.runpytest_subprocess("suites", "--device=cpu", "--gesture-dtypes=fp32", "-k", "convergence",
                                            "--accel-reference-dir=empty")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*pytest-accel: the gesture suite's reference for its bundled defaults is missing: "

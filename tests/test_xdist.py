@@ -19,8 +19,8 @@ def test_the_matmul_suite_under_xdist_reports_every_result(pytester: pytest.Pyte
     pytest.importorskip("xdist")
     shutil.copy(MATMUL_SUITE, pytester.path / "test_matmul.py")
     report = tmp_path / "report.json"
-    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", f"{OPT_DEVICE}=cpu",
-                                           f"{OPT_DEVICE}=ort:cpu", f"{OPT_MISSING}=record", f"{OPT_REPORT}={report}")
+    result = pytester.runpytest("-n", "2", "-p", "no:cacheprovider", f"{OPT_DEVICE}=cpu", f"{OPT_DEVICE}=ort:cpu",
+                                f"{OPT_MISSING}=record", f"{OPT_REPORT}={report}")
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed", 0) >= 4 and "failed" not in outcomes, result.stdout.str()
     document = load_json(report)
@@ -34,7 +34,7 @@ def test_the_matmul_suite_under_xdist_reports_every_result(pytester: pytest.Pyte
                                  "    max_rel_error  *e-* *e-*"])
     result.stdout.fnmatch_lines([f"{len(written)} baseline file(s) written ({OPT_MISSING}=record):"])
 
-    again = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", f"{OPT_DEVICE}=cpu",
-                                          f"{OPT_DEVICE}=ort:cpu", f"{OPT_MISSING}=fail", "--accel-gate=parity")
+    again = pytester.runpytest("-n", "2", "-p", "no:cacheprovider", f"{OPT_DEVICE}=cpu", f"{OPT_DEVICE}=ort:cpu",
+                               f"{OPT_MISSING}=fail", "--accel-gate=parity")
     assert again.ret == 0, again.stdout.str()
     assert "had no baseline" not in again.stdout.str()
