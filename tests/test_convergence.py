@@ -136,6 +136,7 @@ def test_simulate_names_its_statistics() -> None:
         simulate(SHIPPED_SETTINGS, 0.0, draws=10, statistic="median")
 
 
+@pytest.mark.workload  # seconds of simulation
 def test_convergence_power_command_prints_the_calibration(capsys: pytest.CaptureFixture[str],
                                                           tmp_path: Path) -> None:
     from pytest_accel.cli import main
