@@ -1,20 +1,145 @@
 from __future__ import annotations
 
-# pytester's in-process runs drop modules first imported inside them; a second import of torch's or
-# onnxruntime's (or numpy.fft's, via scipy) C extension then crashes or fails. Importing them here keeps
-# them loaded across runs.
-import onnx  # noqa: F401,E402
-import onnxruntime  # noqa: F401,E402
-import pytest
-import scipy.stats  # noqa: F401,E402
-import torch  # noqa: F401,E402
+import importlib
+import os
+import time
+from collections.abc import Generator, Iterator
+from pathlib import Path
 
-from pytest_accel.workloads.detection.ultralytics_env import import_ultralytics  # noqa: E402
+import pytest
+
+from pytest_accel.environment import CACHE_ENV, cache_dir
 from tests.helpers import ACCURACY_TEST, LATENCY_TEST
 
-import_ultralytics()  # the suite-option tests load weights and data sets inside pytester runs
-
 pytest_plugins = ["pytester"]
+
+#: Loaded once per session before any pytester test, never at conftest load (an option test needs none of them):
+#: pytester's in-process runs drop the modules first imported inside them, and a second import of torch's or
+#: onnxruntime's (or numpy.fft's, via scipy) C extension then crashes or fails. Those not installed are left out:
+#: a run that cannot import them cannot import them twice either.
+KEPT_LOADED = ("torch", "onnxruntime", "onnx", "scipy.stats", "ultralytics")
+#: Light libraries the plugin imports lazily in every run: loaded once, not again in each in-process run (about 0.1 s
+#: a run here, over hundreds of runs).
+KEPT_LOADED_LIGHT = ("filelock", "psutil", "cpuinfo")
+
+#: A test that runs a real workload (a data set, an ONNX export or quantization, training, a copy of the suites),
+#: pytest in a fresh process, or seconds of real timing or simulation carries this marker; `pytest tests -m "not
+#: workload"` is the quick tier.
+WORKLOAD = "workload"
+
+#: The most CPU time (this process, setup and call) a test outside the marker may take before it fails as one that
+#: should carry it: the quick tier's ~400 tests share about 40 s. CPU time, not wall time: a busy neighbour does not
+#: move it. The environment variable, read when a session starts, overrides it (the guard's own test sets a small one).
+QUICK_TEST_CPU_LIMIT_S = 10.0
+CPU_LIMIT_ENV = "PYTEST_ACCEL_TESTS_CPU_LIMIT"
+
+_WORKLOAD_CACHE = pytest.StashKey[Path]()
+_CPU_SECONDS = pytest.StashKey[float]()
+_CPU_LIMIT = pytest.StashKey[float]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # read before any pytester moves HOME: every project of this session shares one cache of generated data sets,
+    # exported and quantized models (each keyed by what it was made from, written atomically)
+    config.stash[_WORKLOAD_CACHE] = cache_dir()
+    config.stash[_CPU_LIMIT] = float(os.environ.get(CPU_LIMIT_ENV) or QUICK_TEST_CPU_LIMIT_S)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    start = time.process_time()
+    try:
+        return (yield)
+    finally:
+        item.stash[_CPU_SECONDS] = time.process_time() - start
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    start = time.process_time()
+    try:
+        return (yield)
+    finally:
+        item.stash[_CPU_SECONDS] = item.stash.get(_CPU_SECONDS, 0.0) + time.process_time() - start
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport,
+                                                                                           pytest.TestReport]:
+    report = yield
+    if call.when == "call" and report.passed and item.get_closest_marker(WORKLOAD) is None:
+        limit = item.config.stash[_CPU_LIMIT]
+        seconds = item.stash.get(_CPU_SECONDS, 0.0)
+        if seconds > limit:
+            report.outcome = "failed"
+            report.longrepr = (f"{item.nodeid} took {seconds:.1f} s of CPU time (setup and call), over the quick "
+                               f"tier's {limit:g} s a test: mark it @pytest.mark.{WORKLOAD}, or make it cheaper")
+    return report
+
+
+def _load_kept_modules() -> list[str]:
+    loaded = []
+    for name in (*KEPT_LOADED, *KEPT_LOADED_LIGHT):
+        try:
+            if name == "ultralytics":
+                from pytest_accel.workloads.detection.ultralytics_env import import_ultralytics
+
+                import_ultralytics()  # offline, quiet: as the detection workload imports it
+            else:
+                importlib.import_module(name)
+        except (ImportError, RuntimeError):
+            continue
+        loaded.append(name)
+    return loaded
+
+
+@pytest.fixture(scope="session")
+def kept_loaded_modules() -> list[str]:
+    """The heavy stack, imported once for the session (set up before any pytester, so its snapshots keep it)."""
+    return _load_kept_modules()
+
+
+def _require_workload_marker(request: pytest.FixtureRequest, what: str) -> None:
+    if request.node.get_closest_marker(WORKLOAD) is None:
+        pytest.fail(f"{request.node.nodeid} {what} without @pytest.mark.{WORKLOAD}: mark it, so that the quick tier "
+                    f'(-m "not {WORKLOAD}") stays quick', pytrace=False)
+
+
+@pytest.fixture
+def pytester(kept_loaded_modules: list[str], pytester: pytest.Pytester, request: pytest.FixtureRequest,
+             monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """pytester with the heavy stack loaded beforehand; a pytest run in a fresh process is for marked tests only."""
+    if request.node.get_closest_marker(WORKLOAD) is None:
+        def refused(*args: object, **kwargs: object) -> pytest.RunResult:
+            _require_workload_marker(request, "runs pytest in a fresh process")
+            raise AssertionError("unreachable")
+
+        monkeypatch.setattr(pytester, "runpytest_subprocess", refused)
+    return pytester
+
+
+@pytest.fixture(scope="session")
+def shared_workload_cache(pytestconfig: pytest.Config) -> Path:
+    """The workloads' cache every test and pytester project of this session shares (for module-scoped fixtures;
+    a test takes workload_cache)."""
+    return pytestconfig.stash[_WORKLOAD_CACHE]
+
+
+@pytest.fixture
+def workload_cache(shared_workload_cache: Path, request: pytest.FixtureRequest,
+                   monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The session's shared workload cache, also for pytest runs inside the test ($PYTEST_ACCEL_CACHE): a data set,
+    an exported or a quantized model is made once, not once per pytester project."""
+    _require_workload_marker(request, "uses the workloads' cache")
+    monkeypatch.setenv(CACHE_ENV, str(shared_workload_cache))
+    yield shared_workload_cache
+
+
+@pytest.fixture
+def suite_project(pytester: pytest.Pytester, workload_cache: Path) -> pytest.Pytester:
+    """A pytester project that will hold copies of the repository's suites (see tests.helpers.copy_suites), its
+    workloads' cache shared with the session's other projects."""
+    return pytester
 
 
 @pytest.fixture
@@ -29,7 +154,7 @@ def accuracy_project(pytester: pytest.Pytester) -> pytest.Pytester:
 #: slowdowns and never how busy the machine running the tests is: a wall-clock spin beside a busy neighbour is
 #: stretched by preemption, and its round-time spread rightly reads as a disturbed machine. The device has no
 #: calibration probe (a probe's real work would take no time on this clock); the probe's part of the verdicts is
-#: tested on synthetic rounds in test_compare, test_verdict_branches and test_history_gate, and on real rounds by
+#: tested on synthetic rounds in test_compare, test_verdict_branches and test_history_verdicts, and on real rounds by
 #: the suites' tests. pytest-benchmark keeps its own timer, so the rounds run in the plugin's local loop.
 CLOCKED_CONFTEST = """
 import random

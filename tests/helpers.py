@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
+
+#: the repository's checkout, whose suites the tests copy into pytester projects
+REPO = Path(__file__).parents[1]
 
 #: An inner test whose "accuracy" comes from value.txt, so a run can be made better or worse at will.
 ACCURACY_TEST = """
@@ -40,6 +44,17 @@ def load_json(path: Path) -> Any:
     return json.loads(path.read_text())
 
 
+def copy_suites(project: Path, *names: str, extra_conftest: str = "") -> Path:
+    """Copy the repository's suites package (``__init__.py``, ``conftest.py``) and the named suite files into
+    ``project/suites``; ``extra_conftest`` is appended to the copied conftest. Returns the folder."""
+    suites = project / "suites"
+    suites.mkdir(exist_ok=True)
+    for name in ("__init__.py", "conftest.py", *names):
+        shutil.copy(REPO / "suites" / name, suites / name)
+    if extra_conftest:
+        conftest = suites / "conftest.py"
+        conftest.write_text(conftest.read_text() + "\n" + extra_conftest)
+    return suites
 
 
 def literal(text: str) -> str:

@@ -212,6 +212,7 @@ def test_tf32_bounds_are_applied_visibly(pytester: pytest.Pytester) -> None:
     assert (metric["limit"], metric["summary"]["precision"]) == (1e-3, "tf32")
 
 
+@pytest.mark.workload
 def test_deterministic_option_is_applied_before_workloads_and_reported(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """

@@ -86,18 +86,18 @@ def run_with_stored_latency_field(project: pytest.Pytester, field: str, value: o
         ("tolerance", "0.1", "has tolerance '0.1', expected a non-negative number or null"),
     ],
 )
-def test_damaged_but_valid_json_is_named(latency_project: pytest.Pytester, field: str, value: object,
+def test_damaged_but_valid_json_is_named(clocked_latency_project: pytest.Pytester, field: str, value: object,
                                          message: str) -> None:
-    result = run_with_stored_latency_field(latency_project, field, value)
+    result = run_with_stored_latency_field(clocked_latency_project, field, value)
     result.stdout.fnmatch_lines([f"*baseline file *test_latency.json metric 'toy.latency' {message}; fix it*"])
     result.stdout.no_fnmatch_line("*Traceback*")
 
 
 @pytest.mark.parametrize(("field", "stored"), [("kind", "throughput"), ("unit", "ms"), ("direction", "higher")])
 def test_a_stored_metric_of_another_kind_unit_or_direction_is_no_baseline(
-    latency_project: pytest.Pytester, field: str, stored: str
+    clocked_latency_project: pytest.Pytester, field: str, stored: str
 ) -> None:
-    result = run_with_stored_latency_field(latency_project, field, stored)
+    result = run_with_stored_latency_field(clocked_latency_project, field, stored)
     result.stdout.fnmatch_lines([f"*metric 'toy.latency' is stored with {field} '{stored}' but measured with {field}*"])
 
 

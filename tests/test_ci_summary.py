@@ -98,12 +98,13 @@ def test_an_unwritable_summary_path_warns_and_fails_nothing(project: pytest.Pyte
     result.stdout.fnmatch_lines([f"*pytest-accel: cannot append the Markdown summary to {STEP_SUMMARY_ENV}={folder}:*"])
 
 
+@pytest.mark.workload
 def test_under_xdist_the_controller_appends_one_summary(project: pytest.Pytester,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("xdist")
     summary = project.path / "step-summary.md"
     monkeypatch.setenv(STEP_SUMMARY_ENV, str(summary))
-    result = project.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", *DEVICES)
+    result = project.runpytest("-n", "2", "-p", "no:cacheprovider", *DEVICES)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     text = summary.read_text()
     assert text.count("## pytest-accel") == 1

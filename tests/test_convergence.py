@@ -118,6 +118,7 @@ def test_an_exactly_agreeing_reference_keeps_the_rounding_of_whole_epochs() -> N
     assert 0 < mean_look(agreeing, [13, 13, 13]).p_slower < ALPHA
 
 
+@pytest.mark.workload  # seconds of simulation
 def test_power_grows_with_the_shift_and_the_seeds() -> None:
     """The figures the README states come from these functions: a shift the verdict catches 95% of the time, and
     the seeds a 1-epoch shift needs."""
@@ -135,6 +136,7 @@ def test_simulate_names_its_statistics() -> None:
         simulate(SHIPPED_SETTINGS, 0.0, draws=10, statistic="median")
 
 
+@pytest.mark.workload  # seconds of simulation
 def test_convergence_power_command_prints_the_calibration(capsys: pytest.CaptureFixture[str],
                                                           tmp_path: Path) -> None:
     from pytest_accel.cli import main

@@ -8,14 +8,11 @@ fails the timed-output audit. All run the real suite file with the bundled detec
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
-from tests.helpers import literal
+from tests.helpers import copy_suites, literal
 
-REPO = Path(__file__).parents[1]
+pytestmark = pytest.mark.workload
 
 MISBEHAVING_BACKENDS = """
 import os
@@ -88,17 +85,13 @@ def pytest_accel_register_backends(registry):
 
 
 @pytest.fixture
-def suite_copy(pytester: pytest.Pytester) -> pytest.Pytester:
-    suites = pytester.path / "suites"
-    suites.mkdir()
-    for name in ("__init__.py", "conftest.py", "test_detection.py"):
-        shutil.copy(REPO / "suites" / name, suites / name)
-    (suites / "conftest.py").write_text((suites / "conftest.py").read_text() + "\n" + MISBEHAVING_BACKENDS)
-    return pytester
+def suite_copy(suite_project: pytest.Pytester) -> pytest.Pytester:
+    copy_suites(suite_project.path, "test_detection.py", extra_conftest=MISBEHAVING_BACKENDS)
+    return suite_project
 
 
 def test_perturbed_activations_fail_parity_and_accuracy(suite_copy: pytest.Pytester) -> None:
-    result = suite_copy.runpytest_subprocess(
+    result = suite_copy.runpytest(
         "suites/test_detection.py", "--device=perturbed", "--yolo-dtypes=fp32", "-k", "parity or accuracy"
     )
     result.assert_outcomes(failed=2)
@@ -124,9 +117,9 @@ def test_added_delay_fails_latency(suite_copy: pytest.Pytester, monkeypatch: pyt
     args = ("suites/test_detection.py", "--device=delayed", "--yolo-dtypes=fp32", "-k", "latency_model_only",
             "--accel-latency-basis=absolute")
     monkeypatch.setenv("ACCEL_TEST_DELAY", "0")
-    suite_copy.runpytest_subprocess(*args, "--accel-missing-baseline=record").assert_outcomes(passed=1)
+    suite_copy.runpytest(*args, "--accel-missing-baseline=record").assert_outcomes(passed=1)
     monkeypatch.setenv("ACCEL_TEST_DELAY", "0.2")
-    result = suite_copy.runpytest_subprocess(*args)
+    result = suite_copy.runpytest(*args)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [literal("*detection.model.latency [latency]: obtained * ms, expected * ms, diff +*%, tolerance 0.05 "
@@ -136,7 +129,7 @@ def test_added_delay_fails_latency(suite_copy: pytest.Pytester, monkeypatch: pyt
 
 
 def test_a_device_caching_results_fails_the_repeated_input_audit(suite_copy: pytest.Pytester) -> None:
-    result = suite_copy.runpytest_subprocess("suites/test_detection.py", "--device=caching", "--yolo-dtypes=fp32",
+    result = suite_copy.runpytest("suites/test_detection.py", "--device=caching", "--yolo-dtypes=fp32",
                                              "-k", "repeated_input_audit")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([literal("*detection.repeated_input_speedup [parity]: obtained *, expected <= 1.25 "
@@ -146,7 +139,7 @@ def test_a_device_caching_results_fails_the_repeated_input_audit(suite_copy: pyt
 
 
 def test_a_device_wrong_under_load_fails_the_timed_output_audit(suite_copy: pytest.Pytester) -> None:
-    result = suite_copy.runpytest_subprocess("suites/test_detection.py", "--device=sloppy", "--yolo-dtypes=fp32",
+    result = suite_copy.runpytest("suites/test_detection.py", "--device=sloppy", "--yolo-dtypes=fp32",
                                              "-k", "latency_model_only or repeated_input_audit")
     result.assert_outcomes(failed=1, passed=1)  # computing differently is not caching: only the timed output fails
     result.stdout.fnmatch_lines([literal("*detection.timed_output_error [parity]: obtained *, expected <= 0.001 "

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
-REPO = Path(__file__).parents[1]
+from tests.helpers import copy_suites
 
 
 @pytest.fixture
 def suites(pytester: pytest.Pytester) -> pytest.Pytester:
-    (pytester.path / "suites").mkdir()
-    for name in ("__init__.py", "conftest.py", "test_detection.py"):
-        shutil.copy(REPO / "suites" / name, pytester.path / "suites" / name)
+    copy_suites(pytester.path, "test_detection.py")
     pytester.path.joinpath("notes.txt").write_text("not a model")
     return pytester
 

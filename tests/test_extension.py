@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -62,20 +63,22 @@ def _install_entry_point(site: Path, value: str) -> None:
     (dist / "entry_points.txt").write_text(f"[pytest_accel.backends]\nhostblas = {value}\n")
 
 
+@pytest.mark.workload
 def test_backend_from_an_installed_entry_point(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     site = pytester.path / "site"
     _install_entry_point(site, "accel_hostblas:HostBlasBackend")
-    monkeypatch.setenv("PYTHONPATH", str(site))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])))
     pytester.makepyfile(test_blas=WORKLOAD_TEST)
     result = pytester.runpytest_subprocess("-v", f"{OPT_DEVICE}=hostblas", f"{OPT_DEVICE}=cpu")
     result.assert_outcomes(passed=1, failed=1)  # the workload asserts a numpy runtime: cpu (torch) fails it
     result.stdout.fnmatch_lines(["*test_blas?hostblas? PASSED*", "*test_blas?cpu? FAILED*"])
 
 
+@pytest.mark.workload
 def test_broken_entry_point_is_named(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     site = pytester.path / "site"
     _install_entry_point(site, "accel_hostblas:NoSuchBackend")
-    monkeypatch.setenv("PYTHONPATH", str(site))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])))
     result = pytester.runpytest_subprocess()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: pytest-accel: entry point hostblas = accel_hostblas:NoSuchBackend (group "

@@ -3,16 +3,11 @@ replaces the generated data; bad gesture options are one-line errors."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from pytest_accel.workloads.gesture.hand import GESTURE_NAMES, generate
-from tests.helpers import literal, load_json
-
-REPO = Path(__file__).parents[1]
+from tests.helpers import REPO, copy_suites, literal, load_json
 
 #: A CPU device whose backward pass is wrong: the first layer's weight gradient comes back scaled by -1. (A positive
 #: scale would not do: Adam divides every gradient element by its own running magnitude, so it cancels.)
@@ -52,15 +47,16 @@ def pytest_accel_register_backends(registry):
 
 @pytest.fixture
 def suites(pytester: pytest.Pytester) -> pytest.Pytester:
-    (pytester.path / "suites").mkdir()
-    for name in ("__init__.py", "conftest.py", "test_gesture.py"):
-        shutil.copy(REPO / "suites" / name, pytester.path / "suites" / name)
+    copy_suites(pytester.path, "test_gesture.py")
     return pytester
 
 
+# Training runs in a fresh process: torch modules that training imports (torch._inductor's) cannot be imported a
+# second time by a later in-process run once pytester has dropped them.
+
+@pytest.mark.workload
 def test_broken_backward_fails_gradient_parity_and_convergence(suites: pytest.Pytester) -> None:
-    conftest = suites.path / "suites" / "conftest.py"
-    conftest.write_text(conftest.read_text() + BROKEN_BACKWARD)
+    copy_suites(suites.path, extra_conftest=BROKEN_BACKWARD)
     result = suites.runpytest_subprocess(
         "suites/test_gesture.py", "--device=brokengrad", "--gesture-dtypes=fp32", "-k", "gradient or convergence"
     )
@@ -77,6 +73,7 @@ def test_broken_backward_fails_gradient_parity_and_convergence(suites: pytest.Py
     )
 
 
+@pytest.mark.workload
 def test_landmark_csv_replaces_the_generated_data(suites: pytest.Pytester) -> None:
     landmarks, labels = generate(800, seed=11)
     pairs = zip(landmarks, labels, strict=True)
@@ -120,6 +117,7 @@ def test_bad_gesture_options(suites: pytest.Pytester, args: list[str], message: 
     result.stderr.fnmatch_lines([message])
 
 
+@pytest.mark.workload  # a fresh process: the conftest hides mediapipe from the whole interpreter
 def test_images_without_mediapipe_say_which_extra_to_install(suites: pytest.Pytester) -> None:
     """The `all` extra leaves MediaPipe out; --gesture-images without it is one line naming the extra."""
     suites.makeconftest(

@@ -52,6 +52,7 @@ def sections(page: str) -> dict[str, str]:
     return dict(re.findall(r'<section id="([^"]+)">(.*?)</section>', page, re.S))
 
 
+@pytest.mark.workload  # seconds of real timing on two devices
 def test_the_option_writes_the_page_and_the_cli_renders_the_same_from_the_saved_report(
         pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_toy=SUITE)
@@ -171,7 +172,7 @@ def test_without_matplotlib_the_option_names_the_extra(pytester: pytest.Pytester
     # None in sys.modules is how Python marks a module as not importable: the plugin sees matplotlib as absent
     pytester.makeconftest("import sys\nsys.modules['matplotlib'] = None\n")
     pytester.makepyfile("def test_nothing():\n    pass\n")
-    result = pytester.runpytest_subprocess(f"{OPT_HTML}=page.html")
+    result = pytester.runpytest(f"{OPT_HTML}=page.html")  # sys.modules is restored after an in-process run
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: {OPT_HTML}=page.html: matplotlib is not installed: "
                                  "pip install 'pytest-accel[html]'"])

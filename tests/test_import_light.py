@@ -19,6 +19,7 @@ def test_importing_the_plugin_imports_no_heavy_library() -> None:
     assert output.strip() == ""
 
 
+@pytest.mark.workload
 def test_a_run_without_device_tests_imports_no_heavy_library(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(
         f"""

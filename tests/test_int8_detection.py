@@ -9,7 +9,6 @@ Calibrated on 8 images here (the suite takes 64) to keep the quantizations a few
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +22,6 @@ import pytest
 from onnx import numpy_helper
 
 from pytest_accel.devices.onnxruntime import OrtBackend, OrtDevice, matmul_model
-from pytest_accel.workloads.cache import CACHE_ENV, default_cache_dir
 from pytest_accel.workloads.detection.dataset import ensure_dataset
 from pytest_accel.workloads.detection.model import BUNDLED_WEIGHTS, DetectorSource
 from pytest_accel.workloads.detection.quantize import (
@@ -35,11 +33,8 @@ from pytest_accel.workloads.detection.quantize import (
     write_atomically,
 )
 from pytest_accel.workloads.detection.splits import split_files
-from tests.helpers import literal
+from tests.helpers import REPO, copy_suites, literal
 
-REPO = Path(__file__).parents[1]
-#: read before pytester moves HOME: its runs of the suite reuse the generated data set and the exported model
-CACHE = default_cache_dir()
 FEW = CalibrationSettings(images=8)
 CONV_KEPT = CalibrationSettings(images=8, keep_in_float=("Conv",))
 SAMPLE = {"images": np.zeros((1, 3, 320, 320), np.float32)}
@@ -57,13 +52,13 @@ class Made:
 
 
 @pytest.fixture(scope="module")
-def fp32_model() -> Path:
-    return DetectorSource(BUNDLED_WEIGHTS, 320, default_cache_dir()).onnx_path()
+def fp32_model(shared_workload_cache: Path) -> Path:
+    return DetectorSource(BUNDLED_WEIGHTS, 320, shared_workload_cache).onnx_path()
 
 
 @pytest.fixture(scope="module")
-def calibration_images() -> list[Path]:
-    _, train_images, _ = split_files(ensure_dataset(default_cache_dir()), "train")
+def calibration_images(shared_workload_cache: Path) -> list[Path]:
+    _, train_images, _ = split_files(ensure_dataset(shared_workload_cache), "train")
     return calibration_subset(train_images, FEW.images)
 
 
@@ -82,6 +77,7 @@ def test_the_calibration_subset_is_fixed_and_spread_over_the_split() -> None:
     assert calibration_subset(images[:5], 8) == images[:5]
 
 
+@pytest.mark.workload
 def test_the_decode_is_found_by_name_and_holds_no_learned_convolution(fp32_model: Path) -> None:
     model = onnx.load(str(fp32_model))
     decode = set(decode_nodes(model))
@@ -94,6 +90,7 @@ def test_the_decode_is_found_by_name_and_holds_no_learned_convolution(fp32_model
         decode_nodes(onnx.load_from_string(matmul_model(4)))
 
 
+@pytest.mark.workload
 def test_the_quantized_model_is_cached_and_reused(made: Made) -> None:
     before = made.path.stat()
     start = time.perf_counter()
@@ -106,6 +103,7 @@ def test_the_quantized_model_is_cached_and_reused(made: Made) -> None:
     assert [p.name for p in made.path.parent.iterdir()] == [made.path.name], "temporary files left behind"
 
 
+@pytest.mark.workload
 def test_a_changed_fp32_model_gives_a_new_file(made: Made, tmp_path: Path) -> None:
     model = onnx.load(str(made.fp32))
     weight = next(i for i in model.graph.initializer if i.name.endswith("conv.weight"))
@@ -142,6 +140,7 @@ int8_model_path(Path(sys.argv[1]), 320, images, Path(sys.argv[2]), CalibrationSe
 """
 
 
+@pytest.mark.workload
 def test_a_run_killed_while_quantizing_leaves_no_model(made: Made, tmp_path: Path) -> None:
     """SIGKILL while the model is being made (its temporary file exists): nothing under the cached name; the next
     call makes a whole, loadable model."""
@@ -163,6 +162,7 @@ def test_a_run_killed_while_quantizing_leaves_no_model(made: Made, tmp_path: Pat
     device.create_session(path).run(None, SAMPLE)
 
 
+@pytest.mark.workload
 def test_the_int8_share_is_read_back_from_onnx_runtime(made: Made) -> None:
     device = OrtBackend().open("ort:cpu")
     assert isinstance(device, OrtDevice)
@@ -173,6 +173,7 @@ def test_the_int8_share_is_read_back_from_onnx_runtime(made: Made) -> None:
     assert device.execution_precision(made.fp32, SAMPLE).compute == {"fp32": 64}
 
 
+@pytest.mark.workload
 def test_the_share_is_what_ran_not_what_the_file_says(made: Made) -> None:
     """Convolutions left in float in the file, between quantized neighbours: ONNX Runtime quantizes most of them
     itself. In the OpenVINO form, on ONNX Runtime, every convolution runs in float."""
@@ -184,6 +185,7 @@ def test_the_share_is_what_ran_not_what_the_file_says(made: Made) -> None:
     assert device.execution_precision(other_form, SAMPLE).compute == {"fp32": 64}
 
 
+@pytest.mark.workload
 def test_the_int8_share_is_read_back_from_openvino(made: Made) -> None:
     openvino = pytest.importorskip("pytest_accel.devices.openvino")
     path = int8_model_path(made.fp32, 320, made.images, made.cache, FEW, "compute_inputs")
@@ -194,16 +196,14 @@ def test_the_int8_share_is_read_back_from_openvino(made: Made) -> None:
 
 
 @pytest.fixture
-def suite_copy(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    monkeypatch.setenv(CACHE_ENV, str(CACHE))
-    (pytester.path / "suites").mkdir()
-    for name in ("__init__.py", "conftest.py", "test_detection.py"):
-        shutil.copy(REPO / "suites" / name, pytester.path / "suites" / name)
-    return pytester
+def suite_copy(suite_project: pytest.Pytester) -> pytest.Pytester:
+    copy_suites(suite_project.path, "test_detection.py")
+    return suite_project
 
 
+@pytest.mark.workload
 def test_int8_on_a_pytorch_device_skips_with_the_reason(suite_copy: pytest.Pytester) -> None:
-    result = suite_copy.runpytest_subprocess("suites/test_detection.py", "--device=cpu", "--yolo-dtypes=int8", "-rs",
+    result = suite_copy.runpytest("suites/test_detection.py", "--device=cpu", "--yolo-dtypes=int8", "-rs",
                                              "-k", "accuracy or parity")
     result.assert_outcomes(skipped=2)
     reason = ("SKIPPED [[]1[]] *: cpu runs PyTorch modules in fp32, fp16, bf16; int8 is a quantized ONNX model, run on "
@@ -221,12 +221,11 @@ def detection_int8_calibration():
 """
 
 
+@pytest.mark.workload
 def test_an_int8_run_whose_compute_ran_in_float_fails(suite_copy: pytest.Pytester) -> None:
     """Every convolution and its activation left in float: a QDQ model still, but no int8 run, on either runtime."""
-    (suite_copy.path / "suites" / "conftest.py").write_text(
-        (suite_copy.path / "suites" / "conftest.py").read_text() + FLOAT_COMPUTE
-    )
-    result = suite_copy.runpytest_subprocess("suites/test_detection.py", "--device=ort:cpu", "--device=ov:CPU/f32",
+    copy_suites(suite_copy.path, extra_conftest=FLOAT_COMPUTE)
+    result = suite_copy.runpytest("suites/test_detection.py", "--device=ort:cpu", "--device=ov:CPU/f32",
                                              "--yolo-dtypes=int8", "-k", "parity")
     result.assert_outcomes(failed=2)
     guard = ("*detection.compute_in_int8 [parity]: obtained 0, expected >= 0.5 (the metric's limit: a quantized "

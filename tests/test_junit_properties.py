@@ -53,11 +53,11 @@ def test_junitxml_carries_each_metric_and_its_verdict(pytester: pytest.Pytester)
     assert props["accel.toy.memory.verdict"] == "info"
 
 
+@pytest.mark.workload
 def test_junitxml_properties_travel_from_xdist_workers(pytester: pytest.Pytester) -> None:
     pytest.importorskip("xdist")
     _project(pytester, "0.90")
-    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", "--device=cpu",
-                                           "--junitxml=out.xml")
+    result = pytester.runpytest("-n", "2", "-p", "no:cacheprovider", "--device=cpu", "--junitxml=out.xml")
     assert result.ret == pytest.ExitCode.OK
     props = _properties(pytester.path / "out.xml")["test_accuracy[cpu]"]
     assert props["accel.device"] == "cpu"

@@ -121,11 +121,12 @@ def test_a_full_run_below_the_coverage_floor_fails_and_a_partial_run_says_why_it
     assert pytester.runpytest(f"{OPT_DEVICE}=ort:cpu", "--accel-manifest=manifest.toml").ret == pytest.ExitCode.OK
 
 
+@pytest.mark.workload
 def test_the_floor_counts_tests_run_by_xdist_workers(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_toy="import pytest\n\n@pytest.mark.parametrize('i', range(4))\n"
                                  "def test_one(device, i):\n    pass\n")
     _manifest(pytester, '[manifest]\nbackend = "onnxruntime"\nmin_tests = 4\n')
-    result = pytester.runpytest_subprocess(f"{OPT_DEVICE}=ort:cpu", "--accel-manifest=manifest.toml", "-n", "2")
+    result = pytester.runpytest(f"{OPT_DEVICE}=ort:cpu", "--accel-manifest=manifest.toml", "-n", "2")
     result.assert_outcomes(passed=4)
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["manifest *manifest.toml: 4 test(s) ran (floor 4 per device)*"])

@@ -7,9 +7,11 @@ import pytest
 from pytest_accel.options import (
     OPT_BASELINE_DIR,
     OPT_GATE,
+    OPT_INJECT_SLOWDOWN,
     OPT_LATENCY_BASIS,
     OPT_MISSING,
     OPT_PROFILE,
+    OPT_RECORD_RUN,
     OPT_REPORT,
     OPT_UPDATE,
 )
@@ -101,3 +103,11 @@ def test_bad_ini_alpha(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: ini accel_alpha='5' must be between 0 and 1 (exclusive)"])
+
+
+def test_option_conflicts_are_usage_errors(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest(OPT_UPDATE, OPT_RECORD_RUN)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*starts every speed metric's history anew*give one of the two"])
+    result = pytester.runpytest(f"{OPT_INJECT_SLOWDOWN}=fast")
+    result.stderr.fnmatch_lines(["ERROR: --accel-inject-slowdown='fast': expected a fraction between 0 and 10*"])

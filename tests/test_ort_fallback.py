@@ -71,13 +71,13 @@ def test_the_graph_analysis_separates_bookkeeping_from_compute() -> None:
     assert graph.names == graph.host_side | {"flatten", "relu"}
 
 
-def test_yolo_export_keeps_its_shape_arithmetic_apart(tmp_path: Path) -> None:
+@pytest.mark.workload
+def test_yolo_export_keeps_its_shape_arithmetic_apart(workload_cache: Path) -> None:
     """The real detector export, every node run on the CPU and judged as if another provider were under test:
     every convolution is compute, the anchor grid built from Shape/Range/Cast is bookkeeping."""
-    from pytest_accel.workloads.cache import default_cache_dir
     from pytest_accel.workloads.detection.model import BUNDLED_WEIGHTS, DetectorSource
 
-    model = str(DetectorSource(BUNDLED_WEIGHTS, 320, default_cache_dir()).onnx_path())
+    model = str(DetectorSource(BUNDLED_WEIGHTS, 320, workload_cache).onnx_path())
     device = OrtBackend().open("ort:cpu")
     options = device.session_options()
     with profile_options(options):

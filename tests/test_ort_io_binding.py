@@ -6,11 +6,12 @@ real on ``ort:cpu`` with ``io_binding`` forced on, and must give exactly what th
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from pytest_accel.devices.onnxruntime import OrtBackend, OrtDevice
-from pytest_accel.workloads.cache import default_cache_dir
 from pytest_accel.workloads.detection.dataset import ensure_dataset
 from pytest_accel.workloads.detection.evaluation import golden_inputs
 from pytest_accel.workloads.detection.images import load_bgr
@@ -21,13 +22,13 @@ from pytest_accel.workloads.detection.splits import load_split
 
 
 @pytest.fixture(scope="module")
-def source() -> DetectorSource:
-    return DetectorSource(BUNDLED_WEIGHTS, 320, default_cache_dir())
+def source(shared_workload_cache: Path) -> DetectorSource:
+    return DetectorSource(BUNDLED_WEIGHTS, 320, shared_workload_cache)
 
 
 @pytest.fixture(scope="module")
 def batch(source: DetectorSource) -> np.ndarray:
-    _, samples = load_split(ensure_dataset(default_cache_dir()))
+    _, samples = load_split(ensure_dataset(source.cache_dir))
     return golden_inputs(samples, source.imgsz, 2).tensor
 
 
@@ -37,6 +38,7 @@ def test_gpu_providers_bind_device_memory_and_the_cpu_does_not() -> None:
     assert OrtBackend().open("ort:cpu").io_device_type is None
 
 
+@pytest.mark.workload
 def test_bound_run_gives_the_host_path_outputs(source: DetectorSource, batch: np.ndarray) -> None:
     host_device = OrtBackend().open("ort:cpu")
     bound_device = OrtBackend().open("ort:cpu")
@@ -53,8 +55,9 @@ def test_bound_run_gives_the_host_path_outputs(source: DetectorSource, batch: np
     np.testing.assert_array_equal(bound.to_host(bound.forward(prepared)), expected)  # the binding is reusable
 
 
+@pytest.mark.workload
 def test_end_to_end_still_copies_and_detects_the_same(source: DetectorSource) -> None:
-    _, samples = load_split(ensure_dataset(default_cache_dir()))
+    _, samples = load_split(ensure_dataset(source.cache_dir))
     image = load_bgr(samples[0].path)
     host_device, bound_device = OrtBackend().open("ort:cpu"), OrtBackend().open("ort:cpu")
     assert isinstance(bound_device, OrtDevice)

@@ -62,6 +62,7 @@ def _run(site: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.workload
 def test_the_wheel_ships_the_suites_and_their_references(installed_wheel: Path, tmp_path: Path) -> None:
     shown = _run(installed_wheel, tmp_path, "-c", "import json, pytest_accel.suites as s; "
                  "from pytest_accel.references import shipped_reference_dir as d; "
@@ -75,6 +76,7 @@ def test_the_wheel_ships_the_suites_and_their_references(installed_wheel: Path, 
     assert (installed_wheel / "pytest_accel" / "workloads" / "detection" / "assets").is_dir()
 
 
+@pytest.mark.workload
 def test_installed_suites_run_with_pyargs_outside_any_checkout(installed_wheel: Path, tmp_path: Path) -> None:
     result = _run(installed_wheel, tmp_path, "-m", "pytest", "--pyargs", "pytest_accel.suites", "-k", "matmul",
                   "--device=cpu", "--accel-missing-baseline=record", "-p", "no:cacheprovider", "-q")
@@ -91,6 +93,7 @@ def test_installed_suites_run_with_pyargs_outside_any_checkout(installed_wheel: 
     assert again.returncode == 0, again.stdout + again.stderr
 
 
+@pytest.mark.workload
 def test_one_source_for_the_version(installed_wheel: Path) -> None:
     from pytest_accel import __version__
 
@@ -100,6 +103,7 @@ def test_one_source_for_the_version(installed_wheel: Path) -> None:
     assert f"## {__version__}" in (REPO / "CHANGELOG.md").read_text()
 
 
+@pytest.mark.workload
 def test_the_licence_metadata_names_both_licences_and_ships_their_texts(installed_wheel: Path) -> None:
     """MIT for the code, AGPL-3.0 for the weights trained with ultralytics: declared, and both texts inside."""
     [dist_info] = installed_wheel.glob("pytest_accel-*.dist-info")

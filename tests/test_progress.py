@@ -63,6 +63,7 @@ def _progress_lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if PROGRESS_LINE.match(line)]
 
 
+@pytest.mark.workload
 def test_in_a_run_progress_reaches_the_terminal_not_the_captured_output(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_data=FAILING_TEST)
@@ -83,6 +84,7 @@ def test_in_a_run_progress_reaches_the_terminal_not_the_captured_output(pytester
     assert "fixture output" in quiet.stdout.str()
 
 
+@pytest.mark.workload
 def test_the_console_script_tells_progress_on_stderr_and_is_quiet_under_q(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = ensure_dataset(tmp_path / "cache", DatasetSpec(train_images=1, val_images=3))
@@ -100,6 +102,7 @@ def test_the_console_script_tells_progress_on_stderr_and_is_quiet_under_q(
     assert err == ""
 
 
+@pytest.mark.workload
 def test_training_the_detector_tells_epochs_and_is_quiet_when_not_verbose(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
     from ultralytics.utils import LOGGER

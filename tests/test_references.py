@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -11,8 +10,7 @@ import pytest
 from pytest_accel.baselines import BaselineError
 from pytest_accel.metrics import Metric
 from pytest_accel.references import ReferenceStore
-
-REPO = Path(__file__).parents[1]
+from tests.helpers import copy_suites
 
 IDENTITY = {"model_digest": "abc123", "data": "generated-1", "imgsz": 320}
 
@@ -129,13 +127,12 @@ def test_the_console_script_records_where_the_plugin_reads(pytester: pytest.Pyte
     assert folder("--reference-dir", str(pytester.path / "deep")) == pytester.path / "deep"
 
 
+@pytest.mark.workload
 def test_a_missing_reference_for_the_bundled_defaults_fails_in_one_line_naming_where_it_looked(
-        pytester: pytest.Pytester) -> None:
+        suite_project: pytest.Pytester) -> None:
     """Never a silent skip: without its reference the convergence and accuracy checks would quietly disappear."""
-    suites = pytester.path / "suites"
-    suites.mkdir()
-    for name in ("__init__.py", "conftest.py", "test_gesture.py"):
-        shutil.copy(REPO / "suites" / name, suites / name)
+    pytester = suite_project
+    copy_suites(pytester.path, "test_gesture.py")
     (pytester.path / "empty").mkdir()
     result = pytester.runpytest_subprocess("suites", "--device=cpu", "--gesture-dtypes=fp32", "-k", "convergence",
                                            "--accel-reference-dir=empty")

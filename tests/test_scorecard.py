@@ -57,6 +57,7 @@ def _run(pytester: pytest.Pytester, folder: str) -> pytest.RunResult:
                               f"--accel-scorecard={folder}", "--accel-profile=quick")
 
 
+@pytest.mark.workload  # seconds of real timing on two devices
 def test_a_scorecard_per_device_in_markdown_and_json(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_toy=SUITE)
     (pytester.path / "m.toml").write_text(MANIFEST)
@@ -94,6 +95,7 @@ def test_a_scorecard_per_device_in_markdown_and_json(pytester: pytest.Pytester) 
     assert load_json(cpu_json)["totals"]["failed"] == 1 and load_json(cpu_json)["totals"]["passed"] == 6
 
 
+@pytest.mark.workload  # seconds of real timing on two devices, twice
 def test_two_scorecards_of_the_same_suite_list_their_rows_in_the_same_order(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_toy=SUITE)
     (pytester.path / "m.toml").write_text(MANIFEST)

@@ -139,6 +139,7 @@ def test_a_bad_form_is_a_usage_error(pytester: pytest.Pytester, ini: str, args: 
     result.stderr.fnmatch_lines([message])
 
 
+@pytest.mark.workload
 def test_an_output_that_cannot_write_the_marks_gets_ascii_ones(recorded: pytest.Pytester,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PYTHONIOENCODING", "ascii")

@@ -1,5 +1,5 @@
 """Every branch of the within-run timed verdict and of the convergence verdict, each with a case that fails when the
-branch is removed or inverted (the history verdict's branches: test_history_gate.py)."""
+branch is removed or inverted (the history verdict's branches: test_history_verdicts.py)."""
 
 from __future__ import annotations
 

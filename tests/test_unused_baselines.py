@@ -1,15 +1,12 @@
-"""Baseline files no test uses are listed (and pruned on request); pytest-xdist workers' results reach the
-controller's summary, report and baselines."""
+"""Baseline files no test uses are listed, and pruned on request (--accel-prune-baselines); files of tests that did
+not run are not "unused"."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
-from pytest_accel.options import OPT_DEVICE, OPT_MISSING, OPT_PRUNE, OPT_REPORT
-from tests.helpers import baseline_files, load_json
+from pytest_accel.options import OPT_MISSING, OPT_PRUNE
+from tests.helpers import baseline_files
 
 TWO_TESTS = """
 from pytest_accel.metrics import Metric
@@ -52,31 +49,3 @@ def test_files_of_tests_that_did_not_run_are_not_listed(pytester: pytest.Pyteste
     result.assert_outcomes(passed=2)
     assert len(baseline_files(pytester.path)) == 4  # test_other.py did not run: its files are not "unused"
     assert "used by no test" not in result.stdout.str()
-
-
-MATMUL_SUITE = Path(__file__).parents[1] / "suites" / "test_matmul.py"
-
-
-def test_the_matmul_suite_under_xdist_reports_every_result(pytester: pytest.Pytester, tmp_path: Path) -> None:
-    pytest.importorskip("xdist")
-    shutil.copy(MATMUL_SUITE, pytester.path / "test_matmul.py")
-    report = tmp_path / "report.json"
-    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", f"{OPT_DEVICE}=cpu",
-                                           f"{OPT_DEVICE}=ort:cpu", f"{OPT_MISSING}=record", f"{OPT_REPORT}={report}")
-    outcomes = result.parseoutcomes()
-    assert outcomes.get("passed", 0) >= 4 and "failed" not in outcomes, result.stdout.str()
-    document = load_json(report)
-    nodeids = {r["nodeid"] for r in document["results"]}
-    assert len(nodeids) == outcomes["passed"], nodeids
-    assert {r["device"] for r in document["results"]} == {"cpu", "ort:cpu"}
-    written = {Path(w["path"]) for w in document["baselines_written"]}
-    assert written == set(baseline_files(pytester.path)) and len(written) == 2  # latency; parity is a bound
-    # the workers finish in either order; the matrix's columns keep the order the devices were given in
-    result.stdout.fnmatch_lines(["  metric * cpu * ort:cpu", "  matmul::test_matmul_parity",
-                                 "    max_rel_error  *e-* *e-*"])
-    result.stdout.fnmatch_lines([f"{len(written)} baseline file(s) written ({OPT_MISSING}=record):"])
-
-    again = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", f"{OPT_DEVICE}=cpu",
-                                          f"{OPT_DEVICE}=ort:cpu", f"{OPT_MISSING}=fail", "--accel-gate=parity")
-    assert again.ret == 0, again.stdout.str()
-    assert "had no baseline" not in again.stdout.str()
