@@ -53,7 +53,8 @@ def train_detector(
 
     spec = spec or DatasetSpec()
     data_yaml = ensure_dataset(cache_dir, spec, progress)
-    runs = cache_dir / "detection" / "training-runs"
+    # absolute: ultralytics puts a relative project under its own runs folder in the current directory (runs/detect/)
+    runs = (cache_dir / "detection" / "training-runs").resolve()
     start = time.perf_counter()
     model = YOLO(ARCHITECTURE)
 
