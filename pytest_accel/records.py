@@ -38,6 +38,18 @@ def thin_samples(samples: list[float]) -> list[float]:
     return [float(f"{ordered[round(i * step)]:.6g}") for i in range(MAX_STORED_SAMPLES)]
 
 
+def _measurement(metric: Metric) -> dict[str, Any]:
+    """What both stored forms keep of a measurement beyond its value: its summary and its thinned samples."""
+    kept: dict[str, Any] = {}
+    if metric.summary:
+        kept["summary"] = metric.summary
+    if metric.samples:
+        kept["samples"] = thin_samples(metric.samples)
+    if metric.probe_samples:
+        kept["probe_samples"] = thin_samples(metric.probe_samples)
+    return kept
+
+
 def baseline_record(
     metric: Metric, tolerance: float | None, history: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
@@ -51,12 +63,7 @@ def baseline_record(
     }
     if metric.limit is not None:
         record["limit"] = metric.limit
-    if metric.summary:
-        record["summary"] = metric.summary
-    if metric.samples:
-        record["samples"] = thin_samples(metric.samples)
-    if metric.probe_samples:
-        record["probe_samples"] = thin_samples(metric.probe_samples)
+    record |= _measurement(metric)
     if metric.kind_info.speed:
         record["history"] = [*(history or []), run_summary(metric)][-MAX_HISTORY:]
     record["recorded_at"] = utc_now()
@@ -86,12 +93,7 @@ def report_entry(verdict: Verdict) -> dict[str, Any]:
         entry["p_faster"] = metric.p_faster
     if verdict.effective_tolerance is not None:
         entry["effective_tolerance"] = verdict.effective_tolerance
-    if metric.summary:
-        entry["summary"] = metric.summary
-    if metric.samples:
-        entry["samples"] = thin_samples(metric.samples)
-    if metric.probe_samples:
-        entry["probe_samples"] = thin_samples(metric.probe_samples)
+    entry |= _measurement(metric)
     if metric.kind_info.speed:
         entry["run"] = run_summary(metric)
     if verdict.remeasured_value is not None:
