@@ -33,6 +33,9 @@ WORKLOAD = "workload"
 QUICK_TEST_CPU_LIMIT_S = 10.0
 CPU_LIMIT_ENV = "PYTEST_ACCEL_TESTS_CPU_LIMIT"
 
+#: what pytest-xdist sets in a worker's environment
+XDIST_WORKER_ENV = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID")
+
 _WORKLOAD_CACHE = pytest.StashKey[Path]()
 _CPU_SECONDS = pytest.StashKey[float]()
 _CPU_LIMIT = pytest.StashKey[float]()
@@ -115,6 +118,10 @@ def pytester(kept_loaded_modules: list[str], pytester: pytest.Pytester, request:
             raise AssertionError("unreachable")
 
         monkeypatch.setattr(pytester, "runpytest_subprocess", refused)
+    # under `pytest tests -n 2` this process is an xdist worker; the runs inside a test are not, and pytest-benchmark
+    # (among others) reads the worker's variables from the environment and would disable itself there
+    for name in XDIST_WORKER_ENV:
+        monkeypatch.delenv(name, raising=False)
     return pytester
 
 
