@@ -8,11 +8,14 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pytest_accel import cli
 from pytest_accel.environment import CACHE_ENV
 from pytest_accel.suite_options import OPT_YOLO_ALLOW_UNSAFE, OPT_YOLO_MODEL
 from pytest_accel.workloads.detection.model import BUNDLED_WEIGHTS, DetectorSource
+from tests.fuzzing import FUZZ_SETTINGS
 from tests.helpers import copy_suites
 from tests.test_bad_inputs import SUITE_OPTIONS_CONFTEST
 
@@ -217,3 +220,57 @@ def test_an_unwritable_cache_is_one_line_in_the_console_script(unwritable_cache:
     assert status == 2
     line = _one_error_line(capsys.readouterr().err.splitlines(), "pytest-accel:")
     assert line.startswith(f"pytest-accel: cache folder {unwritable_cache}: not writable"), line
+
+
+def _small_checkpoint() -> bytes:
+    """A small weights file safe loading accepts (a torch layer in ultralytics' checkpoint layout)."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save({"model": torch.nn.Conv2d(3, 4, 3)}, buffer)
+    return buffer.getvalue()
+
+
+def _damaged(original: bytes, data: st.DataObject) -> bytes:
+    """``original`` cut short, or with a few bytes overwritten, or replaced by arbitrary bytes."""
+    how = data.draw(st.sampled_from(["cut", "overwrite", "arbitrary"]))
+    if how == "arbitrary":
+        return data.draw(st.binary(max_size=4096))
+    if how == "cut":
+        return original[: data.draw(st.integers(0, len(original) - 1))]
+    damaged = bytearray(original)
+    for _ in range(data.draw(st.integers(1, 8))):
+        damaged[data.draw(st.integers(0, len(damaged) - 1))] = data.draw(st.integers(0, 255))
+    return bytes(damaged)
+
+
+@pytest.fixture(scope="module")
+def intact_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    import onnx
+
+    folder = tmp_path_factory.mktemp("intact")
+    onnx_model = _onnx_model(folder / "m.onnx", onnx.TensorProto.FLOAT, ["batch", 3, "height", "width"])
+    return {".onnx": onnx_model.read_bytes(), ".pt": _small_checkpoint()}
+
+
+@pytest.mark.parametrize("suffix", [".onnx", ".pt"])
+@FUZZ_SETTINGS
+@given(data=st.data())
+def test_fuzzed_model_files_are_loaded_or_refused_in_one_line(suffix: str, intact_models: dict[str, bytes],
+                                                              tmp_path_factory: pytest.TempPathFactory,
+                                                              data: st.DataObject) -> None:
+    """Whatever the bytes, the start-up check loads the file or raises one ValueError line naming it: no other
+    exception, no hang, and never a refusal of the intact file."""
+    from pytest_accel.workloads.detection.model import check_model_loads
+
+    model = tmp_path_factory.mktemp("fuzz") / f"model{suffix}"
+    content = _damaged(intact_models[suffix], data)
+    model.write_bytes(content)
+    try:
+        check_model_loads(model, allow_unsafe=False, imgsz=320)
+    except ValueError as error:
+        text = str(error)
+        assert text.startswith(f"{model}: ") and "\n" not in text, text
+        assert content != intact_models[suffix], text

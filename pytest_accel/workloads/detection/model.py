@@ -252,7 +252,8 @@ def _check_onnx(path: Path, imgsz: int | None) -> None:
     dims = [d.dim_value if d.HasField("dim_value") else d.dim_param or "?" for d in tensor.shape.dim]
     three_channels = len(dims) == 4 and (dims[1] == 3 or isinstance(dims[1], str))
     if tensor.elem_type != onnx.TensorProto.FLOAT or not three_channels:
-        kind = onnx.TensorProto.DataType.Name(tensor.elem_type).lower() if tensor.elem_type else "untyped"
+        kind = {number: name.lower() for name, number in onnx.TensorProto.DataType.items()}.get(
+            tensor.elem_type, f"type {tensor.elem_type}")
         raise ValueError(f"{path}: its input {inputs[0].name!r} is {kind} {dims}; a detector takes a float image "
                          "batch [batch, 3, height, width]")
     fixed = [d for d in dims[2:] if isinstance(d, int)]
