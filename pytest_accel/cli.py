@@ -12,6 +12,8 @@ from pytest_accel.workloads.cache import default_cache_dir
 
 #: each run is judged against the other unchanged runs, which must make a usable history
 MIN_GATE_CHECK_RUNS = 6
+#: detection-reference's opt-in to unpickling a weights file fully
+UNSAFE_LOAD_OPT_IN = "--allow-unsafe-load"
 
 if TYPE_CHECKING:
     from pytest_accel.references import ReferenceStore
@@ -54,21 +56,33 @@ def _build_detector(args: argparse.Namespace) -> int:
 
 
 def _detection_reference(args: argparse.Namespace) -> int:
+    from pytest_accel.option_readers import unwritable_folder
+    from pytest_accel.workloads.cache import unwritable_cache_message
     from pytest_accel.workloads.detection.dataset import ensure_dataset
-    from pytest_accel.workloads.detection.model import BUNDLED_WEIGHTS, DetectorSource, check_model_path
+    from pytest_accel.workloads.detection.model import (
+        BUNDLED_WEIGHTS,
+        DetectorSource,
+        check_model_loads,
+        check_model_path,
+    )
     from pytest_accel.workloads.detection.reference import record_reference
 
-    try:
+    try:  # before anything else: the data set made, the model loaded by ultralytics
         model = check_model_path(Path(args.model)) if args.model else BUNDLED_WEIGHTS
-    except ValueError as error:
+        check_model_loads(model, args.allow_unsafe_load, UNSAFE_LOAD_OPT_IN, args.imgsz)
+    except (ValueError, RuntimeError) as error:
         print(f"pytest-accel: --model={error}", file=sys.stderr)
+        return 2
+    reason = unwritable_folder(default_cache_dir())
+    if reason is not None:
+        print(f"pytest-accel: {unwritable_cache_message(default_cache_dir(), reason)}", file=sys.stderr)
         return 2
     progress = stream_progress(quiet=args.quiet)
     data = Path(args.data) if args.data else ensure_dataset(default_cache_dir(), progress=progress)
     if not data.is_file():
         print(f"pytest-accel: --data={data}: no such file", file=sys.stderr)
         return 2
-    source = DetectorSource(model, args.imgsz, default_cache_dir())
+    source = DetectorSource(model, args.imgsz, default_cache_dir(), allow_unsafe_load=args.allow_unsafe_load)
     try:
         path, scores = record_reference(_references(args), source, data, force=args.force, progress=progress)
     except FileExistsError as error:
@@ -156,7 +170,7 @@ def _convergence_power(args: argparse.Namespace) -> int:
 
 
 def _gate_check(args: argparse.Namespace) -> int:
-    from pytest_accel.gatecheck_runner import gate_check, lines
+    from pytest_accel.gatecheck_runner import GateCheckRefused, gate_check, lines
 
     pytest_args = [a for a in args.pytest_args if a != "--"]
     if not pytest_args:
@@ -175,8 +189,12 @@ def _gate_check(args: argparse.Namespace) -> int:
               "other unchanged runs)", file=sys.stderr)
         return 2
     folder = Path(args.work_dir) if args.work_dir else Path(args.out).with_suffix("")
-    summary = gate_check(pytest_args, args.runs, slowdowns, folder, Path(args.out), args.alpha,
-                         stream_progress(quiet=args.quiet))
+    try:
+        summary = gate_check(pytest_args, args.runs, slowdowns, folder, Path(args.out), args.alpha,
+                             stream_progress(quiet=args.quiet))
+    except GateCheckRefused as error:
+        print(f"pytest-accel: gate-check: {error}", file=sys.stderr)
+        return 2
     for line in lines(summary):
         print(line)
     print(f"written: {args.out} (runs in {folder})")
@@ -337,6 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
     reference.add_argument("--model", default=None, help="weights (.pt) or ONNX; default: the bundled detector")
     reference.add_argument("--data", default=None, help="data set YAML; default: the generated data set")
     reference.add_argument("--imgsz", type=int, default=320, help="default: 320")
+    reference.add_argument(UNSAFE_LOAD_OPT_IN, action="store_true",
+                           help="load weights that ultralytics' safe loading refuses, with full unpickling: the file "
+                           "can then run any code on this machine. Only for files you trust. Default: off")
     reference.add_argument("--reference-dir", default=None,
                        help="folder of references; default: ini accel_reference_dir, else the bundled suites' own")
     reference.add_argument("--force", action="store_true", help="replace an existing reference")

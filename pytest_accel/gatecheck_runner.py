@@ -20,11 +20,15 @@ from pytest_accel.metrics import KINDS, Metric, measurement_of
 from pytest_accel.options import OPT_INJECT_SLOWDOWN
 from pytest_accel.progress import NULL_PROGRESS, Progress
 from pytest_accel.report.document import ReportedMetric, ReportError, load_report, read_metrics
-from pytest_accel.rerun import run_pytest
+from pytest_accel.rerun import pytest_process
 from pytest_accel.verdicts import MIN_HISTORY, Policy, Verdict, compare
 
 DETECTION_TARGET = 0.95
 RUNNING_PHASE = "gate check: pytest runs"
+
+
+class GateCheckRefused(Exception):
+    """The runs' pytest arguments were refused (a usage error): no run measures anything."""
 
 
 @dataclass(frozen=True)
@@ -69,8 +73,10 @@ def run_conditions(pytest_args: list[str], runs: int, slowdowns: list[float], fo
             args = [*pytest_args, "--accel-gate=none", f"--accel-baseline-dir={empty_baselines}", "-p",
                     "no:cacheprovider", "-q", f"{OPT_INJECT_SLOWDOWN}={slowdown:g}"]
             start = time.perf_counter()
-            status, _ = run_pytest(args, Path.cwd(), report)
-            yield Run(slowdown, index, report, status, time.perf_counter() - start)
+            process = pytest_process(args, Path.cwd(), report)
+            if process.usage_error is not None:  # every other run would be refused the same way
+                raise GateCheckRefused(f"pytest refused the arguments: {process.usage_error}")
+            yield Run(slowdown, index, report, process.status, time.perf_counter() - start)
 
 
 def _speed_metrics(report: Path) -> dict[str, ReportedMetric] | None:

@@ -9,8 +9,11 @@ import shlex
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
+
+import pytest
 
 from pytest_accel.options import (
     OPT_ACCEL_DEVICE,
@@ -36,21 +39,42 @@ CONFIRMING_ENV = "PYTEST_ACCEL_CONFIRMING"
 _XDIST_OPTIONS = {"-n": True, "--numprocesses": True, "--dist": True, "--maxprocesses": True}
 
 
-def run_pytest(args: Sequence[str], cwd: Path, report: Path, *, env: Mapping[str, str] | None = None,
-               timeout: float | None = None) -> tuple[int | None, dict[str, Any] | None]:
-    """``python -m pytest ARGS --accel-report=REPORT`` in a new process; its exit status (None when it could not
-    run or ran past ``timeout``) and its report as the one reader reads it (None when it wrote none that reads)."""
+@dataclass(frozen=True)
+class PytestProcess:
+    #: None when it could not run or ran past its timeout
+    status: int | None
+    #: its report as the one reader reads it; None when it wrote none that reads
+    document: dict[str, Any] | None
+    #: the line of pytest's usage error (``ERROR: ...``, without the prefix) when it refused its arguments
+    usage_error: str | None = None
+
+
+def pytest_process(args: Sequence[str], cwd: Path, report: Path, *, env: Mapping[str, str] | None = None,
+                   timeout: float | None = None) -> PytestProcess:
+    """``python -m pytest ARGS --accel-report=REPORT`` in a new process."""
     command = [sys.executable, "-m", "pytest", *args, f"{OPT_REPORT}={report}"]
+    usage_error = None
     try:
         done = subprocess.run(command, cwd=cwd, env=dict(env) if env is not None else None, capture_output=True,
                               timeout=timeout, check=False)
         status: int | None = done.returncode
+        if status == pytest.ExitCode.USAGE_ERROR:
+            errors = [line.removeprefix("ERROR: ") for line in done.stderr.decode(errors="replace").splitlines()
+                      if line.startswith("ERROR: ")]
+            usage_error = errors[0] if errors else "pytest refused its arguments (exit 4)"
     except (OSError, subprocess.SubprocessError):
         status = None
     try:
-        return status, load_report(report)
+        return PytestProcess(status, load_report(report), usage_error)
     except ReportError:
-        return status, None
+        return PytestProcess(status, None, usage_error)
+
+
+def run_pytest(args: Sequence[str], cwd: Path, report: Path, *, env: Mapping[str, str] | None = None,
+               timeout: float | None = None) -> tuple[int | None, dict[str, Any] | None]:
+    """:func:`pytest_process`'s exit status and report."""
+    process = pytest_process(args, cwd, report, env=env, timeout=timeout)
+    return process.status, process.document
 
 
 def run_in_fresh_process(options: AccelOptions, test_file: Path, nodeid: str, device_spec: str

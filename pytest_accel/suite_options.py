@@ -178,6 +178,8 @@ class DetectionOptions:
     imgsz: int
     batch_sizes: tuple[int, ...] | None
     dtypes: tuple[str, ...]
+    #: the user trusts the weights file: it may be unpickled fully (OPT_YOLO_ALLOW_UNSAFE)
+    allow_unsafe_load: bool = False
 
     @property
     def bundled_defaults(self) -> bool:
@@ -189,6 +191,26 @@ class DetectionOptions:
         if self.batch_sizes:
             return self.batch_sizes
         return HOST_CPU_BATCH_SIZES if device.is_host_cpu else ACCELERATOR_BATCH_SIZES
+
+
+def cache_needed(options: DetectionOptions) -> bool:
+    """Whether the detection suite writes to the cache: the generated data set, the ONNX export of weights and the
+    INT8 models are made there; a given data set with a given fp32 ONNX model needs none of them."""
+    onnx_model = options.model is not None and options.model.suffix == ".onnx"
+    return options.data is None or not onnx_model or "int8" in options.dtypes
+
+
+def check_cache_writable(options: DetectionOptions) -> None:
+    """A usage error, before any test runs, where the detection suite's cache cannot be written."""
+    from pytest_accel.option_readers import unwritable_folder
+    from pytest_accel.workloads.cache import default_cache_dir, unwritable_cache_message
+
+    if not cache_needed(options):
+        return
+    folder = default_cache_dir()
+    reason = unwritable_folder(folder)
+    if reason is not None:
+        raise pytest.UsageError(unwritable_cache_message(folder, reason))
 
 
 def read_detection_options(config: pytest.Config) -> DetectionOptions:
@@ -204,6 +226,7 @@ def read_detection_options(config: pytest.Config) -> DetectionOptions:
     if imgsz < 32 or imgsz > 4096 or imgsz % 32:
         raise pytest.UsageError(f"{OPT_YOLO_IMGSZ}={imgsz_text!r}: expected a multiple of 32 between 32 and 4096")
     batch_text = config.getoption(OPT_YOLO_BATCH_SIZES)
+    allow_unsafe = bool(config.getoption(OPT_YOLO_ALLOW_UNSAFE))
     model_path = _file_option(OPT_YOLO_MODEL, model, MODEL_SUFFIXES, MODEL_KIND) if model else None
     data_path = _file_option(OPT_YOLO_DATA, data, (".yaml", ".yml"), "an ultralytics data set YAML") if data else None
     # loaded and parsed once here, so that a bad file is one line naming it, not an error in every test
@@ -211,7 +234,7 @@ def read_detection_options(config: pytest.Config) -> DetectionOptions:
         from pytest_accel.workloads.detection.model import check_model_loads
 
         try:
-            check_model_loads(model_path, bool(config.getoption(OPT_YOLO_ALLOW_UNSAFE)))
+            check_model_loads(model_path, allow_unsafe, OPT_YOLO_ALLOW_UNSAFE, imgsz)
         except (ValueError, RuntimeError) as error:
             raise pytest.UsageError(f"{OPT_YOLO_MODEL}={error}") from None
     if data_path is not None:
@@ -227,4 +250,5 @@ def read_detection_options(config: pytest.Config) -> DetectionOptions:
         imgsz=imgsz,
         batch_sizes=_int_list(OPT_YOLO_BATCH_SIZES, batch_text) if batch_text else None,
         dtypes=_dtypes(OPT_YOLO_DTYPES, config.getoption(OPT_YOLO_DTYPES), DETECTION_DTYPES),
+        allow_unsafe_load=allow_unsafe,
     )

@@ -11,6 +11,7 @@ from pytest_accel.suite_options import (
     DetectionOptions,
     GestureOptions,
     add_suite_options,
+    check_cache_writable,
     read_detection_options,
     read_gesture_options,
 )
@@ -29,6 +30,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_DETECTION_KEY] = read_detection_options(config)
     config.stash[_GESTURE_KEY] = read_gesture_options(config)
+
+
+@pytest.hookimpl(trylast=True)  # after -k and -m deselected what will not run
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.option.collectonly and any("detection_source" in getattr(item, "fixturenames", ())
+                                             for item in items):
+        check_cache_writable(config.stash[_DETECTION_KEY])
 
 
 @pytest.fixture(scope="session")

@@ -86,7 +86,8 @@ def detection_source(detection_options: DetectionOptions, detection_data_yaml: P
     if not path.is_file():
         raise pytest.UsageError(f"the bundled detector {path} is missing; build it with: pytest-accel build-detector")
     return DetectorSource(path, detection_options.imgsz, default_cache_dir(), calibration_data=detection_data_yaml,
-                          int8_calibration=detection_int8_calibration)
+                          int8_calibration=detection_int8_calibration,
+                          allow_unsafe_load=detection_options.allow_unsafe_load)
 
 
 @pytest.fixture(scope="session")

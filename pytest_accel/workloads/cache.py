@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pytest_accel.environment import CACHE_ENV, cache_dir
 
-__all__ = ["CACHE_ENV", "default_cache_dir", "file_digest"]
+__all__ = ["CACHE_ENV", "default_cache_dir", "file_digest", "unwritable_cache_message"]
 
 
 def default_cache_dir() -> Path:
@@ -23,3 +23,9 @@ def file_digest(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()[:16]
+
+
+def unwritable_cache_message(folder: Path, reason: str) -> str:
+    """The one line that says the cache cannot be written, and how to choose another."""
+    return (f"cache folder {folder}: {reason}; generated data sets and converted models are kept there: set "
+            f"${CACHE_ENV} to a writable folder")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 import shutil
+import threading
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from pytest_accel.errors import WorkloadUnsupported
 from pytest_accel.paths import readable_file
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
 BUNDLED_WEIGHTS = Path(__file__).with_name("assets") / "shapes-yolov8n.pt"
 MODEL_SUFFIXES = (".pt", ".onnx")
 MODEL_KIND = "an ultralytics weights file or ONNX model"
+#: the suites' opt-in to full unpickling, named in refusals unless a caller names its own (the console script's)
+UNSAFE_LOAD_OPT_IN = "--yolo-allow-unsafe-load"
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,8 @@ class DetectorSource:
     calibration_data: Path | None = None
     #: None: the default :class:`~pytest_accel.workloads.detection.quantize.CalibrationSettings`
     int8_calibration: CalibrationSettings | None = None
+    #: weights are unpickled fully (running any code they hold) only when the user said they trust the file
+    allow_unsafe_load: bool = False
 
     @property
     def is_onnx(self) -> bool:
@@ -73,7 +79,8 @@ class DetectorSource:
         import_ultralytics()
         from ultralytics import YOLO
 
-        module = YOLO(str(self.path)).model.float().fuse().eval()
+        with weights_loading(self.path, safe=not self.allow_unsafe_load):
+            module = YOLO(str(self.path)).model.float().fuse().eval()
         for parameter in module.parameters():
             parameter.requires_grad_(False)
         return module
@@ -95,8 +102,10 @@ class DetectorSource:
         try:
             with warnings.catch_warnings():  # torch's notice about its legacy exporter, which ultralytics chose
                 warnings.simplefilter("ignore", DeprecationWarning)
-                written = Path(YOLO(str(work)).export(format="onnx", imgsz=self.imgsz, dynamic=True, simplify=True,
-                                                      verbose=False))
+                with weights_loading(self.path, safe=not self.allow_unsafe_load):
+                    model = YOLO(str(work))
+                written = Path(model.export(format="onnx", imgsz=self.imgsz, dynamic=True, simplify=True,
+                                            verbose=False))
             written.replace(exported)
         finally:
             work.unlink(missing_ok=True)
@@ -140,45 +149,117 @@ def check_model_path(path: Path) -> Path:
     return readable_file(path, MODEL_SUFFIXES, MODEL_KIND)
 
 
-def check_model_loads(path: Path, allow_unsafe: bool) -> None:
-    """Load the model file once, before any test, so that a bad one is one error naming it.
+def check_model_loads(path: Path, allow_unsafe: bool, opt_in: str = UNSAFE_LOAD_OPT_IN,
+                      imgsz: int | None = None) -> None:
+    """Load the model file once, before anything else reads it, so that a bad one is one error naming it.
 
     Weights are unpickled with ultralytics' safe loading (``torch.load(weights_only=True)`` against its allow-list
-    of model classes, the ``ULTRALYTICS_SAFE_LOAD`` mode): a file that loads so references nothing else, and the
-    suites' later loads of it cannot run code either. A file that needs full unpickling, which runs any code the
-    file holds, is refused unless ``allow_unsafe`` (the user trusts it). ValueError says why a file is refused.
+    of model classes, the ``ULTRALYTICS_SAFE_LOAD`` mode): a file that loads so references nothing else. A file that
+    needs full unpickling, which runs any code the file holds, is refused unless ``allow_unsafe`` (the user trusts it,
+    with the option ``opt_in``, named in the refusal). An ONNX model must pass ONNX's checker and take one float
+    image batch (of ``imgsz`` where its size is fixed). ValueError says why a file is refused.
     """
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: empty file (0 bytes), not {MODEL_KIND}")
     if path.suffix == ".onnx":
-        try:
-            import onnx
-
-            onnx.load(str(path), load_external_data=False)
-        except ImportError:
-            return  # the ONNX Runtime devices report the missing package themselves
-        except Exception as error:  # noqa: BLE001 - protobuf's decode errors have no common type
-            raise ValueError(f"{path}: not a loadable ONNX model ({_first_line(error)})") from None
+        _check_onnx(path, imgsz)
         return
     import_ultralytics()
     import torch
     from ultralytics.nn.tasks import torch_safe_load
 
     safe = not allow_unsafe
-    if safe and not hasattr(torch.serialization, "get_unsafe_globals_in_checkpoint"):
-        raise ValueError(f"{path}: torch {torch.__version__} cannot load weights safely (2.6 or later can); pass "
-                         "--yolo-allow-unsafe-load only if you trust the file")
+    if safe:
+        _require_safe_loading(path, opt_in)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             checkpoint, _ = torch_safe_load(str(path), safe_only=safe)
     except Exception as error:  # noqa: BLE001 - torch and ultralytics raise many types for one cause
         text = _first_line(error)
-        if safe and "outside the supported" in text:
-            raise ValueError(f"{path}: refused: it references types outside ultralytics' model classes, and loading "
-                             "it would run whatever code it holds; pass --yolo-allow-unsafe-load only if you trust "
-                             "the file") from None
+        if safe and "Unsupported operand" in str(error.__cause__):  # bytes torch's unpickler cannot read at all
+            text = "not a pickle torch can read"
+        elif safe and "outside the supported" in text:
+            raise ValueError(_refusal(path, opt_in)) from None
         raise ValueError(f"{path}: not a loadable ultralytics checkpoint (truncated or damaged? {text})") from None
-    if not isinstance(checkpoint, dict) or checkpoint.get("model", checkpoint.get("ema")) is None:
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("ema") or checkpoint.get("model"),
+                                                          torch.nn.Module):
         raise ValueError(f"{path}: not an ultralytics checkpoint (no model in it)")
+
+
+def _require_safe_loading(path: Path, opt_in: str) -> None:
+    """ultralytics quietly falls back to full unpickling where torch cannot load weights only (before 2.6)."""
+    import torch
+
+    if not hasattr(torch.serialization, "get_unsafe_globals_in_checkpoint"):
+        raise ValueError(f"{path}: torch {torch.__version__} cannot load weights safely (2.6 or later can); pass "
+                         f"{opt_in} only if you trust the file")
+
+
+#: ultralytics' safe-loading switch is one flag for the whole process: loads take turns setting it
+_WEIGHTS_LOADING = threading.Lock()
+
+
+@contextmanager
+def weights_loading(path: Path, safe: bool) -> Iterator[None]:
+    """Every ``YOLO(weights)`` load inside runs with ultralytics' safe loading on (``safe``) or off.
+
+    ``YOLO(path)`` has no per-call switch: it reads the module flag that ``ULTRALYTICS_SAFE_LOAD`` sets at import
+    (off by default, which unpickles fully), so the flag is set for the duration of the load. A load after
+    :func:`check_model_loads` is then as safe as the check, even if the file changed in between.
+    """
+    from ultralytics.nn import tasks
+
+    if safe:
+        _require_safe_loading(path, UNSAFE_LOAD_OPT_IN)
+        if not hasattr(tasks, "SAFE_LOAD"):
+            raise ValueError(f"{path}: this ultralytics has no safe-loading switch (SAFE_LOAD) pytest-accel can "
+                             f"set; pass {UNSAFE_LOAD_OPT_IN} only if you trust the file")
+    with _WEIGHTS_LOADING:
+        saved = getattr(tasks, "SAFE_LOAD", False)
+        tasks.SAFE_LOAD = safe
+        try:
+            yield
+        except TypeError as error:
+            if safe and "outside the supported" in str(error):
+                raise ValueError(_refusal(path, UNSAFE_LOAD_OPT_IN)) from None
+            raise
+        finally:
+            tasks.SAFE_LOAD = saved
+
+
+def _refusal(path: Path, opt_in: str) -> str:
+    return (f"{path}: refused: it references types outside ultralytics' model classes, and loading it would run "
+            f"whatever code it holds; pass {opt_in} only if you trust the file")
+
+
+def _check_onnx(path: Path, imgsz: int | None) -> None:
+    try:
+        import onnx
+    except ImportError:
+        return  # the ONNX Runtime devices report the missing package themselves
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+        onnx.checker.check_model(str(path))  # by path: external data is found beside the file
+    except Exception as error:  # noqa: BLE001 - protobuf's decode errors and the checker's have no common type
+        raise ValueError(f"{path}: not a loadable ONNX model ({_first_line(error)})") from None
+    initializers = {tensor.name for tensor in model.graph.initializer}
+    inputs = [value for value in model.graph.input if value.name not in initializers]
+    if not inputs or not model.graph.output:
+        raise ValueError(f"{path}: not a detector: the ONNX graph has {len(inputs)} input(s) and "
+                         f"{len(model.graph.output)} output(s)")
+    tensor = inputs[0].type.tensor_type
+    dims = [d.dim_value if d.HasField("dim_value") else d.dim_param or "?" for d in tensor.shape.dim]
+    three_channels = len(dims) == 4 and (dims[1] == 3 or isinstance(dims[1], str))
+    if tensor.elem_type != onnx.TensorProto.FLOAT or not three_channels:
+        kind = {number: name.lower() for name, number in onnx.TensorProto.DataType.items()}.get(
+            tensor.elem_type, f"type {tensor.elem_type}")
+        raise ValueError(f"{path}: its input {inputs[0].name!r} is {kind} {dims}; a detector takes a float image "
+                         "batch [batch, 3, height, width]")
+    fixed = [d for d in dims[2:] if isinstance(d, int)]
+    if imgsz is not None and any(d != imgsz for d in fixed):
+        raise ValueError(f"{path}: its input {inputs[0].name!r} is fixed at {dims[2]}x{dims[3]} pixels; run it with "
+                         f"that image size (not {imgsz}) or export it with a dynamic size")
 
 
 def _first_line(error: BaseException) -> str:
