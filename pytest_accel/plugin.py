@@ -283,6 +283,15 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     return (yield from _as_test_outcomes())
 
 
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Every test that runs on a device, before any selection: its baselines are never pruned."""
+    callspec = getattr(item, "callspec", None)
+    device = callspec.params.get("device") if callspec is not None else None
+    session = item.config.stash.get(SESSION_KEY, None)
+    if isinstance(device, Device) and session is not None:
+        session.collected_functions.add((test_location(item), item_identity(item, device).function))
+
+
 def pytest_deselected(items: list[pytest.Item]) -> None:
     for item in items:
         session = item.config.stash.get(SESSION_KEY, None)
@@ -321,7 +330,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     facts = RunFacts.of(accel_session)
     if accel_session.options.prune_baselines and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         accel_session.prune_unused_baselines(facts.unused_baselines)
-        facts = replace(facts, unused_baselines=())
+        facts = replace(facts, unused_baselines=replace(facts.unused_baselines, deletable=()))
     session.config.stash[FACTS_KEY] = facts
     collector = session.config.stash.get(SCORECARD_KEY, None)
     if collector is not None:
