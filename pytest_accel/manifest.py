@@ -50,8 +50,14 @@ _ENTRY_KEYS = {"test", "dtype", "devices", "reason"}
 UNSUPPORTED_REASON = "unsupported (manifest "
 
 
-def _reject_unknown(where: str, given: Mapping[str, Any], allowed: set[str], what: str = "key(s)") -> None:
-    unknown = sorted(set(given) - allowed)
+def _shown(value: Any) -> str:
+    """A name from the file as one printable line: plain names as they are, anything else as its repr."""
+    text = str(value)
+    return text if isinstance(value, str) and text.isprintable() else repr(value)
+
+
+def _reject_unknown(where: str, given: Mapping[Any, Any], allowed: set[str], what: str = "key(s)") -> None:
+    unknown = sorted(_shown(key) for key in given if key not in allowed)
     if unknown:
         raise ManifestError(f"{where}: unknown {what} {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
 
@@ -116,7 +122,10 @@ def _parameter_values(item: pytest.Item) -> set[str]:
 
 
 def _load_document(path: Path) -> Any:
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ManifestError(f"manifest {path}: cannot be read as UTF-8 text: {_shown(str(error))}") from None
     if path.suffix.lower() == ".toml":
         if sys.version_info >= (3, 11):
             import tomllib
@@ -126,6 +135,8 @@ def _load_document(path: Path) -> Any:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
             raise ManifestError(f"manifest {path}: not valid TOML: {error}") from None
+        except RecursionError:
+            raise ManifestError(f"manifest {path}: not valid TOML: nested too deeply") from None
     if path.suffix.lower() in (".yaml", ".yml"):
         try:
             import yaml
@@ -134,8 +145,11 @@ def _load_document(path: Path) -> Any:
                                 "TOML") from None
         try:
             return yaml.safe_load(text) or {}
-        except yaml.YAMLError as error:
-            raise ManifestError(f"manifest {path}: not valid YAML: {error}") from None
+        except RecursionError:
+            raise ManifestError(f"manifest {path}: not valid YAML: nested too deeply") from None
+        except (yaml.YAMLError, ValueError, OverflowError) as error:  # ValueError: a date like 2024-13-45
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ManifestError(f"manifest {path}: not valid YAML: {_shown(first_line)}") from None
     raise ManifestError(f"manifest {path}: expected a .toml, .yaml or .yml file")
 
 
@@ -160,11 +174,11 @@ def _entries(path: Path, section: str, value: Any) -> tuple[ManifestEntry, ...]:
         if not isinstance(test, str) or not test.strip():
             raise ManifestError(f"{where}: 'test' must name a test pattern (e.g. test_parity or suites/test_x.py::*)")
         if not isinstance(reason, str) or not reason.strip():
-            raise ManifestError(f"{where} ({test}): 'reason' is required: say why, so the report can")
+            raise ManifestError(f"{where} ({_shown(test)}): 'reason' is required: say why, so the report can")
         dtype = raw.get("dtype")
         if dtype is not None and (not isinstance(dtype, str) or not dtype):
-            raise ManifestError(f"{where} ({test}): 'dtype' must be a dtype name such as fp32 or bf16")
-        devices = _strings(f"{where} ({test}) devices", raw["devices"]) if "devices" in raw else ()
+            raise ManifestError(f"{where} ({_shown(test)}): 'dtype' must be a dtype name such as fp32 or bf16")
+        devices = _strings(f"{where} ({_shown(test)}) devices", raw["devices"]) if "devices" in raw else ()
         entries.append(ManifestEntry(test.strip(), reason.strip(), dtype, devices))
     return tuple(entries)
 
@@ -176,7 +190,7 @@ def _tolerances(path: Path, value: Any) -> dict[str, float]:
     result = {}
     for key, raw in value.items():
         try:
-            name = check_tolerance_key(source, str(key))
+            name = check_tolerance_key(source, _shown(key))
             if isinstance(raw, bool) or not isinstance(raw, (int, float)):
                 raise OptionError(f"{source}: {name}={raw!r} is not a number; expected a non-negative number such "
                                   "as 0.05")
