@@ -33,6 +33,7 @@ from pytest_accel.report.facts import RunFacts
 from pytest_accel.report.json_report import build_report, write_report
 from pytest_accel.report.markdown import STEP_SUMMARY_ENV, MarkdownSummary, append_step_summary, step_summary_path
 from pytest_accel.report.matrix import marks_encodable
+from pytest_accel.report.safe_text import terminal_text
 from pytest_accel.report.scorecard import ScorecardCollector, build_scorecards, write_scorecards
 from pytest_accel.report.terminal import Line, TerminalSummary
 from pytest_accel.session import SESSION_KEY, AccelSession
@@ -129,6 +130,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [terminal_text(line) for line in _header_lines(config)]
+
+
+def _header_lines(config: pytest.Config) -> list[str]:
     session = config.stash.get(SESSION_KEY, None)
     if session is None:
         return []
@@ -383,5 +388,5 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     for line in lines:
         terminalreporter.ensure_newline()
         for text, markup in line.parts:
-            terminalreporter.write(text, **markup)
+            terminalreporter.write(terminal_text(text), **markup)
         terminalreporter.line("")
