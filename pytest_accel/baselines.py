@@ -51,6 +51,19 @@ def file_stem(text: str) -> str:
     return f"{cleaned[:MAX_FILE_STEM]}-{digest}"
 
 
+def may_be_file_of(stem: str, function: str) -> bool:
+    """Whether a baseline file named ``stem`` may belong to test function ``function`` (with any parameters and
+    variant: ``<function>-<params>@<variant>``, made a file name by :func:`file_stem`). Generous on purpose: a wrong
+    yes only keeps a file that pruning could have deleted."""
+    whole = safe_name(function)  # the function alone, as its file is named without parameters
+    head = _SAFE_NAME.sub("_", function).lstrip("._")  # the function's part of a longer name
+    if stem == whole or stem.startswith(f"{whole}-"):
+        return True
+    if len(head) >= MAX_FILE_STEM:
+        return stem.startswith(head[:MAX_FILE_STEM])
+    return stem.startswith(head) and stem[len(head):len(head) + 1] in ("-", "@")
+
+
 def atomic_write_json(path: Path, document: Any) -> None:
     """Write ``document`` as JSON to ``path`` atomically (see :func:`atomic_write_text`); NaN is refused."""
     atomic_write_text(path, json.dumps(document, indent=2, sort_keys=False, allow_nan=False) + "\n")

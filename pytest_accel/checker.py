@@ -25,6 +25,7 @@ from pytest_accel.paths import display_path
 from pytest_accel.records import baseline_record
 from pytest_accel.report.document import ReportedMetric
 from pytest_accel.report.junit import junit_properties
+from pytest_accel.report.safe_text import terminal_text
 from pytest_accel.rerun import CONFIRMING_ENV, rerun_command, run_in_fresh_process
 from pytest_accel.session import RECORD_KEY, AccelSession, TestRecord, WrittenBaseline
 from pytest_accel.timing import PROFILES, LatencyMeasurement, Profile, default_profile_for, measure_latency
@@ -276,7 +277,7 @@ class AccelChecker:
             lines.append(f"  update:   {self.update_command()}")
         else:
             lines.append("  (bounds and references are not baselines: an update would not settle this)")
-        return "\n".join(lines)
+        return "\n".join(map(terminal_text, lines))  # names from the test may hold control characters
 
     def update_command(self) -> str:
         return rerun_command(self.session.options, self.item.path, self.item.nodeid, self.device.spec, OPT_UPDATE)

@@ -50,8 +50,14 @@ _ENTRY_KEYS = {"test", "dtype", "devices", "reason"}
 UNSUPPORTED_REASON = "unsupported (manifest "
 
 
-def _reject_unknown(where: str, given: Mapping[str, Any], allowed: set[str], what: str = "key(s)") -> None:
-    unknown = sorted(set(given) - allowed)
+def _shown(value: Any) -> str:
+    """A name from the file as one printable line: plain names as they are, anything else as its repr."""
+    text = str(value)
+    return text if isinstance(value, str) and text.isprintable() else repr(value)
+
+
+def _reject_unknown(where: str, given: Mapping[Any, Any], allowed: set[str], what: str = "key(s)") -> None:
+    unknown = sorted(_shown(key) for key in given if key not in allowed)
     if unknown:
         raise ManifestError(f"{where}: unknown {what} {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
 
@@ -116,7 +122,10 @@ def _parameter_values(item: pytest.Item) -> set[str]:
 
 
 def _load_document(path: Path) -> Any:
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ManifestError(f"manifest {path}: cannot be read as UTF-8 text: {_shown(str(error))}") from None
     if path.suffix.lower() == ".toml":
         if sys.version_info >= (3, 11):
             import tomllib
@@ -126,6 +135,8 @@ def _load_document(path: Path) -> Any:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as error:
             raise ManifestError(f"manifest {path}: not valid TOML: {error}") from None
+        except RecursionError:
+            raise ManifestError(f"manifest {path}: not valid TOML: nested too deeply") from None
     if path.suffix.lower() in (".yaml", ".yml"):
         try:
             import yaml
@@ -134,8 +145,11 @@ def _load_document(path: Path) -> Any:
                                 "TOML") from None
         try:
             return yaml.safe_load(text) or {}
-        except yaml.YAMLError as error:
-            raise ManifestError(f"manifest {path}: not valid YAML: {error}") from None
+        except RecursionError:
+            raise ManifestError(f"manifest {path}: not valid YAML: nested too deeply") from None
+        except (yaml.YAMLError, ValueError, OverflowError) as error:  # ValueError: a date like 2024-13-45
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ManifestError(f"manifest {path}: not valid YAML: {_shown(first_line)}") from None
     raise ManifestError(f"manifest {path}: expected a .toml, .yaml or .yml file")
 
 
@@ -160,11 +174,11 @@ def _entries(path: Path, section: str, value: Any) -> tuple[ManifestEntry, ...]:
         if not isinstance(test, str) or not test.strip():
             raise ManifestError(f"{where}: 'test' must name a test pattern (e.g. test_parity or suites/test_x.py::*)")
         if not isinstance(reason, str) or not reason.strip():
-            raise ManifestError(f"{where} ({test}): 'reason' is required: say why, so the report can")
+            raise ManifestError(f"{where} ({_shown(test)}): 'reason' is required: say why, so the report can")
         dtype = raw.get("dtype")
         if dtype is not None and (not isinstance(dtype, str) or not dtype):
-            raise ManifestError(f"{where} ({test}): 'dtype' must be a dtype name such as fp32 or bf16")
-        devices = _strings(f"{where} ({test}) devices", raw["devices"]) if "devices" in raw else ()
+            raise ManifestError(f"{where} ({_shown(test)}): 'dtype' must be a dtype name such as fp32 or bf16")
+        devices = _strings(f"{where} ({_shown(test)}) devices", raw["devices"]) if "devices" in raw else ()
         entries.append(ManifestEntry(test.strip(), reason.strip(), dtype, devices))
     return tuple(entries)
 
@@ -176,7 +190,10 @@ def _tolerances(path: Path, value: Any) -> dict[str, float]:
     result = {}
     for key, raw in value.items():
         try:
-            name = check_tolerance_key(source, str(key))
+            name = check_tolerance_key(source, _shown(key))
+            if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+                raise OptionError(f"{source}: {name}={raw!r} is not a number; expected a non-negative number such "
+                                  "as 0.05")
             number = parse_tolerance_value(source, name, raw)
             result[name] = check_tolerance_range(source, name, name, number) if name in KINDS else number
         except OptionError as error:
@@ -220,6 +237,23 @@ def load_manifest(path: Path) -> Manifest:
 #: carried by each test report (through pytest-xdist too): which manifest the test's device answers to, and the device
 _PROPERTY = "accel_manifest"
 _DEVICE_PROPERTY = "accel_manifest_device"
+#: the manifest entries whose test pattern names the test (``expected_failures #1,unsupported #2``)
+_PATTERNS_PROPERTY = "accel_manifest_patterns"
+
+
+def _entry_ids(manifest: Manifest) -> list[tuple[str, ManifestEntry]]:
+    return [(f"{section} #{index}", entry)
+            for section, entries in (("expected_failures", manifest.expected_failures),
+                                     ("unsupported", manifest.unsupported))
+            for index, entry in enumerate(entries, 1)]
+
+
+@dataclass(frozen=True)
+class ManifestFailure:
+    """Why a manifest failed a run whose tests passed, counted in pytest's closing line (``1 passed, 1 manifest
+    failed``) so that line does not read as a pass."""
+
+    message: str
 
 
 @dataclass
@@ -230,6 +264,8 @@ class ManifestTally:
     xfailed: int = 0
     unexpected_passes: list[str] = field(default_factory=list)
     unsupported: int = 0
+    #: the entries whose test pattern named a collected test
+    matched_patterns: set[str] = field(default_factory=set)
 
 
 class ManifestPlugin:
@@ -255,6 +291,10 @@ class ManifestPlugin:
             return
         item.user_properties.append((_PROPERTY, str(manifest.path)))
         item.user_properties.append((_DEVICE_PROPERTY, device_names[0]))
+        names = _test_names(item)
+        matched = [entry_id for entry_id, entry in _entry_ids(manifest) if _any_match(names, (entry.test,))]
+        if matched:
+            item.user_properties.append((_PATTERNS_PROPERTY, ",".join(matched)))
         found = manifest.classify(item, device_names)
         if found is None:
             return
@@ -270,7 +310,7 @@ class ManifestPlugin:
     def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
                                       items: list[pytest.Item]) -> None:
         # a run narrowed to some tests cannot be held to a floor set for the whole suite
-        self.partial_run = bool(config.option.keyword or config.option.markexpr
+        self.partial_run = bool(config.option.keyword or config.option.markexpr or config.getoption("lf", False)
                                 or any("::" in str(arg) for arg in config.args))
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
@@ -282,6 +322,10 @@ class ManifestPlugin:
         tally = self.tallies.get(path) if path is not None else None
         if tally is None:
             return
+        if report.when == "setup":
+            for name, value in report.user_properties:
+                if name == _PATTERNS_PROPERTY:
+                    tally.matched_patterns.update(str(value).split(","))
         if report.when == "setup" and report.skipped and UNSUPPORTED_REASON in str(report.longrepr):
             tally.unsupported += 1
         if report.when != "call":
@@ -304,10 +348,34 @@ class ManifestPlugin:
         return [(m, spec, count) for m in self.manifests if m.min_tests is not None
                 for spec, count in self.tallies[m.path].by_device.items() if count < m.min_tests]
 
+    def stale_patterns(self) -> list[tuple[Manifest, str, ManifestEntry]]:
+        """(manifest, entry id, entry) for each entry of a strict manifest whose test pattern named no test of a
+        whole run that the manifest spoke for: a renamed test or a typo, which would leave the manifest untrue."""
+        if self.partial_run:
+            return []
+        return [(m, entry_id, entry) for m in self.manifests if m.strict and self.tallies[m.path].by_device
+                for entry_id, entry in _entry_ids(m) if entry_id not in self.tallies[m.path].matched_patterns]
+
+    def failures(self) -> list[str]:
+        """Why the manifests fail this run, one line each."""
+        failures = [f"manifest {m.path.name}: {count} test(s) ran on {spec}, below its coverage floor of "
+                    f"{m.min_tests} (min_tests)" for m, spec, count in self.below_floor()]
+        failures += [f"manifest {m.path.name}: {entry_id} test = {entry.test!r} names no test of this run (strict)"
+                     for m, entry_id, entry in self.stale_patterns()]
+        return failures
+
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if self.below_floor() and exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        failures = self.failures() if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) else []
+        if not failures:
+            return
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        # pytest prints this red just above its closing line, which counts each failure beside the tests
+        session.shouldfail = f"pytest-accel: {failures[0]}" + (f" (and {len(failures) - 1} more)"
+                                                                if len(failures) > 1 else "")
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.stats.setdefault("manifest failed", []).extend(ManifestFailure(f) for f in failures)
 
     def summary_lines(self) -> list[tuple[str, dict[str, bool]]]:
         lines: list[tuple[str, dict[str, bool]]] = []
@@ -327,6 +395,9 @@ class ManifestPlugin:
                 state = "failed (strict)" if manifest.strict else "reported"
                 lines.append((f"  !! unexpected pass, {state}: {nodeid}: remove it from the manifest's expected "
                               "failures", {"yellow": not manifest.strict, "red": manifest.strict}))
+            for _, entry_id, entry in [stale for stale in self.stale_patterns() if stale[0] is manifest]:
+                lines.append((f"  !! STALE PATTERN: {entry_id} test = {entry.test!r} names no test of this run; the "
+                              "manifest is strict: fix or remove the entry", {"red": True, "bold": True}))
             for spec, count in below.get(manifest.path, []):
                 lines.append((f"  !! COVERAGE FLOOR: {count} test(s) ran on {spec}, fewer than the "
                               f"{manifest.min_tests} the manifest commits to: the run fails",

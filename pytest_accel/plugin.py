@@ -33,6 +33,7 @@ from pytest_accel.report.facts import RunFacts
 from pytest_accel.report.json_report import build_report, write_report
 from pytest_accel.report.markdown import STEP_SUMMARY_ENV, MarkdownSummary, append_step_summary, step_summary_path
 from pytest_accel.report.matrix import marks_encodable
+from pytest_accel.report.safe_text import terminal_text
 from pytest_accel.report.scorecard import ScorecardCollector, build_scorecards, write_scorecards
 from pytest_accel.report.terminal import Line, TerminalSummary
 from pytest_accel.session import SESSION_KEY, AccelSession
@@ -129,6 +130,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [terminal_text(line) for line in _header_lines(config)]
+
+
+def _header_lines(config: pytest.Config) -> list[str]:
     session = config.stash.get(SESSION_KEY, None)
     if session is None:
         return []
@@ -283,6 +288,15 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     return (yield from _as_test_outcomes())
 
 
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Every test that runs on a device, before any selection: its baselines are never pruned."""
+    callspec = getattr(item, "callspec", None)
+    device = callspec.params.get("device") if callspec is not None else None
+    session = item.config.stash.get(SESSION_KEY, None)
+    if isinstance(device, Device) and session is not None:
+        session.collected_functions.add((test_location(item), item_identity(item, device).function))
+
+
 def pytest_deselected(items: list[pytest.Item]) -> None:
     for item in items:
         session = item.config.stash.get(SESSION_KEY, None)
@@ -321,7 +335,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     facts = RunFacts.of(accel_session)
     if accel_session.options.prune_baselines and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         accel_session.prune_unused_baselines(facts.unused_baselines)
-        facts = replace(facts, unused_baselines=())
+        facts = replace(facts, unused_baselines=replace(facts.unused_baselines, deletable=()))
     session.config.stash[FACTS_KEY] = facts
     collector = session.config.stash.get(SCORECARD_KEY, None)
     if collector is not None:
@@ -374,5 +388,5 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     for line in lines:
         terminalreporter.ensure_newline()
         for text, markup in line.parts:
-            terminalreporter.write(text, **markup)
+            terminalreporter.write(terminal_text(text), **markup)
         terminalreporter.line("")

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import pytest
 
 from pytest_accel import environment
-from pytest_accel.baselines import BaselineError, BaselineStore
+from pytest_accel.baselines import BaselineError, BaselineStore, may_be_file_of
 from pytest_accel.devices import BackendRegistry, Device, DeviceSpecError, DeviceUnavailable
 from pytest_accel.devices.resolver import DeviceSettings, resolve_devices
 from pytest_accel.environment import utc_now
@@ -52,6 +52,27 @@ class WrittenBaseline:
     changes: list[str]
 
 
+#: why files that no test used are kept by --accel-prune-baselines (one line each, said in the summary)
+KEPT_NODE_IDS = "the run selected tests by node id, so the tests it did not collect may still exist"
+KEPT_LAST_FAILED = "--lf collected only the last failures, so the tests it did not collect may still exist"
+KEPT_DESELECTED = "their test file was only partly selected (-k, -m, --deselect), so their tests may still exist"
+KEPT_OTHER_PARAMETERS = ("their test function was collected in this run, with other parameters, variants or options "
+                         "(devices, dtypes, batch sizes, models); delete them by hand if those are gone for good")
+
+
+@dataclass(frozen=True)
+class UnusedBaselines:
+    """Baseline files beside this run's that no test used: those --accel-prune-baselines deletes (their test
+    function is gone from a test file this run collected whole) and those it keeps, by the reason it keeps them."""
+
+    deletable: tuple[Path, ...] = ()
+    kept: tuple[tuple[str, tuple[Path, ...]], ...] = ()
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        return tuple(sorted((*self.deletable, *(path for _, paths in self.kept for path in paths))))
+
+
 class AccelSession:
     """One pytest run's state (in ``config.stash[SESSION_KEY]``): its options and backends, the devices resolved
     from them, the baseline and reference stores, and every test's record."""
@@ -70,8 +91,11 @@ class AccelSession:
         self._family_size: int | None = None
         #: baseline file -> the (test, device) that uses it in this run
         self._claimed: dict[Path, tuple[str, str]] = {}
-        #: test files some of whose tests were deselected (-k, -m): their unused baselines are not listed
+        #: test files some of whose tests were deselected (-k, -m): pruning keeps their unused baselines
         self.deselected_locations: set[tuple[str, ...]] = set()
+        #: (test location, test function) of every collected test that runs on a device, deselected or not: a
+        #: baseline file of one of them is never pruned, whatever parameters this run gave it
+        self.collected_functions: set[tuple[tuple[str, ...], str]] = set()
         self.pruned: list[Path] = []
         #: scorecard files written at the end of the run (--accel-scorecard)
         self.scorecards: list[Path] = []
@@ -117,21 +141,49 @@ class AccelSession:
                 "rename one of the tests or its variant (accel_variant) so that they keep apart"
             )
 
-    def unused_baseline_files(self) -> list[Path]:
+    def unused_baseline_files(self) -> UnusedBaselines:
         """Baseline files of this run's device keys, beside files this run's tests used, that no test used: the
-        baselines of removed or renamed tests (and of variants or options this run did not ask for). Test files
-        the run only partly selected are left out."""
+        baselines of removed or renamed tests, and of parameters, variants or options this run did not ask for.
+        Only a file whose test function this run did not collect, from a test file it collected whole, may be
+        deleted; every other one is kept, with the reason."""
         used = {record.baseline_path for record in self.records}
-        folders = {
-            record.baseline_path.parent
-            for record in self.records
-            if record.location not in self.deselected_locations and record.device.available
-        }
-        return sorted(path for folder in folders for path in folder.glob("*.json") if path not in used)
+        folders: dict[Path, tuple[str, ...]] = {}
+        for record in self.records:
+            if record.device.available:
+                folders.setdefault(record.baseline_path.parent, record.location)
+        narrowed = self._collection_narrowed()
+        deletable: list[Path] = []
+        kept: dict[str, list[Path]] = {}
+        for folder, location in sorted(folders.items()):
+            functions = [function for where, function in self.collected_functions if where == location]
+            for path in sorted(folder.glob("*.json")):
+                if path in used:
+                    continue
+                if narrowed is not None:
+                    reason: str | None = narrowed
+                elif location in self.deselected_locations:
+                    reason = KEPT_DESELECTED
+                elif any(may_be_file_of(path.stem, function) for function in functions):
+                    reason = KEPT_OTHER_PARAMETERS
+                else:
+                    reason = None
+                if reason is None:
+                    deletable.append(path)
+                else:
+                    kept.setdefault(reason, []).append(path)
+        return UnusedBaselines(tuple(deletable), tuple((reason, tuple(paths)) for reason, paths in kept.items()))
 
-    def prune_unused_baselines(self, unused: Sequence[Path]) -> list[Path]:
-        """Delete ``unused``, what :meth:`unused_baseline_files` listed (--accel-prune-baselines)."""
-        for path in unused:
+    def _collection_narrowed(self) -> str | None:
+        """Why this run's collection may have left out tests of the files it ran (without pytest_deselected)."""
+        if any("::" in str(arg) for arg in self.config.args):
+            return KEPT_NODE_IDS
+        if self.config.getoption("lf", False):
+            return KEPT_LAST_FAILED
+        return None
+
+    def prune_unused_baselines(self, unused: UnusedBaselines) -> list[Path]:
+        """Delete what :meth:`unused_baseline_files` found deletable (--accel-prune-baselines); the rest stays."""
+        for path in unused.deletable:
             path.unlink(missing_ok=True)
             self.pruned.append(path)
         return self.pruned

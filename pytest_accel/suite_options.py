@@ -37,6 +37,8 @@ GESTURE_DTYPES = ("fp32", "bf16", "fp16")
 #: throughput batch sizes when --yolo-batch-sizes is not given
 HOST_CPU_BATCH_SIZES = (1, 2, 4)
 ACCELERATOR_BATCH_SIZES = (1, 8, 32)
+#: the largest throughput batch: 1024 images of 320 px already take 1.2 GB of input
+MAX_BATCH_SIZE = 1024
 
 
 def add_suite_options(parser: pytest.Parser) -> None:
@@ -61,7 +63,7 @@ def add_suite_options(parser: pytest.Parser) -> None:
                     help=f"inference image size. Default: {DEFAULT_IMGSZ}.")
     group.addoption(
         OPT_YOLO_BATCH_SIZES, default=None, metavar="LIST",
-        help="comma-separated batch sizes for throughput (at least one). Default: "
+        help=f"comma-separated batch sizes for throughput (at least one, each once, 1 to {MAX_BATCH_SIZE}). Default: "
         f"{_join(HOST_CPU_BATCH_SIZES)} on CPUs, {_join(ACCELERATOR_BATCH_SIZES)} on accelerators.",
     )
     group.addoption(
@@ -106,16 +108,29 @@ def _dtypes(option: str, text: str, allowed: tuple[str, ...]) -> tuple[str, ...]
     dtypes = tuple(part.strip() for part in text.split(",") if part.strip())
     if not dtypes or any(d not in allowed for d in dtypes):
         raise pytest.UsageError(f"{option}={text!r}: allowed: {', '.join(allowed)}")
+    _refuse_repeats(option, text, dtypes)
     return dtypes
 
 
-def _int_list(option: str, text: str) -> tuple[int, ...]:
+def _refuse_repeats(option: str, text: str, values: tuple[object, ...]) -> None:
+    """A value given twice would run its tests twice, under renamed baselines (``fp32_0``, ``fp32_1``)."""
+    repeated = sorted({str(v) for v in values if values.count(v) > 1})
+    if repeated:
+        raise pytest.UsageError(f"{option}={text!r}: {', '.join(repeated)} given more than once; give each once")
+
+
+def _int_list(option: str, text: str, high: int) -> tuple[int, ...]:
     try:
         values = tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
         values = ()
-    if not values or any(v < 1 for v in values):
-        raise pytest.UsageError(f"{option}={text!r}: expected comma-separated positive integers, e.g. 1,4,8")
+    if not values:
+        raise pytest.UsageError(f"{option}={text!r}: expected comma-separated whole numbers from 1 to {high}, e.g. "
+                                "1,4,8")
+    out_of_range = [v for v in values if not 1 <= v <= high]
+    if out_of_range:
+        raise pytest.UsageError(f"{option}={text!r}: {out_of_range[0]} is out of range; allowed: 1 to {high}")
+    _refuse_repeats(option, text, values)
     return values
 
 
@@ -248,7 +263,7 @@ def read_detection_options(config: pytest.Config) -> DetectionOptions:
         model=model_path,
         data=data_path,
         imgsz=imgsz,
-        batch_sizes=_int_list(OPT_YOLO_BATCH_SIZES, batch_text) if batch_text else None,
+        batch_sizes=_int_list(OPT_YOLO_BATCH_SIZES, batch_text, MAX_BATCH_SIZE) if batch_text else None,
         dtypes=_dtypes(OPT_YOLO_DTYPES, config.getoption(OPT_YOLO_DTYPES), DETECTION_DTYPES),
         allow_unsafe_load=allow_unsafe,
     )

@@ -22,7 +22,7 @@ INI_TOLERANCE_PREFIX = "accel_tolerance_"
 def parse_tolerance_value(source: str, key: str, text: Any) -> float:
     try:
         value = float(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer too large for a float
         raise OptionError(
             f"{source}: {key}={text!r} is not a number; expected a non-negative number such as 0.05"
         ) from None

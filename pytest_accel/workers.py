@@ -66,6 +66,7 @@ def dump(session: AccelSession) -> str:
         ],
         "written": [{"path": str(w.path), "action": w.action, "changes": w.changes} for w in session.written],
         "deselected_locations": [list(location) for location in session.deselected_locations],
+        "collected_functions": [[list(location), function] for location, function in session.collected_functions],
     })
 
 
@@ -88,3 +89,4 @@ def merge(session: AccelSession, text: str) -> None:
         session.records.append(record)
     session.written.extend(WrittenBaseline(Path(w["path"]), w["action"], w["changes"]) for w in data["written"])
     session.deselected_locations.update(tuple(location) for location in data["deselected_locations"])
+    session.collected_functions.update((tuple(where), function) for where, function in data["collected_functions"])

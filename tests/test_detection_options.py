@@ -9,7 +9,7 @@ from tests.helpers import copy_suites
 
 @pytest.fixture
 def suites(pytester: pytest.Pytester) -> pytest.Pytester:
-    copy_suites(pytester.path, "test_detection.py")
+    copy_suites(pytester.path, "test_detection.py", "test_gesture.py")
     pytester.path.joinpath("notes.txt").write_text("not a model")
     return pytester
 
@@ -27,7 +27,17 @@ def suites(pytester: pytest.Pytester) -> pytest.Pytester:
         (["--yolo-imgsz=300"], "ERROR: --yolo-imgsz='300': expected a multiple of 32 between 32 and 4096"),
         (["--yolo-imgsz=big"], "ERROR: --yolo-imgsz='big': expected a multiple of 32 between 32 and 4096"),
         (["--yolo-dtypes=fp32,int4"], "ERROR: --yolo-dtypes='fp32,int4': allowed: fp32, fp16, bf16, int8"),
-        (["--yolo-batch-sizes=1,0"], "ERROR: --yolo-batch-sizes='1,0': expected comma-separated positive integers*"),
+        (["--yolo-batch-sizes=1,0"], "ERROR: --yolo-batch-sizes='1,0': 0 is out of range; allowed: 1 to 1024"),
+        (["--yolo-batch-sizes=x"], "ERROR: --yolo-batch-sizes='x': expected comma-separated whole numbers from 1 to "
+                                   "1024*"),
+        # found by a black-box attack: accepted, then the run tried to allocate 99999999 images
+        (["--yolo-batch-sizes=1,99999999"],
+         "ERROR: --yolo-batch-sizes='1,99999999': 99999999 is out of range; allowed: 1 to 1024"),
+        # found by a black-box attack: each ran twice, under renamed baselines (fp32_0, fp32_1)
+        (["--yolo-dtypes=fp32,fp32"], "ERROR: --yolo-dtypes='fp32,fp32': fp32 given more than once; give each once"),
+        (["--yolo-batch-sizes=4,2,4"], "ERROR: --yolo-batch-sizes='4,2,4': 4 given more than once; give each once"),
+        (["--gesture-dtypes=bf16,fp32,bf16"],
+         "ERROR: --gesture-dtypes='bf16,fp32,bf16': bf16 given more than once; give each once"),
     ],
 )
 def test_bad_detection_options(suites: pytest.Pytester, args: list[str], message: str) -> None:

@@ -121,6 +121,37 @@ def test_a_full_run_below_the_coverage_floor_fails_and_a_partial_run_says_why_it
     assert pytester.runpytest(f"{OPT_DEVICE}=ort:cpu", "--accel-manifest=manifest.toml").ret == pytest.ExitCode.OK
 
 
+def test_a_run_the_manifest_fails_says_so_in_its_last_lines(pytester: pytest.Pytester) -> None:
+    """Found by a black-box attack: the coverage floor failed the run (exit 1) under a closing line of `2 passed`."""
+    pytester.makepyfile(test_toy="def test_one(device):\n    pass\n\ndef test_two(device):\n    pass\n")
+    _manifest(pytester, '[manifest]\nbackend = "onnxruntime"\nmin_tests = 3\n')
+    result = pytester.runpytest(f"{OPT_DEVICE}=ort:cpu", "--accel-manifest=manifest.toml")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    last = result.stdout.lines[-2:]
+    assert "pytest-accel: manifest manifest.toml: 2 test(s) ran on ort:cpu, below its coverage floor of 3" in last[0]
+    assert "2 passed, 1 manifest failed" in last[1], last
+
+
+def test_a_strict_pattern_that_names_no_test_fails_a_whole_run(pytester: pytest.Pytester) -> None:
+    """Found by a black-box attack: a strict manifest's pattern that matched nothing (a renamed test, a typo) was
+    silently ignored, so the manifest no longer said what the device fails."""
+    pytester.makepyfile(test_toy="def test_one(device):\n    pass\n\ndef test_two(device):\n    pass\n")
+    _manifest(pytester, '[manifest]\nbackend = "onnxruntime"\nstrict = true\n\n[[unsupported]]\ntest = "test_two"\n'
+                        'reason = "r"\n\n[[expected_failures]]\ntest = "test_renamed"\nreason = "r"\n')
+    result = pytester.runpytest(f"{OPT_DEVICE}=ort:cpu", "--accel-manifest=manifest.toml")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*!! STALE PATTERN: expected_failures #1 test = 'test_renamed' names no test of this "
+                                 "run; the manifest is strict: fix or remove the entry",
+                                 "*pytest-accel: manifest manifest.toml: expected_failures #1 test = 'test_renamed' "
+                                 "names no test of this run (strict)*",
+                                 "*1 passed, 1 skipped, 1 manifest failed*"])
+    assert "unsupported #1" not in result.stdout.str()
+    narrowed = pytester.runpytest(f"{OPT_DEVICE}=ort:cpu", "--accel-manifest=manifest.toml", "-k", "one")
+    assert narrowed.ret == pytest.ExitCode.OK, "a partial run cannot tell a stale pattern from an unselected test"
+    on_cpu = pytester.runpytest(f"{OPT_DEVICE}=cpu", "--accel-manifest=manifest.toml")
+    assert on_cpu.ret == pytest.ExitCode.OK, "the manifest does not speak for cpu"
+
+
 @pytest.mark.workload
 def test_the_floor_counts_tests_run_by_xdist_workers(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_toy="import pytest\n\n@pytest.mark.parametrize('i', range(4))\n"

@@ -77,7 +77,8 @@ def test_every_report_shows_one_pairing_and_one_unused_search(pytester: pytest.P
 
     report = load_json(pytester.path / "r.json")
     assert [p.rpartition("/")[2] for p in report["baselines_unused"]] == ["test_removed.json"]
-    result.stdout.fnmatch_lines(["1 baseline file(s) beside this run's were used by no test*", "*test_removed.json"])
+    result.stdout.fnmatch_lines(["1 baseline file(s) beside this run's belong to no test it collected*",
+                                 "*test_removed.json"])
 
     result.stdout.fnmatch_lines(["side by side (speed-up over ort:cpu *"])
     terminal = re.search(r"toy::test_latency\s+toy\.latency\s+\S+ ms\s+\S+ ms \((\d+\.\d\d)x\)", result.stdout.str())

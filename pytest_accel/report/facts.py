@@ -9,8 +9,9 @@ The terminal summary, the Markdown summary, the scorecards and the JSON report o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, NamedTuple, Sequence
+
+from pytest_accel.session import UnusedBaselines
 
 if TYPE_CHECKING:
     from pytest_accel.session import AccelSession
@@ -81,8 +82,8 @@ class Speedups:
 class RunFacts:
     """Computed once at the end of a run (on pytest-xdist's controller, after the workers' records are merged)."""
 
-    #: baseline files beside this run's that no test used (none listed once they were pruned)
-    unused_baselines: tuple[Path, ...]
+    #: baseline files beside this run's that no test used (none deletable once they were pruned)
+    unused_baselines: UnusedBaselines
     speedups: Speedups
 
     @classmethod
@@ -90,5 +91,5 @@ class RunFacts:
         rows = [SpeedRow(record.device.spec, SpeedKey(record.suite, record.test, verdict.metric.name),
                          verdict.metric.value, verdict.metric.direction)
                 for record in session.records for verdict in record.verdicts if verdict.metric.kind_info.speed]
-        unused = () if session.pruned else tuple(session.unused_baseline_files())
+        unused = UnusedBaselines() if session.pruned else session.unused_baseline_files()
         return cls(unused, Speedups.pair(rows, session.options.device_specs))

@@ -47,7 +47,7 @@ def build_report(session: AccelSession, exit_status: int, facts: RunFacts) -> di
             {"path": str(w.path), "action": w.action, "changes": w.changes} for w in session.written
         ],
         "baselines_pruned": [str(path) for path in session.pruned],
-        "baselines_unused": [str(path) for path in facts.unused_baselines],
+        "baselines_unused": [str(path) for path in facts.unused_baselines.files],
     }
 
 

@@ -30,6 +30,7 @@ from pytest_accel.report.matrix import (
     record_missing_command,
     speedup_text,
 )
+from pytest_accel.report.safe_text import markdown_code, markdown_text
 from pytest_accel.rerun import rerun_command
 from pytest_accel.session import AccelSession, TestRecord
 from pytest_accel.verdicts import Verdict
@@ -38,14 +39,8 @@ STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 MAX_LISTED = 50
 
 
-def _code(text: str) -> str:
-    """Inline code that survives backticks in ``text`` (Markdown takes a longer fence)."""
-    fence = "``" if "`" in text else "`"
-    return f"{fence}{text}{fence}"
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
+_code = markdown_code
+_cell = markdown_text
 
 
 @dataclass(frozen=True)
@@ -70,7 +65,7 @@ class MarkdownSummary:
         missing = [(r, v) for r in records for v in r.verdicts if v.status == "missing"]
         metrics = sum(len(r.verdicts) for r in records)
         failing = sum(v.fails_test for _, v in regressions)
-        yield (f"{metrics} metric(s) on {len(devices)} device(s) ({', '.join(devices)}): "
+        yield (f"{metrics} metric(s) on {len(devices)} device(s) ({', '.join(map(markdown_text, devices))}): "
                f"**{len(regressions)} regression(s)** ({failing} failing their test), {len(others)} other verdict(s) "
                f"not a plain pass, {len(missing)} without a baseline.")
         if regressions:
@@ -91,7 +86,7 @@ class MarkdownSummary:
             for record, verdict in missing:
                 by_file.setdefault(record.baseline_path, []).append(verdict.metric.name)
             for path, names in list(by_file.items())[:MAX_LISTED]:
-                yield f"- {_code(self._display(path))}: {', '.join(names)}"
+                yield f"- {_code(self._display(path))}: {', '.join(map(markdown_text, names))}"
             if len(by_file) > MAX_LISTED:
                 yield f"- ... and {len(by_file) - MAX_LISTED} more files"
             yield ""
@@ -106,7 +101,8 @@ class MarkdownSummary:
             metric = verdict.metric
             mark = MARKS[mark_key(verdict)]
             against = {"bound": "bound", "reference": "reference"}.get(metric.basis, "baseline")
-            text = (f"- {mark.symbol} **{record.device.spec}** {_code(f'{record.suite}::{record.test}')} "
+            test = _code(f"{record.suite}::{record.test}")
+            text = (f"- {mark.symbol} **{markdown_text(record.device.spec)}** {test} "
                     f"{_code(metric.name)}: obtained {format_value(metric.value, metric.unit)}, "
                     f"{against} {verdict.expected_text}")
             delta = delta_text(verdict)
@@ -114,7 +110,7 @@ class MarkdownSummary:
                 text += f", {delta}"
             if metric.basis != "bound" and verdict.tolerance is not None:
                 text += f" (tolerance {verdict.tolerance:.3g})"
-            yield f"{text}; {mark.meaning}: {verdict.detail}"
+            yield f"{text}; {mark.meaning}: {markdown_text(verdict.detail)}"
             if with_files:
                 yield f"  - baseline: {_code(self._display(record.baseline_path))}"
                 if metric.basis == "baseline":

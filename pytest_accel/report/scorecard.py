@@ -19,6 +19,7 @@ from pytest_accel.baselines import atomic_write_json, atomic_write_text, json_sa
 from pytest_accel.manifest import UNSUPPORTED_REASON
 from pytest_accel.metrics import SECTIONS, format_value
 from pytest_accel.report.facts import RunFacts, SpeedKey, Speedups
+from pytest_accel.report.safe_text import markdown_code, markdown_text
 from pytest_accel.session import AccelSession
 from pytest_accel.verdicts import Verdict
 
@@ -177,15 +178,15 @@ def _number(value: Any, unit: str = "") -> str:
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(markdown_text(cell) for cell in row) + " |" for row in rows]
     return lines
 
 
 def markdown(card: dict[str, Any]) -> str:
     device = card["device"]
     totals = card["totals"]
-    lines = [f"# Conformance scorecard: `{device['spec']}`", "",
-             f"Device key `{device['key']}`: {device['describe']}. "
+    lines = [f"# Conformance scorecard: {markdown_code(device['spec'])}", "",
+             f"Device key {markdown_code(device['key'])}: {markdown_text(device['describe'])}. "
              f"pytest-accel {card['software'].get('pytest-accel', '?')}, commit {card['git_commit'] or 'unknown'}.", "",
              "**" + ", ".join(f"{totals[name]} {name}" for name in OUTCOMES if totals[name]) + "**", "",
              "## Tests per suite and dtype", ""]

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 from pytest_accel.metrics import KINDS, format_measured, format_value
 from pytest_accel.options import (
@@ -52,7 +52,7 @@ from pytest_accel.report.matrix import (
     record_missing_command,
     speedup_text,
 )
-from pytest_accel.session import AccelSession, TestRecord
+from pytest_accel.session import KEPT_OTHER_PARAMETERS, AccelSession, TestRecord
 from pytest_accel.verdicts import Verdict
 
 MAX_LISTED = 12
@@ -367,21 +367,31 @@ class TerminalSummary:
         unmatched = self._unmatched_tolerance_warning(records)
         if unmatched is not None:
             yield unmatched
+        yield from self._unused()
+        yield from self._written(full)
+
+    def _unused(self) -> Iterator[Line]:
+        """Baseline files no test used: those pruned, or those pruning would delete; and those it keeps, one line
+        saying why for each reason (their files listed where this run collected their test files whole)."""
+        unused = self.facts.unused_baselines
         if self.session.pruned:
             yield Line.of(f"{len(self.session.pruned)} unused baseline file(s) deleted ({OPT_PRUNE}):")
-            for path in self.session.pruned[:MAX_LISTED]:
-                yield Line.of(f"  {self._display(path)}")
-        else:
-            unused = self.facts.unused_baselines
-            if unused:
-                yield Line.of(f"{len(unused)} baseline file(s) beside this run's were used by no test (removed or "
-                              "renamed tests, or variants and dtypes this run did not ask for); "
-                              f"{OPT_PRUNE} deletes them:")
-                for path in unused[:MAX_LISTED]:
-                    yield Line.of(f"  {self._display(path)}")
-                if len(unused) > MAX_LISTED:
-                    yield Line.of(f"  ... and {len(unused) - MAX_LISTED} more")
-        yield from self._written(full)
+            yield from self._paths(self.session.pruned)
+        elif unused.deletable:
+            yield Line.of(f"{len(unused.deletable)} baseline file(s) beside this run's belong to no test it collected "
+                          f"(removed or renamed tests); {OPT_PRUNE} deletes them:")
+            yield from self._paths(unused.deletable)
+        for reason, paths in unused.kept:
+            yield Line.of(f"{len(paths)} baseline file(s) beside this run's were used by no test, kept: {reason}"
+                          + ("" if reason == KEPT_OTHER_PARAMETERS else f" ({OPT_PRUNE} deletes none of them)"))
+            if reason == KEPT_OTHER_PARAMETERS:
+                yield from self._paths(paths)
+
+    def _paths(self, paths: Sequence[Path]) -> Iterator[Line]:
+        for path in paths[:MAX_LISTED]:
+            yield Line.of(f"  {self._display(path)}")
+        if len(paths) > MAX_LISTED:
+            yield Line.of(f"  ... and {len(paths) - MAX_LISTED} more")
 
     def _listed_by_status(self, pairs: list[tuple[TestRecord, Verdict]], heading: str,
                           markup: Markup) -> Iterator[Line]:
