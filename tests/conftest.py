@@ -46,15 +46,34 @@ def pytest_configure(config: pytest.Config) -> None:
     # exported and quantized models (each keyed by what it was made from, written atomically)
     config.stash[_WORKLOAD_CACHE] = cache_dir()
     config.stash[_CPU_LIMIT] = float(os.environ.get(CPU_LIMIT_ENV) or QUICK_TEST_CPU_LIMIT_S)
+    # tests/fuzzing.py's thorough profile (20 000 fuzzed examples a test) is run by hand, not a tier; its name is
+    # compared here rather than imported, so that loading this file imports no hypothesis
+    if os.environ.get("HYPOTHESIS_PROFILE") == "thorough":
+        config.stash[_CPU_LIMIT] = float("inf")
+
+
+#: CPU seconds spent setting up session-scoped fixtures (the heavy stack's import): paid once per session, or once per
+#: xdist worker, by whichever test comes first, so not charged to that test
+_shared_setup_cpu = [0.0]
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef[object]) -> Generator[None, object, object]:
     start = time.process_time()
     try:
         return (yield)
     finally:
-        item.stash[_CPU_SECONDS] = time.process_time() - start
+        if fixturedef.scope == "session":
+            _shared_setup_cpu[0] += time.process_time() - start
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    start, shared_before = time.process_time(), _shared_setup_cpu[0]
+    try:
+        return (yield)
+    finally:
+        item.stash[_CPU_SECONDS] = time.process_time() - start - (_shared_setup_cpu[0] - shared_before)
 
 
 @pytest.hookimpl(wrapper=True)

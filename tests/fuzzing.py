@@ -12,6 +12,7 @@ import os
 from hypothesis import HealthCheck, settings
 
 PROFILE_ENV = "HYPOTHESIS_PROFILE"
+THOROUGH_PROFILE = "thorough"
 #: examples per reader in the default profile (CI, the quick tier): enough to hit each strategy's branches
 QUICK_EXAMPLES = 150
 #: examples per reader in the thorough profile
@@ -22,7 +23,7 @@ _COMMON = dict(deadline=None, derandomize=False, database=None,
                                       HealthCheck.data_too_large, HealthCheck.large_base_example])
 
 settings.register_profile("quick", max_examples=QUICK_EXAMPLES, **_COMMON)
-settings.register_profile("thorough", max_examples=THOROUGH_EXAMPLES, **_COMMON)
+settings.register_profile(THOROUGH_PROFILE, max_examples=THOROUGH_EXAMPLES, **_COMMON)
 settings.load_profile(os.environ.get(PROFILE_ENV) or "quick")
 
 #: the active profile's settings, for ``@FUZZ_SETTINGS`` on each fuzz test
