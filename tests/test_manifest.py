@@ -4,6 +4,7 @@ fails a full run that executed fewer tests than committed."""
 
 from __future__ import annotations
 
+import fnmatch
 from pathlib import Path
 
 import pytest
@@ -129,7 +130,7 @@ def test_a_run_the_manifest_fails_says_so_in_its_last_lines(pytester: pytest.Pyt
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     last = result.stdout.lines[-2:]
     assert "pytest-accel: manifest manifest.toml: 2 test(s) ran on ort:cpu, below its coverage floor of 3" in last[0]
-    assert "2 passed, 1 manifest failed" in last[1], last
+    assert fnmatch.fnmatch(last[1], "*2 passed*, 1 manifest failed in *"), last  # (pytest's warnings between)
 
 
 def test_a_strict_pattern_that_names_no_test_fails_a_whole_run(pytester: pytest.Pytester) -> None:
@@ -144,7 +145,7 @@ def test_a_strict_pattern_that_names_no_test_fails_a_whole_run(pytester: pytest.
                                  "run; the manifest is strict: fix or remove the entry",
                                  "*pytest-accel: manifest manifest.toml: expected_failures #1 test = 'test_renamed' "
                                  "names no test of this run (strict)*",
-                                 "*1 passed, 1 skipped, 1 manifest failed*"])
+                                 "*1 passed, 1 skipped*, 1 manifest failed*"])
     assert "unsupported #1" not in result.stdout.str()
     narrowed = pytester.runpytest(f"{OPT_DEVICE}=ort:cpu", "--accel-manifest=manifest.toml", "-k", "one")
     assert narrowed.ret == pytest.ExitCode.OK, "a partial run cannot tell a stale pattern from an unselected test"
