@@ -274,14 +274,15 @@ def _read_text(path: Path) -> str | None:
         return None
     except OSError as error:
         raise BaselineError(f"baseline file {path} cannot be read ({error.strerror}){_RECOVERY}") from None
-    with os.fdopen(descriptor, "rb") as handle:
-        status = os.fstat(handle.fileno())
+    status = os.fstat(descriptor)
+    if not stat.S_ISREG(status.st_mode) or status.st_size > MAX_FILE_BYTES:
+        os.close(descriptor)
         if not stat.S_ISREG(status.st_mode):
             raise BaselineError(f"baseline file {path} is not a regular file (a {_file_type(status.st_mode)}); "
                                 f"remove it, or re-record it with {UPDATE_HINT}")
-        if status.st_size > MAX_FILE_BYTES:
-            raise BaselineError(f"baseline file {path} holds {status.st_size / 2**20:.1f} MiB, over the "
-                                f"{MAX_FILE_BYTES // 2**20} MiB a baseline file may{_RECOVERY}")
+        raise BaselineError(f"baseline file {path} holds {status.st_size / 2**20:.1f} MiB, over the "
+                            f"{MAX_FILE_BYTES // 2**20} MiB a baseline file may{_RECOVERY}")
+    with os.fdopen(descriptor, "rb") as handle:
         try:
             data = handle.read(MAX_FILE_BYTES + 1)
         except OSError as error:
