@@ -16,6 +16,7 @@ from pytest_accel.baselines import LOCK_FOLDER, MAX_FILE_BYTES, BaselineError, B
 from pytest_accel.metrics import Metric
 from pytest_accel.options import OPT_MISSING, OPT_RECORD_RUN, OPT_UPDATE
 from pytest_accel.records import baseline_record
+from pytest_accel.verdicts import Policy, compare
 from tests.helpers import baseline_files
 
 DEVICE = "dev"
@@ -200,3 +201,10 @@ def test_another_devices_file_in_this_devices_folder_is_not_used(accuracy_projec
                                  "it here with --accel-update-baselines"])
     accuracy_project.runpytest(OPT_UPDATE).assert_outcomes(passed=1)  # the flag overwrites it
     assert json.loads(path.read_text())["device_key"] != "cuda-ten-times-slower"
+
+
+def test_a_baseline_of_too_few_rounds_for_the_rank_test_is_judged_on_its_value() -> None:
+    stored = baseline_record(Metric("toy.latency", 0.01, "s", "latency", "lower", samples=[0.01]), 0.05)
+    slower = Metric("toy.latency", 1.0, "s", "latency", "lower", samples=[1.0] * 20)  # 100 times slower
+    verdict = compare(slower, stored, 0.05, "default", Policy(gate=frozenset({"latency"})))
+    assert verdict.status == "regression", verdict.detail  # the rank test on 1 stored round passes anything
