@@ -124,8 +124,11 @@ def documents(draw: st.DrawFn) -> str:
 #: A gross regression: F times worse than anything stored, F past any prediction interval the stored history can
 #: set (with spreads up to MAX_SPREAD and a history spanning the stored values, the limit stays below exp(5.1 L))
 def grossly_worse(name: str, record: dict[str, Any]) -> Metric | None:
-    if KINDS[record["kind"]].judgement != "relative":
+    kind = KINDS[record["kind"]]
+    if kind.judgement != "relative":
         return None
+    if record["direction"] == "higher" and (kind.default_tolerance or 0) >= 1:
+        return None  # a drop of 100% or more allowed: the tolerance lets every value through, not the baseline
     history = record.get("history") or []
     series = [[float(record["value"]), *(float(run["value"]) for run in history)],
               [float(run["floor"]) for run in history if run.get("floor")], record.get("samples") or []]

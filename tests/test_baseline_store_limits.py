@@ -208,3 +208,14 @@ def test_a_baseline_of_too_few_rounds_for_the_rank_test_is_judged_on_its_value()
     slower = Metric("toy.latency", 1.0, "s", "latency", "lower", samples=[1.0] * 20)  # 100 times slower
     verdict = compare(slower, stored, 0.05, "default", Policy(gate=frozenset({"latency"})))
     assert verdict.status == "regression", verdict.detail  # the rank test on 1 stored round passes anything
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_the_html_reports_baseline_reader_refuses_a_fifo_too(tmp_path: Path, alarm: None) -> None:
+    from pytest_accel.report.chart_sections import Context
+
+    os.mkfifo(tmp_path / "test.json")
+    context = Context({"results": []}, tmp_path)
+    assert context.baseline_metrics({"baseline_file": "test.json"}) == (None, "baseline file unreadable")
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert context.baseline_metrics({"baseline_file": "deep.json"}) == (None, "baseline file unreadable")
