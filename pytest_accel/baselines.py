@@ -167,7 +167,7 @@ class BaselineStore:
         except (ValueError, IndexError):
             raise BaselineError(f"baseline file {path} is not inside the baseline folder {self.root}") from None
         key = document.get("device_key")
-        if not isinstance(key, str) or not key or file_stem(key) != folder:
+        if not isinstance(key, str) or not key or not _unicode(key) or file_stem(key) != folder:
             raise BaselineError(
                 f"baseline file {path} has device_key {_shown(key)}, but lies in the folder of device key {folder!r}: "
                 "baselines are judged only on the device they were recorded on; move it to its device's folder, or "

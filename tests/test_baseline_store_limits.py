@@ -219,3 +219,11 @@ def test_the_html_reports_baseline_reader_refuses_a_fifo_too(tmp_path: Path, ala
     assert context.baseline_metrics({"baseline_file": "test.json"}) == (None, "baseline file unreadable")
     (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
     assert context.baseline_metrics({"baseline_file": "deep.json"}) == (None, "baseline file unreadable")
+
+
+@pytest.mark.parametrize("key", ["\ud800", "", "other-device", 7])
+def test_the_writer_refuses_a_device_key_its_folder_does_not_name(tmp_path: Path, key: Any) -> None:
+    path = tmp_path / DEVICE / "suite" / "test.json"
+    with pytest.raises(BaselineError, match="device_key"):
+        BaselineStore(tmp_path).write(path, {"toy.latency": latency_record()}, {"device_key": key})
+    assert not path.exists()
