@@ -7,6 +7,14 @@ a name that had to be changed to be a file name carries a short hash of the orig
 Device-independent references live apart, in ``<reference-dir>/<suite>/<name>.json`` (see
 :mod:`pytest_accel.references`). Both use one document
 format: schema, schema version, a header of facts, and ``metrics`` by name.
+
+Reading and writing share one check (:func:`validate_document`, each metric by
+:func:`pytest_accel.records.check_baseline_record`): what the reader would refuse is never written. A baseline
+file is a regular file of at most :data:`MAX_FILE_BYTES` (16 MiB; the largest a test with 32 timed metrics, each
+with its thinned samples and a full history, writes is about 3 MiB) and JSON nested at most :data:`MAX_DEPTH`
+deep. A store's writers take a lock per file in ``<baseline-dir>/.locks/`` (ignored by git through its own
+``.gitignore``); lock files are kept, never deleted, since deleting one that another process waits on would let
+two writers in at once.
 """
 
 from __future__ import annotations
@@ -19,21 +27,28 @@ import re
 import stat
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping
 
-from pytest_accel.metrics import INFO_KIND, KINDS
+from pytest_accel.records import RecordError, check_baseline_record, is_timestamp
 
 SCHEMA = "pytest-accel/baseline"
 SCHEMA_VERSION = 1
 REFERENCE_FOLDER = "reference"
 LOCK_SUFFIX = ".lock"
+#: the folder of a store's lock files, at its root
+LOCK_FOLDER = ".locks"
+#: the largest baseline file read or written (see the module's documentation)
+MAX_FILE_BYTES = 16 * 2**20
+#: the deepest nesting of JSON arrays and objects a baseline file may hold (the files written nest 7 deep)
+MAX_DEPTH = 32
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.@\-]+")
 #: File names past this many characters are shortened (with the hash): most file systems stop at 255 bytes.
 MAX_FILE_STEM = 200
 
 
 class BaselineError(Exception):
-    """A baseline file that cannot be used: unreadable, not JSON, wrong schema, or missing fields."""
+    """A baseline file that cannot be used or written: unreadable, not JSON, wrong schema, or a field that holds
+    what it may not. The message is one line naming the file and the field."""
 
 
 def safe_name(text: str) -> str:
@@ -152,8 +167,71 @@ class BaselineStore:
         return baseline_path(self.root, device_key, location, test)
 
     def load(self, path: Path) -> dict[str, Any] | None:
-        """The validated document at ``path``, or None when there is no file."""
-        return load_document(path)
+        """The validated document at ``path``, or None when there is no file. Its ``device_key`` must be the one
+        whose folder it lies in: a file copied from another device's folder is no baseline for this one."""
+        document = load_document(path)
+        if document is not None:
+            self._check_device_key(path, document)
+        return document
+
+    def _check_device_key(self, path: Path, document: Mapping[str, Any]) -> None:
+        try:
+            folder = path.relative_to(self.root).parts[0]
+        except (ValueError, IndexError):
+            raise BaselineError(f"baseline file {path} is not inside the baseline folder {self.root}") from None
+        key = document.get("device_key")
+        if not isinstance(key, str) or not key or not _unicode(key) or file_stem(key) != folder:
+            raise BaselineError(
+                f"baseline file {path} has device_key {_shown(key)}, but lies in the folder of device key {folder!r}: "
+                "baselines are judged only on the device they were recorded on; move it to its device's folder, or "
+                f"re-record it here with {UPDATE_HINT}"
+            )
+
+    def lock_path(self, path: Path) -> Path:
+        """The lock file of ``path``: in the store's ``.locks/`` folder, named after the file's place in the store."""
+        try:
+            place = path.relative_to(self.root).as_posix()
+        except ValueError:
+            place = path.as_posix()
+        return self.root / LOCK_FOLDER / f"{file_stem(place)}{LOCK_SUFFIX}"
+
+    def _lock_folder(self) -> Path:
+        folder = self.root / LOCK_FOLDER
+        folder.mkdir(parents=True, exist_ok=True)
+        ignore = folder / ".gitignore"
+        if not ignore.exists():
+            atomic_write_text(ignore, "# lock files of pytest-accel's baseline writers: never committed\n*\n")
+        return folder
+
+    def update(
+        self,
+        path: Path,
+        records_from: Callable[[Mapping[str, Any]], dict[str, dict[str, Any]]],
+        header: dict[str, Any],
+        overwrite_damaged: bool = False,
+    ) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
+        """Read, merge and replace the file with its lock held: ``records_from`` gets the metrics the file holds
+        *now* (a history grows from them) and returns the records to write over them. Processes updating one file
+        at once (xdist workers, parallel CI jobs) lose nothing. A damaged file is an error unless
+        ``overwrite_damaged`` (the flag that says overwrite was given). Returns the metrics the file held before
+        (None when there was no valid file) and the records written."""
+        from filelock import FileLock
+
+        self._lock_folder()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(self.lock_path(path))):
+            remove_stale_temp_files(path)
+            try:
+                current = self.load(path)
+            except BaselineError:
+                if not overwrite_damaged:
+                    raise
+                current = None
+            before = dict(current["metrics"]) if current else None
+            records = records_from(before or {})
+            self._check_device_key(path, header)
+            write_document(path, header, {**(before or {}), **records})
+        return before, records
 
     def write(
         self,
@@ -162,104 +240,174 @@ class BaselineStore:
         header: dict[str, Any],
         overwrite_damaged: bool = False,
     ) -> None:
-        """Write ``metrics`` over the file's current ones. Load, merge and replace happen under a file lock, so
-        processes updating one file at once (xdist workers, parallel CI jobs) lose nothing. A damaged file is an
-        error unless ``overwrite_damaged`` (the flag that says overwrite was given)."""
-        from filelock import FileLock
+        """Write ``metrics`` over the file's current ones (see :meth:`update`)."""
+        self.update(path, lambda current: metrics, header, overwrite_damaged)
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(path.with_name(f".{path.name}{LOCK_SUFFIX}"))):
-            remove_stale_temp_files(path)
-            try:
-                current = load_document(path)
-            except BaselineError:
-                if not overwrite_damaged:
-                    raise
-                current = None
-            merged = dict(current["metrics"]) if current else {}
-            merged.update(metrics)
-            write_document(path, header, merged)
+
+UPDATE_HINT = "--accel-update-baselines"
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def write_document(path: Path, header: dict[str, Any], metrics: dict[str, dict[str, Any]]) -> None:
-    atomic_write_json(path, {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, **header, "metrics": metrics})
+    """Write a baseline document atomically, after the check its reader makes: nothing it would refuse."""
+    document = {"schema": SCHEMA, "schema_version": SCHEMA_VERSION, **header, "metrics": metrics}
+    try:
+        validate_document(path, document)
+        text = json.dumps(document, indent=2, sort_keys=False, allow_nan=False) + "\n"
+    except (BaselineError, ValueError) as error:
+        raise BaselineError(f"{_reason(error)}; nothing was written: this measurement is no baseline") from None
+    if len(text.encode("utf-8")) > MAX_FILE_BYTES:
+        raise BaselineError(f"baseline file {path} would hold {len(text.encode('utf-8')) / 2**20:.1f} MiB, over the "
+                            f"{MAX_FILE_BYTES // 2**20} MiB a baseline file may; nothing was written: check fewer "
+                            "metrics in one test")
+    atomic_write_text(path, text)
+
+
+def _reason(error: Exception) -> str:
+    return str(error).removesuffix(_RECOVERY)
 
 
 def _reject_constant(name: str) -> Any:
     raise json.JSONDecodeError(f"{name} is not a number JSON allows", name, 0)
 
 
-def load_document(path: Path) -> dict[str, Any] | None:
-    """The validated document at ``path``, or None when there is no file."""
+_RECOVERY = f"; fix it, delete it, or re-record it with {UPDATE_HINT}"
+
+
+def _read_text(path: Path) -> str | None:
+    """The file's text, or None when there is none. Only a regular file of at most MAX_FILE_BYTES is read: a FIFO
+    would block the run, a device file never end."""
     try:
-        text = path.read_text(encoding="utf-8")
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError) as error:
-        raise BaselineError(f"baseline file {path} cannot be read: {error}") from error
+    except OSError as error:
+        raise BaselineError(f"baseline file {path} cannot be read ({error.strerror}){_RECOVERY}") from None
+    status = os.fstat(descriptor)
+    if not stat.S_ISREG(status.st_mode) or status.st_size > MAX_FILE_BYTES:
+        os.close(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            raise BaselineError(f"baseline file {path} is not a regular file (a {_file_type(status.st_mode)}); "
+                                f"remove it, or re-record it with {UPDATE_HINT}")
+        raise BaselineError(f"baseline file {path} holds {status.st_size / 2**20:.1f} MiB, over the "
+                            f"{MAX_FILE_BYTES // 2**20} MiB a baseline file may{_RECOVERY}")
+    with os.fdopen(descriptor, "rb") as handle:
+        try:
+            data = handle.read(MAX_FILE_BYTES + 1)
+        except OSError as error:
+            raise BaselineError(f"baseline file {path} cannot be read ({error.strerror}){_RECOVERY}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise BaselineError(f"baseline file {path} holds over {MAX_FILE_BYTES // 2**20} MiB, the most a baseline "
+                            f"file may{_RECOVERY}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise BaselineError(f"baseline file {path} is not UTF-8 text (byte {error.start}){_RECOVERY}") from None
+
+
+def _file_type(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISBLK, "block device"), (stat.S_ISSOCK, "socket")):
+        if test(mode):
+            return name
+    return "special file"
+
+
+def load_document(path: Path) -> dict[str, Any] | None:
+    """The validated document at ``path``, or None when there is no file."""
+    text = _read_text(path)
+    if text is None:
+        return None
     try:
         document = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as error:
         raise BaselineError(
-            f"baseline file {path} is not valid JSON ({error.msg} at line {error.lineno} column {error.colno}); "
-            "fix it, delete it, or re-record it with --accel-update-baselines"
-        ) from error
+            f"baseline file {path} is not valid JSON ({error.msg} at line {error.lineno} column "
+            f"{error.colno}){_RECOVERY}"
+        ) from None
+    except RecursionError:
+        raise BaselineError(f"baseline file {path} nests JSON deeper than {MAX_DEPTH} levels{_RECOVERY}") from None
+    except ValueError as error:  # an integer of more digits than Python converts
+        raise BaselineError(f"baseline file {path} is not usable JSON ({error}){_RECOVERY}") from None
     validate_document(path, document)
     return document
 
 
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+def _check_tree(document: Any) -> str | None:
+    """Why ``document`` is no JSON a baseline may hold (too deep, a non-finite number, a string that is not
+    Unicode text), or None; walked without recursion."""
+    pending: list[tuple[Any, int]] = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, (dict, list)):
+            if depth > MAX_DEPTH:
+                return f"nests JSON deeper than {MAX_DEPTH} levels"
+            items = list(value.items()) if isinstance(value, dict) else [(None, item) for item in value]
+            for key, item in items:
+                if key is not None and not isinstance(key, str):
+                    return f"has a key {_shown(key)} that is not a string"
+                if key is not None and not _unicode(key):
+                    return f"has a key {_shown(key)} that is not Unicode text"
+                pending.append((item, depth + 1))
+        elif isinstance(value, float) and not math.isfinite(value):
+            return f"holds the number {value!r}, which JSON cannot"
+        elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**64:
+            return f"holds the integer {_shown(value)}, too large for a measurement"
+        elif isinstance(value, str) and not _unicode(value):
+            return f"holds the string {_shown(value)}, which is not Unicode text"
+        elif value is not None and not isinstance(value, (str, bool, int, float)):
+            return f"holds a {type(value).__name__}, which JSON cannot"
+    return None
+
+
+def _unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (\ud800): no UTF-8 file can hold it
+        return False
+    return True
 
 
 def validate_document(path: Path, document: Any) -> None:
+    """The one check of a baseline (or reference) document, read or about to be written; a
+    :class:`BaselineError` names the file and the field."""
     def bad(reason: str) -> BaselineError:
-        return BaselineError(
-            f"baseline file {path} {reason}; fix it, delete it, or re-record it with --accel-update-baselines"
-        )
+        return BaselineError(f"baseline file {path} {reason}{_RECOVERY}")
 
     if not isinstance(document, dict):
         raise bad(f"holds a JSON {type(document).__name__}, not an object")
+    tree_problem = _check_tree(document)
+    if tree_problem:
+        raise bad(tree_problem)
     if document.get("schema") != SCHEMA:
-        raise bad(f"has schema {document.get('schema')!r}, expected {SCHEMA!r}")
-    if document.get("schema_version") != SCHEMA_VERSION:
-        raise bad(f"has schema_version {document.get('schema_version')!r}; this pytest-accel reads {SCHEMA_VERSION}")
+        raise bad(f"has schema {_shown(document.get('schema'))}, expected {SCHEMA!r}")
+    if document.get("schema_version") != SCHEMA_VERSION or isinstance(document.get("schema_version"), bool):
+        raise bad(f"has schema_version {_shown(document.get('schema_version'))}; this pytest-accel reads "
+                  f"{SCHEMA_VERSION}")
+    for field, expected in _HEADER_FIELDS.items():
+        if field in document and not expected[0](document[field]):
+            raise bad(f"field {field!r} is {_shown(document[field])}; expected {expected[1]}")
     metrics = document.get("metrics")
     if not isinstance(metrics, dict):
         raise bad("has no 'metrics' object")
     for name, record in metrics.items():
-        if not isinstance(record, dict):
-            raise bad(f"metric {name!r} is not an object")
-        for key in ("value", "unit", "kind", "direction"):
-            if key not in record:
-                raise bad(f"metric {name!r} lacks {key!r}")
-        if not isinstance(record["value"], (int, float)) or isinstance(record["value"], bool):
-            raise bad(f"metric {name!r} has non-numeric value {record['value']!r}")
-        if not math.isfinite(record["value"]):
-            raise bad(f"metric {name!r} has value {record['value']!r}, not a finite number")
-        if record["direction"] not in ("lower", "higher"):
-            raise bad(f"metric {name!r} has direction {record['direction']!r}, expected 'lower' or 'higher'")
-        if record["kind"] not in KINDS:
-            raise bad(f"metric {name!r} has kind {record['kind']!r}; known kinds: {', '.join(KINDS)}")
-        if record["kind"] != INFO_KIND and record["value"] < 0:
-            raise bad(f"metric {name!r} has negative value {record['value']!r} (a measured {record['kind']} is >= 0)")
-        tolerance = record.get("tolerance")
-        if tolerance is not None and not (_number(tolerance) and tolerance >= 0):
-            raise bad(f"metric {name!r} has tolerance {tolerance!r}, expected a non-negative number or null")
-        for key in ("samples", "probe_samples"):
-            values = record.get(key)
-            if values is not None and not (isinstance(values, list) and values and all(
-                    _number(v) and v > 0 for v in values)):
-                raise bad(f"metric {name!r} has malformed {key!r} (expected a list of positive finite seconds)")
-        history = record.get("history")
-        if history is not None:
-            if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
-                raise bad(f"metric {name!r} has malformed 'history' (expected a list of objects)")
-            for index, run in enumerate(history):
-                for field in ("value", "probe", "floor", "probe_floor", "spread"):
-                    if field in run and run[field] is not None and not (
-                            _number(run[field]) and (run[field] > 0 or field == "spread" and run[field] == 0)):
-                        raise bad(f"metric {name!r} history[{index}] has {field}={run[field]!r}, expected a "
-                                  "positive number")
-                if "value" not in run:
-                    raise bad(f"metric {name!r} history[{index}] lacks 'value'")
+        try:
+            check_baseline_record(name, record)
+        except RecordError as error:
+            raise bad(str(error)) from None
+
+
+#: the header's facts: what each may hold (others are kept as they are; nothing reads them)
+_HEADER_FIELDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "device_key": (lambda value: isinstance(value, str) and bool(value) and len(value) <= 200,
+                   "the device key the file was recorded on"),
+    "device": (lambda value: isinstance(value, dict), "an object (the device's description)"),
+    "software": (lambda value: isinstance(value, dict), "an object (the software stack)"),
+    "measured": (lambda value: isinstance(value, dict), "an object (what a reference measured)"),
+    "git_commit": (lambda value: value is None or isinstance(value, str), "null or a commit"),
+    "recorded_at": (is_timestamp, "a UTC time stamp such as 2026-12-06T05:02:08Z"),
+}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import pytest
 
@@ -96,12 +96,9 @@ class AccelChecker:
         duplicates = {n for n in names if names.count(n) > 1}
         if duplicates:
             raise ValueError(f"metric names must be unique within a test; repeated: {', '.join(sorted(duplicates))}")
-        try:
-            stored = self.session.store.load(self.baseline_path)
-        except BaselineError as error:
-            if not options.update_baselines:
-                pytest.fail(f"pytest-accel: {error}", pytrace=False)
-            stored = None  # the flag that says "overwrite" was given
+        stored, unusable = self._load()
+        if unusable and not options.update_baselines:  # else the flag that says "overwrite" was given
+            pytest.fail(f"pytest-accel: {unusable}", pytrace=False)
         stored_metrics: dict[str, Any] = stored["metrics"] if stored else {}
         if not options.update_baselines:
             self._check_stored_identity(metrics, stored_metrics)
@@ -113,13 +110,9 @@ class AccelChecker:
             # a run that fails a bound or a reference is not a valid run: its measurements become no baseline
             # (MLPerf counts performance only alongside a valid accuracy run), so judge it as a plain run
             verdicts = self._judge(metrics, stored_metrics, replace(policy, update=False, record_missing=False))
-        to_write = {
-            v.metric.name: baseline_record(v.metric, v.tolerance, self._kept_history(stored_metrics.get(v.metric.name)))
-            for v in verdicts
-            if v.writes_baseline
-        }
+        to_write = [v for v in verdicts if v.writes_baseline]
         if to_write:
-            self._write(stored, to_write)
+            self._write(to_write)
         self.record.verdicts.extend(verdicts)
         self.record.stored_names.update(stored_metrics)
         self.item.user_properties.extend(junit_properties(self.device, verdicts,
@@ -133,6 +126,13 @@ class AccelChecker:
                 message += "\n  (no baseline written: a failing bound or reference check invalidates this run)"
             pytest.fail(message, pytrace=False)
         return verdicts
+
+    def _load(self) -> tuple[dict[str, Any] | None, str]:
+        """The test's baseline document (None without one), or why it cannot be used."""
+        try:
+            return self.session.store.load(self.baseline_path), ""
+        except BaselineError as error:
+            return None, str(error)
 
     def _judge(self, metrics: tuple[Metric, ...], stored_metrics: dict[str, Any], policy: Policy) -> list[Verdict]:
         verdicts = []
@@ -224,7 +224,7 @@ class AccelChecker:
         reported = self._fresh_run.get(metric_name)
         return reported.metric if reported is not None else None
 
-    def _kept_history(self, stored_record: dict[str, Any] | None) -> list[dict[str, Any]]:
+    def _kept_history(self, stored_record: Mapping[str, Any] | None) -> list[dict[str, Any]]:
         """The runs a written speed metric keeps: the stored history under --accel-record-run, none otherwise
         (--accel-update-baselines starts anew: a deliberate change makes earlier runs another system's)."""
         if not self.session.options.record_run or not stored_record:
@@ -232,20 +232,32 @@ class AccelChecker:
         history = stored_record.get("history")
         return [dict(h) for h in history if isinstance(h, dict)] if isinstance(history, list) else []
 
-    def _write(self, stored: dict[str, Any] | None, records: dict[str, dict[str, Any]]) -> None:
+    def _write(self, verdicts: list[Verdict]) -> None:
+        def records_from(current: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+            # called with the file's lock held, on the file as it is then: a history grows from what is stored
+            # now, not from what this test read before another process added its run
+            return {v.metric.name: baseline_record(v.metric, v.tolerance,
+                                                   self._kept_history(current.get(v.metric.name)))
+                    for v in verdicts}
+
+        refused = ""
+        try:
+            old, records = self.session.store.update(self.baseline_path, records_from,
+                                                     self.session.header(self.device),
+                                                     overwrite_damaged=self.session.options.update_baselines)
+        except BaselineError as error:
+            refused = str(error)
+        except OSError as error:
+            refused = f"cannot write baseline {self.baseline_path}: {error}"
+        if refused:  # failed outside the handler, so the message stands alone
+            pytest.fail(f"pytest-accel: {refused}", pytrace=False)
         changes = []
-        old = stored["metrics"] if stored else {}
         for name, record in records.items():
-            before = old.get(name)
+            before = (old or {}).get(name)
             was = format_value(before["value"], before["unit"]) if before else "none"
             changes.append(f"{name}: {was} -> {format_value(record['value'], record['unit'])}")
-        action = "updated" if stored else "created"
-        try:
-            self.session.store.write(self.baseline_path, records, self.session.header(self.device),
-                                     overwrite_damaged=self.session.options.update_baselines)
-        except (OSError, BaselineError) as error:
-            pytest.fail(f"pytest-accel: cannot write baseline {self.baseline_path}: {error}", pytrace=False)
-        self.session.written.append(WrittenBaseline(self.baseline_path, action, changes))
+        self.session.written.append(WrittenBaseline(self.baseline_path, "updated" if old is not None else "created",
+                                                    changes))
 
     def _obtained_path(self) -> Path | None:
         cache = getattr(self.session.config, "cache", None)

@@ -228,9 +228,13 @@ def _fit(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float, float,
     return min(max(slope, 0.0), MAX_PROBE_SENSITIVITY), x_mean, y_mean, sxx
 
 
+#: the fewest rounds a within-run spread is computed from
+MIN_SPREAD_ROUNDS = 10
+
+
 def run_spread(samples: Sequence[float] | None) -> float | None:
-    """(p90 - p10) / median of a run's rounds: its within-run dispersion; None for fewer than 10 rounds."""
-    if not samples or len(samples) < 10:
+    """(p90 - p10) / median of a run's rounds: its within-run dispersion; None for fewer than MIN_SPREAD_ROUNDS."""
+    if not samples or len(samples) < MIN_SPREAD_ROUNDS:
         return None
     ordered = sorted(samples)
     middle = statistics.median(ordered)

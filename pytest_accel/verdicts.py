@@ -192,7 +192,8 @@ def _judge(
         return _judge_history(metric, history, tolerance, policy)
     if metric.kind_info.timed:  # a single-run baseline cannot see the run-to-run noise
         tolerance *= FALLBACK_TOLERANCE_FACTOR
-    if metric.is_timed and against.get("samples"):
+    if metric.is_timed and against.get("samples") and _rank_test_can_decide(
+            len(metric.samples or []), len(against["samples"]), policy.alpha):
         return _judge_timed(metric, against, tolerance, policy)
 
     if base_value == 0:
@@ -213,6 +214,14 @@ def _judge(
     if better:
         return "improved", f"better than the {name} beyond the tolerance; update it if this is real"
     return "pass", "within the tolerance"
+
+
+def _rank_test_can_decide(obtained: int, stored: int, alpha: float) -> bool:
+    """Whether the rank test can reach ``alpha`` however many rounds the other side has: with every round of one
+    side slower than every round of the other, its z tends to sqrt(3 k) for k rounds on the smaller side. A side
+    below that (one stored round) would let any slowdown pass, so the value is judged on its ratio instead."""
+    needed = statistics.NormalDist().inv_cdf(1 - alpha) ** 2 / 3
+    return min(obtained, stored) >= 2 and min(obtained, stored) > needed
 
 
 def _worse_oriented(value: float, direction: str) -> float:

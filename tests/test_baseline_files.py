@@ -34,8 +34,8 @@ def recorded(accuracy_project: pytest.Pytester) -> tuple[pytest.Pytester, Path]:
         ('{"schema": "pytest-accel/baseline", "schema_version": 7, "metrics": {}}', "has schema_version 7; this "
                                                                                     "pytest-accel reads 1"),
         ('{"schema": "pytest-accel/baseline", "schema_version": 1, "metrics": {"toy.accuracy": {"value": "high", '
-         '"unit": "", "kind": "accuracy", "direction": "higher"}}}', "metric 'toy.accuracy' has non-numeric value "
-                                                                    "'high'"),
+         '"unit": "", "kind": "accuracy", "direction": "higher"}}}', "metric 'toy.accuracy' field 'value' is 'high'; "
+                                                                    "expected a positive number from 1e-15 to 1e+15"),
     ],
 )
 def test_bad_baseline_file_fails_the_test_with_one_line(

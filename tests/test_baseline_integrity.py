@@ -78,12 +78,13 @@ def run_with_stored_latency_field(project: pytest.Pytester, field: str, value: o
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("samples", [0.0, 0.0], "has malformed 'samples' (expected a list of positive finite seconds)"),
-        ("probe_samples", ["0.001", "0.001"], "has malformed 'probe_samples'*"),
-        ("probe_samples", [0.0, 0.0], "has malformed 'probe_samples'*"),
-        ("value", -0.002, "has negative value -0.002*"),
-        ("history", [{"value": 0}], "history[[]0[]] has value=0, expected a positive number"),
-        ("tolerance", "0.1", "has tolerance '0.1', expected a non-negative number or null"),
+        ("samples", [0.0, 0.0], "field 'samples[[]0[]]' is 0.0; expected a positive number of seconds*"),
+        ("probe_samples", ["0.001", "0.001"], "field 'probe_samples[[]0[]]' is '0.001'; expected a positive number*"),
+        ("probe_samples", [0.0, 0.0], "field 'probe_samples[[]0[]]' is 0.0; expected a positive number*"),
+        ("value", -0.002, "field 'value' is -0.002; expected a positive number * (a measured latency is never "
+                          "negative)"),
+        ("history", [{"value": 0}], "field 'history[[]0[]].value' is 0; expected a positive number*"),
+        ("tolerance", "0.1", "field 'tolerance' is '0.1'; expected null or a number from 0*"),
     ],
 )
 def test_damaged_but_valid_json_is_named(clocked_latency_project: pytest.Pytester, field: str, value: object,

@@ -16,11 +16,12 @@ import sys
 from pathlib import Path
 from pytest_accel.baselines import BaselineStore
 
-path, prefix = Path(sys.argv[1]), sys.argv[2]
-store = BaselineStore(path.parent)
+root, prefix = Path(sys.argv[1]), sys.argv[2]
+store = BaselineStore(root)
+path = root / "dev" / "suite" / "test.json"
 for index in range(150):
     record = {"value": float(index + 1), "unit": "", "kind": "accuracy", "direction": "higher", "tolerance": 0.01}
-    store.write(path, {f"{prefix}.m{index}": record}, {"device_key": "k"})
+    store.write(path, {f"{prefix}.m{index}": record}, {"device_key": "dev"})
 """
 
 
@@ -49,12 +50,12 @@ def test_the_next_write_cleans_a_killed_writers_temp_file(tmp_path: Path) -> Non
     path.parent.mkdir(parents=True)
     stale = path.parent / ".test.json.abc123.tmp"
     stale.write_text('{"half": ')
-    BaselineStore(tmp_path).write(path, {}, {"device_key": "k"})
+    BaselineStore(tmp_path).write(path, {}, {"device_key": "dev"})
     assert not stale.exists() and json.loads(path.read_text())["metrics"] == {}
 
 
 def test_concurrent_updates_of_one_file_lose_nothing(tmp_path: Path) -> None:
     path = tmp_path / "dev" / "suite" / "test.json"
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), prefix]) for prefix in ("a", "b")]
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), prefix]) for prefix in ("a", "b")]
     assert [writer.wait(timeout=120) for writer in writers] == [0, 0]
     assert len(json.loads(path.read_text())["metrics"]) == 300

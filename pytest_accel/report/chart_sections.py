@@ -6,12 +6,12 @@ extras; :mod:`pytest_accel.report.plots` draws them.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
+from pytest_accel.baselines import BaselineError, load_document
 from pytest_accel.metrics import KINDS, ROUND_KINDS, measurement_of
 from pytest_accel.report.facts import SpeedKey, SpeedRow, Speedups
 
@@ -105,14 +105,12 @@ class Context:
             path = Path(name)
             if not path.is_absolute() and self.base_dir is not None:
                 path = self.base_dir / path
-            try:
-                document = json.loads(path.read_text(encoding="utf-8"))
-                metrics = document["metrics"]
-                self._baselines[name] = (metrics, "") if isinstance(metrics, dict) else (None, "baseline unreadable")
-            except FileNotFoundError:
-                self._baselines[name] = None, "no baseline file"
-            except (OSError, ValueError, KeyError, TypeError):
+            try:  # the store's one reader: a FIFO, a huge or a deeply nested file is refused, not read
+                document = load_document(path)
+            except BaselineError:
                 self._baselines[name] = None, "baseline file unreadable"
+            else:
+                self._baselines[name] = (document["metrics"], "") if document else (None, "no baseline file")
         return self._baselines[name]
 
 
