@@ -57,7 +57,8 @@ def toy_report(baseline_dir: Path) -> dict[str, Any]:
         run = sorted(0.040 / speed * (1 + 0.05 * rng.random()) for _ in range(60))
         stored = sorted(0.038 / speed * (1 + 0.05 * rng.random()) for _ in range(60))
         latency_file.write_text(json.dumps({"schema": "pytest-accel/baseline", "schema_version": 1, "metrics": {
-            "detection.model_only.latency": {"value": stored[30], "unit": "s", "samples": stored}}}))
+            "detection.model_only.latency": {"value": stored[30], "unit": "s", "kind": "latency", "direction": "lower",
+                                             "tolerance": None, "samples": stored}}}))
         results.append(result(device, "detection", "test_latency", "fp32", [
             metric("detection.model_only.latency", "latency", run[30], "s",
                    verdict="regression" if device == "cpu" else "pass", baseline=stored[30],
