@@ -6,12 +6,12 @@ extras; :mod:`pytest_accel.report.plots` draws them.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
+from pytest_accel.jsonfile import read_json_file
 from pytest_accel.metrics import KINDS, ROUND_KINDS, measurement_of
 from pytest_accel.report.facts import SpeedKey, SpeedRow, Speedups
 
@@ -90,8 +90,8 @@ class Context:
     def __post_init__(self) -> None:
         from pytest_accel.report.plots import colour
 
-        options = self.report.get("options")
-        asked = options.get("devices", []) if isinstance(options, dict) else []
+        asked = as_mapping(self.report.get("options")).get("devices")
+        asked = [d for d in asked if isinstance(d, str)] if isinstance(asked, list) else []
         ran = [r["device"] for r in self.report.get("results", [])]
         self.devices = [d for d in dict.fromkeys([*asked, *ran]) if d in ran]
         self.colours = {device: colour(i) for i, device in enumerate(self.devices)}
@@ -105,13 +105,12 @@ class Context:
             path = Path(name)
             if not path.is_absolute() and self.base_dir is not None:
                 path = self.base_dir / path
-            try:
-                document = json.loads(path.read_text(encoding="utf-8"))
-                metrics = document["metrics"]
+            try:  # any file the report names: bounded, never a FIFO or a device that would block
+                metrics = as_mapping(read_json_file(path)).get("metrics")
                 self._baselines[name] = (metrics, "") if isinstance(metrics, dict) else (None, "baseline unreadable")
             except FileNotFoundError:
                 self._baselines[name] = None, "no baseline file"
-            except (OSError, ValueError, KeyError, TypeError):
+            except (OSError, ValueError):
                 self._baselines[name] = None, "baseline file unreadable"
         return self._baselines[name]
 
