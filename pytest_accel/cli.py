@@ -80,6 +80,7 @@ def _detection_reference(args: argparse.Namespace) -> int:
 
 
 def _gesture_reference(args: argparse.Namespace) -> int:
+    from pytest_accel.errors import DeviceFailure
     from pytest_accel.workloads.gesture.reference import load_gesture_data, record_reference
     from pytest_accel.workloads.gesture.train import Recipe
 
@@ -91,7 +92,7 @@ def _gesture_reference(args: argparse.Namespace) -> int:
         data = load_gesture_data(data_path)
         path = record_reference(_references(args), data, Recipe(), args.seeds, args.force,
                                 stream_progress(quiet=args.quiet))
-    except (FileExistsError, ValueError) as error:
+    except (FileExistsError, ValueError, DeviceFailure) as error:
         print(f"pytest-accel: {error}", file=sys.stderr)
         return 2
     print(f"gesture reference ({args.seeds} seeds, CPU fp32) -> {path}")
