@@ -60,44 +60,35 @@ def _read_as_the_suites_do(store: ReferenceStore, kind: tuple[str, str]) -> None
         _refused_in_one_line(error, path)
 
 
+@FUZZ_SETTINGS
+@given(data=st.data())
 @pytest.mark.parametrize("kind", [GESTURE, DETECTION], ids=["gesture", "detection"])
-def test_a_reference_file_is_read_or_refused_in_one_line(tmp_path: Path, kind: tuple[str, str]) -> None:
+def test_a_reference_file_is_read_or_refused_in_one_line(tmp_path: Path, kind: tuple[str, str],
+                                                         data: st.DataObject) -> None:
     store = ReferenceStore(tmp_path)
     path = store.path(*kind)
-    path.parent.mkdir(parents=True)
-
-    @FUZZ_SETTINGS
-    @given(data=document_bytes(SHIPPED[kind]))
-    @example(data=b"[" * 200_000 + b"]" * 200_000)
-    def read(data: bytes) -> None:
-        path.write_bytes(data)
-        _read_as_the_suites_do(store, kind)
-
-    read()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data.draw(document_bytes(SHIPPED[kind])))
+    _read_as_the_suites_do(store, kind)
 
 
 @pytest.mark.workload  # simulates the verdict for every reference the reader accepts
-def test_convergence_power_reads_or_exits_2_with_one_line(tmp_path: Path,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
-    store = ReferenceStore(tmp_path)
-    path = store.path(*GESTURE)
-    path.parent.mkdir(parents=True)
-
-    @FUZZ_SETTINGS
-    @given(data=document_bytes(SHIPPED[GESTURE]))
-    @example(data=json.dumps({**SHIPPED[GESTURE], "measured": {**SHIPPED[GESTURE]["measured"], "train_samples": 0}})
-             .encode())
-    def run(data: bytes) -> None:
-        path.write_bytes(data)
-        capsys.readouterr()
-        status = main(["convergence-power", "--reference-dir", str(tmp_path), "--draws", "1000"])
-        out, err = capsys.readouterr()
-        if status == 2:
-            assert err.startswith("pytest-accel: ") and err.count("\n") == 1 and str(path) in err, err
-        else:
-            assert status == 0 and not err and "nan" not in out, out
-
-    run()
+@FUZZ_SETTINGS
+@given(data=document_bytes(SHIPPED[GESTURE]))
+@example(data=json.dumps({**SHIPPED[GESTURE], "measured": {**SHIPPED[GESTURE]["measured"], "train_samples": 0}})
+         .encode())
+def test_convergence_power_reads_or_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                          data: bytes) -> None:
+    path = ReferenceStore(tmp_path).path(*GESTURE)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    capsys.readouterr()
+    status = main(["convergence-power", "--reference-dir", str(tmp_path), "--draws", "1000"])
+    out, err = capsys.readouterr()
+    if status == 2:
+        assert err.startswith("pytest-accel: ") and err.count("\n") == 1 and str(path) in err, err
+    else:
+        assert status == 0 and not err and "nan" not in out, out
 
 
 @pytest.mark.parametrize(("per_seed", "expected"), [
@@ -154,24 +145,21 @@ def test_deep_nesting_is_one_line(tmp_path: Path) -> None:
         store.find(*DETECTION, _identity(DETECTION))
 
 
-def test_what_the_reference_commands_write_reads_back(tmp_path: Path) -> None:
+@FUZZ_SETTINGS
+@given(accuracy=st.floats(0, 1), epochs=st.lists(st.integers(1, MAX_EPOCHS_TO_TARGET), min_size=3, max_size=9),
+       name=st.text(max_size=40), identity=st.dictionaries(NASTY_TEXT, st.one_of(NASTY_TEXT, st.integers()),
+                                                           max_size=3))
+def test_what_the_reference_commands_write_reads_back(tmp_path: Path, accuracy: float, epochs: list[int], name: str,
+                                                      identity: dict[str, Any]) -> None:
     """The writer `detection-reference` and `gesture-reference` use, read back by the store the suites use: any
     accuracy and identity (unicode, control characters, long text) comes back as written."""
     store = ReferenceStore(tmp_path)
-
-    @FUZZ_SETTINGS
-    @given(accuracy=st.floats(0, 1), epochs=st.lists(st.integers(1, MAX_EPOCHS_TO_TARGET), min_size=3, max_size=9),
-           name=st.text(max_size=40),
-           identity=st.dictionaries(NASTY_TEXT, st.one_of(NASTY_TEXT, st.integers()), max_size=3))
-    def round_trip(accuracy: float, epochs: list[int], name: str, identity: dict[str, Any]) -> None:
-        metrics = [Metric("w.accuracy", accuracy, "", "accuracy", "higher"),
-                   Metric("w.epochs_to_target", float(sum(epochs)) / len(epochs), "epochs", "info", "lower",
-                          summary={"per_seed": epochs})]
-        path = store.record("w", name, identity, metrics, force=True)
-        reference = store.find("w", name, identity)
-        assert reference is not None and reference.path == path
-        assert reference.value("w.accuracy") == accuracy
-        assert reference.per_seed("w.epochs_to_target", 1, MAX_EPOCHS_TO_TARGET, whole=True) == epochs
-        shutil.rmtree(tmp_path / "w")
-
-    round_trip()
+    metrics = [Metric("w.accuracy", accuracy, "", "accuracy", "higher"),
+               Metric("w.epochs_to_target", float(sum(epochs)) / len(epochs), "epochs", "info", "lower",
+                      summary={"per_seed": epochs})]
+    path = store.record("w", name, identity, metrics, force=True)
+    reference = store.find("w", name, identity)
+    assert reference is not None and reference.path == path
+    assert reference.value("w.accuracy") == accuracy
+    assert reference.per_seed("w.epochs_to_target", 1, MAX_EPOCHS_TO_TARGET, whole=True) == epochs
+    shutil.rmtree(tmp_path / "w")

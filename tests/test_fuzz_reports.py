@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from hypothesis import example, given
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pytest_accel.cli import main
 from pytest_accel.jsonfile import MAX_JSON_BYTES, MAX_JSON_DEPTH
@@ -71,58 +72,55 @@ def _read_or_refuse(path: Path) -> dict[str, Any] | None:
     return document
 
 
-def test_the_reader_reads_or_refuses_in_one_line(real_report: dict[str, Any], tmp_path: Path) -> None:
-    @FUZZ_SETTINGS
-    @given(data=document_bytes(real_report))
-    @example(data=b"[" * 200_000 + b"]" * 200_000)
-    @example(data=json.dumps({**real_report, "results": [{"nested": "x"}]}).encode())
-    def read(data: bytes) -> None:
-        _read_or_refuse(_write(tmp_path, "report.json", data))
-
-    read()
+@FUZZ_SETTINGS
+@given(data=st.data())
+def test_the_reader_reads_or_refuses_in_one_line(real_report: dict[str, Any], tmp_path: Path,
+                                                 data: st.DataObject) -> None:
+    _read_or_refuse(_write(tmp_path, "report.json", data.draw(document_bytes(real_report))))
 
 
+@pytest.mark.parametrize("content", [
+    b"[" * 200_000 + b"]" * 200_000,
+    b'{"schema": "pytest-accel/report", "schema_version": 1, "results": [{"nested": "x"}]}',
+])
+def test_the_reader_refuses_in_one_line(tmp_path: Path, content: bytes) -> None:
+    assert _read_or_refuse(_write(tmp_path, "report.json", content)) is None
+
+
+@FUZZ_SETTINGS
+@given(data=st.data())
 def test_compare_exits_2_with_one_line(real_report: dict[str, Any], tmp_path: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+                                       capsys: pytest.CaptureFixture[str], data: st.DataObject) -> None:
     good = _write(tmp_path, "good.json", json.dumps(real_report).encode())
-
-    @FUZZ_SETTINGS
-    @given(data=document_bytes(real_report))
-    def run(data: bytes) -> None:
-        path = _write(tmp_path, "mutated.json", data)
-        capsys.readouterr()
-        status = main(["compare", str(good), str(path)])
-        _, err = capsys.readouterr()
-        assert status in (0, 2)
-        if status == 2:
-            assert err.startswith(f"pytest-accel: {path}: ") and err.count("\n") == 1, err
-        else:  # the entries left out, each on its line
-            assert all(line.startswith(f"pytest-accel: B ({path}): left out") for line in err.splitlines()), err
-        assert (_read_or_refuse(path) is None) == (status == 2)
-
-    run()
+    path = _write(tmp_path, "mutated.json", data.draw(document_bytes(real_report)))
+    capsys.readouterr()
+    status = main(["compare", str(good), str(path)])
+    _, err = capsys.readouterr()
+    assert status in (0, 2)
+    if status == 2:
+        assert err.startswith(f"pytest-accel: {path}: ") and err.count("\n") == 1, err
+    else:  # the entries left out, each on its line
+        assert all(line.startswith(f"pytest-accel: B ({path}): left out") for line in err.splitlines()), err
+    assert (_read_or_refuse(path) is None) == (status == 2)
 
 
 @pytest.mark.workload  # draws the page's charts with matplotlib for every document the reader accepts
+@FUZZ_SETTINGS
+@given(data=st.data())
 def test_report_writes_the_page_or_exits_2_with_one_line(real_report: dict[str, Any], tmp_path: Path,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+                                                         capsys: pytest.CaptureFixture[str],
+                                                         data: st.DataObject) -> None:
     page = tmp_path / "page.html"
-
-    @FUZZ_SETTINGS
-    @given(data=document_bytes(real_report))
-    def run(data: bytes) -> None:
-        path = _write(tmp_path, "mutated.json", data)
-        page.unlink(missing_ok=True)
-        capsys.readouterr()
-        status = main(["report", str(path), "-o", str(page)])
-        _, err = capsys.readouterr()
-        if status == 2:
-            assert err.startswith(f"pytest-accel: {path}: ") and err.count("\n") == 1, err
-            assert not page.exists()
-        else:
-            assert status == 0 and not err and page.is_file()
-
-    run()
+    path = _write(tmp_path, "mutated.json", data.draw(document_bytes(real_report)))
+    page.unlink(missing_ok=True)
+    capsys.readouterr()
+    status = main(["report", str(path), "-o", str(page)])
+    _, err = capsys.readouterr()
+    if status == 2:
+        assert err.startswith(f"pytest-accel: {path}: ") and err.count("\n") == 1, err
+        assert not page.exists()
+    else:
+        assert status == 0 and not err and page.is_file()
 
 
 def test_report_subcommand_refuses_what_the_reader_refuses(tmp_path: Path,
