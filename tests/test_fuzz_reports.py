@@ -211,8 +211,10 @@ def test_control_characters_in_names_are_refused(real_report: dict[str, Any], tm
         load_report(source)
 
 
-def test_unhashable_devices_option_renders(real_report: dict[str, Any], tmp_path: Path) -> None:
-    """Regression: a list among options.devices raised TypeError out of `pytest-accel report`."""
+def test_odd_options_render(real_report: dict[str, Any], tmp_path: Path) -> None:
+    """Regression: a list among options.devices, or a null among options.gate (found by the fuzzed `report`),
+    raised TypeError out of `pytest-accel report`."""
     real_report["options"]["devices"] = [["cpu"], {"a": 1}, "cpu"]
+    real_report["options"]["gate"] = [None, "latency"]
     page = render(real_report, tmp_path)
-    assert "<h3>cpu</h3>" in page
+    assert "<h3>cpu</h3>" in page and "gate None,latency" in page
