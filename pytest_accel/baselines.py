@@ -226,7 +226,7 @@ def validate_document(path: Path, document: Any) -> None:
             raise bad(f"metric {name!r} has value {record['value']!r}, not a finite number")
         if record["direction"] not in ("lower", "higher"):
             raise bad(f"metric {name!r} has direction {record['direction']!r}, expected 'lower' or 'higher'")
-        if record["kind"] not in KINDS:
+        if not isinstance(record["kind"], str) or record["kind"] not in KINDS:
             raise bad(f"metric {name!r} has kind {record['kind']!r}; known kinds: {', '.join(KINDS)}")
         if record["kind"] != INFO_KIND and record["value"] < 0:
             raise bad(f"metric {name!r} has negative value {record['value']!r} (a measured {record['kind']} is >= 0)")

@@ -124,6 +124,8 @@ def test_zero_training_samples_do_not_divide_by_zero(tmp_path: Path, capsys: pyt
 
 @pytest.mark.parametrize(("change", "expected"), [
     ({"value": 5.0}, r"metrics\['detection.map50_95'\].value is 5.0; a reference accuracy is a fraction"),
+    # found by the thorough fuzz run: a list as the kind raised TypeError (unhashable) in the document check
+    ({"kind": []}, r"metric 'detection.map50_95' has kind \[\]; known kinds: accuracy"),
     ({"summary": [1, 2]}, r"metrics\['detection.map50_95'\].summary is not an object"),
 ])
 def test_a_reference_holds_what_its_readers_need(tmp_path: Path, change: dict[str, Any], expected: str) -> None:
