@@ -94,6 +94,7 @@ def _detection_reference(args: argparse.Namespace) -> int:
 
 
 def _gesture_reference(args: argparse.Namespace) -> int:
+    from pytest_accel.errors import DeviceFailure
     from pytest_accel.workloads.gesture.reference import load_gesture_data, record_reference
     from pytest_accel.workloads.gesture.train import Recipe
 
@@ -105,7 +106,7 @@ def _gesture_reference(args: argparse.Namespace) -> int:
         data = load_gesture_data(data_path)
         path = record_reference(_references(args), data, Recipe(), args.seeds, args.force,
                                 stream_progress(quiet=args.quiet))
-    except (FileExistsError, ValueError) as error:
+    except (FileExistsError, ValueError, DeviceFailure) as error:
         print(f"pytest-accel: {error}", file=sys.stderr)
         return 2
     print(f"gesture reference ({args.seeds} seeds, CPU fp32) -> {path}")
@@ -117,7 +118,7 @@ def _convergence_power(args: argparse.Namespace) -> int:
 
     from pytest_accel.baselines import BaselineError
     from pytest_accel.convergence import ALPHA, BORDERLINE, Settings, seeds_for_shift, smallest_detected_shift
-    from pytest_accel.workloads.gesture.reference import SUITE
+    from pytest_accel.workloads.gesture.reference import MAX_EPOCHS_TO_TARGET, SUITE
     from pytest_accel.workloads.gesture.train import Recipe
 
     for name in ("seeds", "confirmation_seeds"):
@@ -138,13 +139,13 @@ def _convergence_power(args: argparse.Namespace) -> int:
         print(f"pytest-accel: no gesture reference {store.path(SUITE, args.data_id)}; record one with pytest-accel "
               "gesture-reference", file=sys.stderr)
         return 2
-    epochs = [float(e) for e in reference.summary(f"{SUITE}.epochs_to_target").get("per_seed", [])]
-    if len(epochs) < 3:
-        print(f"pytest-accel: {reference.path}: {len(epochs)} reference run(s); the test needs at least 3",
-              file=sys.stderr)
+    try:
+        epochs = reference.per_seed(f"{SUITE}.epochs_to_target", 1, MAX_EPOCHS_TO_TARGET, whole=True)
+    except BaselineError as error:
+        print(f"pytest-accel: {error}", file=sys.stderr)
         return 2
     train_samples = reference.measured.get("train_samples")
-    budget = Recipe().epochs_for(int(train_samples)) if isinstance(train_samples, int) else None
+    budget = Recipe().epochs_for(train_samples) if isinstance(train_samples, int) and train_samples > 0 else None
     settings = Settings(len(epochs), args.seeds, args.confirmation_seeds, statistics.mean(epochs),
                         statistics.stdev(epochs), budget)
     draws = args.draws

@@ -85,7 +85,7 @@ def _speed_metrics(report: Path) -> dict[str, ReportedMetric] | None:
         read, _ = read_metrics(load_report(report))
     except ReportError:
         return None
-    return {f"{r.result['nodeid']}::{r.metric.name}": r for r in read
+    return {f"{r.result.get('nodeid') or r.result['test']}::{r.metric.name}": r for r in read
             if r.metric.kind_info.speed and r.entry.get("run")}
 
 

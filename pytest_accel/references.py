@@ -11,6 +11,7 @@ runs with the same identity, never to another model or data set.
 from __future__ import annotations
 
 import importlib.util
+import math
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,13 +20,31 @@ from typing import Any, Mapping, Sequence
 from pytest_accel.baselines import (
     REFERENCE_FOLDER,
     BaselineError,
-    load_document,
     safe_name,
+    validate_document,
     write_document,
 )
 from pytest_accel.environment import software_stack, utc_now
+from pytest_accel.jsonfile import JsonFileError, read_json_file
 from pytest_accel.metrics import KINDS, Metric
 from pytest_accel.records import baseline_record
+
+#: the fewest reference runs a per-run comparison (the convergence test) is made against
+MIN_REFERENCE_RUNS = 3
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
+def _listed(names: Sequence[str] | Mapping[str, Any]) -> str:
+    text = ", ".join(names)
+    return "none" if not text else text if text.isprintable() and len(text) <= 200 else _shown(text)
 
 
 def shipped_reference_dir() -> Path:
@@ -54,7 +73,7 @@ class Reference:
             return self.metrics[metric]
         except KeyError:
             raise BaselineError(
-                f"reference file {self.path} has no metric {metric!r} (it has: {', '.join(self.metrics) or 'none'}); "
+                f"reference file {self.path} has no metric {metric!r} (it has: {_listed(self.metrics)}); "
                 "re-record it with the pytest-accel console script"
             ) from None
 
@@ -62,7 +81,23 @@ class Reference:
         return float(self._record(metric)["value"])
 
     def summary(self, metric: str) -> Mapping[str, Any]:
-        return self._record(metric).get("summary", {})
+        summary = self._record(metric).get("summary", {})
+        return summary if isinstance(summary, dict) else {}  # load() refused any other
+
+    def per_seed(self, metric: str, low: float, high: float, whole: bool = False) -> list[float]:
+        """The metric's value per reference run (``summary.per_seed``): at least :data:`MIN_REFERENCE_RUNS`
+        numbers from ``low`` to ``high`` (whole numbers with ``whole``), else a :class:`BaselineError` naming the
+        file and field."""
+        values = self.summary(metric).get("per_seed")
+        field = f"reference file {self.path}: metrics[{metric!r}].summary.per_seed"
+        if not isinstance(values, list) or len(values) < MIN_REFERENCE_RUNS:
+            raise BaselineError(f"{field} is {_shown(values)}; expected a list of at least {MIN_REFERENCE_RUNS} "
+                                "runs' values")
+        for index, value in enumerate(values):
+            if not _number(value) or not low <= value <= high or whole and value != int(value):
+                raise BaselineError(f"{field}[{index}] is {_shown(value)}; expected a {'whole ' if whole else ''}"
+                                    f"number from {low:g} to {high:g}")
+        return [float(value) for value in values]
 
     def mismatch(self, identity: Mapping[str, Any]) -> str | None:
         """None when this reference was recorded for ``identity``; else which parts differ."""
@@ -80,14 +115,26 @@ class ReferenceStore:
         return self.root / safe_name(suite) / f"{safe_name(name)}.json"
 
     def load(self, suite: str, name: str) -> Reference | None:
-        """The reference file as it is, or None when there is none; BaselineError when it is damaged."""
+        """The reference file as it is, or None when there is none; BaselineError when it is damaged. Read
+        bounded (:mod:`pytest_accel.jsonfile`) and checked as a baseline document is, plus what a reference
+        holds: ``measured`` and every metric's ``summary`` are objects, an accuracy is a fraction."""
         path = self.path(suite, name)
-        document = load_document(path)
-        if document is None:
+        try:
+            document = read_json_file(path)
+        except FileNotFoundError:
             return None
+        except JsonFileError as error:
+            raise BaselineError(f"reference file {error}") from None
+        validate_document(path, document)
         measured = document.get("measured", {})
         if not isinstance(measured, dict):
             raise BaselineError(f"reference file {path}: 'measured' is not an object")
+        for metric, record in document["metrics"].items():
+            if not isinstance(record.get("summary", {}), dict):
+                raise BaselineError(f"reference file {path}: metrics[{metric!r}].summary is not an object")
+            if record["kind"] == "accuracy" and not 0 <= record["value"] <= 1:
+                raise BaselineError(f"reference file {path}: metrics[{metric!r}].value is {record['value']!r}; a "
+                                    "reference accuracy is a fraction from 0 to 1")
         return Reference(suite, name, path, measured, document["metrics"])
 
     def find(self, suite: str, name: str, identity: Mapping[str, Any],

@@ -15,7 +15,13 @@ from pytest_accel.metrics import Metric
 from pytest_accel.references import Reference, ReferenceStore
 from pytest_accel.suite_options import GestureOptions
 from pytest_accel.workloads.gesture.data import extract_from_images, image_folder_identity
-from pytest_accel.workloads.gesture.reference import SUITE, GestureData, identity, load_gesture_data
+from pytest_accel.workloads.gesture.reference import (
+    MAX_EPOCHS_TO_TARGET,
+    SUITE,
+    GestureData,
+    identity,
+    load_gesture_data,
+)
 from pytest_accel.workloads.gesture.train import Recipe, Trainer, TrainingRun
 
 RECIPE = Recipe()
@@ -81,7 +87,8 @@ def test_convergence(trainer: Trainer, gesture_data: GestureData, gesture_refere
                                "not_converged_counts_as": budget + 1}
     metrics = []
     if gesture_reference is not None:
-        reference_epochs = gesture_reference.summary(f"{SUITE}.epochs_to_target")["per_seed"]
+        reference_epochs = gesture_reference.per_seed(f"{SUITE}.epochs_to_target", 1, MAX_EPOCHS_TO_TARGET,
+                                                      whole=True)
         verdict = judge_convergence(reference_epochs, epochs, lambda: epochs_to_target(CONFIRMATION_SEEDS))
         epochs = verdict.observed
         summary |= {"per_seed": epochs, "reference_per_seed": reference_epochs,

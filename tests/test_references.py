@@ -79,7 +79,7 @@ def test_a_damaged_reference_fails_the_test_that_uses_it_in_one_line(pytester: p
     )
     result = pytester.runpytest("--accel-reference-dir=refs")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*pytest-accel: baseline file *model.json is not valid JSON*"])
+    result.stdout.fnmatch_lines(["*pytest-accel: reference file *model.json: not JSON (*)*"])
     result.stdout.no_fnmatch_line("*Traceback*")
 
 

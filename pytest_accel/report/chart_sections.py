@@ -90,8 +90,8 @@ class Context:
     def __post_init__(self) -> None:
         from pytest_accel.report.plots import colour
 
-        options = self.report.get("options")
-        asked = options.get("devices", []) if isinstance(options, dict) else []
+        asked = as_mapping(self.report.get("options")).get("devices")
+        asked = [d for d in asked if isinstance(d, str)] if isinstance(asked, list) else []
         ran = [r["device"] for r in self.report.get("results", [])]
         self.devices = [d for d in dict.fromkeys([*asked, *ran]) if d in ran]
         self.colours = {device: colour(i) for i, device in enumerate(self.devices)}

@@ -9,11 +9,11 @@ The whole run's document is built by :mod:`pytest_accel.report.json_report`.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
+from pytest_accel.jsonfile import JsonFileError, read_json_file
 from pytest_accel.metrics import Metric
 from pytest_accel.records import RecordError, metric_from_dict, report_entry
 
@@ -46,31 +46,35 @@ class ReportError(Exception):
 
 
 def load_report(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise ReportError(f"{path}: no such file; expected {EXPECTED}")
-    if path.is_dir():
-        raise ReportError(f"{path}: is a folder; expected {EXPECTED}")
+    """The report in ``path``, checked (:func:`check_report`); :class:`ReportError` in one line naming the file
+    otherwise. Bounded as :mod:`pytest_accel.jsonfile` bounds it: size, nesting and finite numbers only (a report
+    is written with a broken run's NaN as null, so a non-finite number was never written by pytest-accel)."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ReportError(f"{path}: not JSON (not UTF-8 text); expected {EXPECTED}") from None
-    except json.JSONDecodeError as error:
-        raise ReportError(f"{path}: not JSON ({error.msg} at line {error.lineno}); expected {EXPECTED}") from None
-    except OSError as error:
-        raise ReportError(f"{path}: cannot be read ({error.strerror or error}); expected {EXPECTED}") from None
+        document = read_json_file(path)
+    except FileNotFoundError:
+        raise ReportError(f"{path}: no such file; expected {EXPECTED}") from None
+    except JsonFileError as error:
+        raise ReportError(f"{error}; expected {EXPECTED}") from None
     check_report(document, str(path))
     return document
 
 
+def _shown(value: Any) -> str:
+    """A value as a message shows it: its repr, cut short (a hostile file's value can be megabytes)."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
 def check_report(document: Any, source: str) -> None:
-    """Raise :class:`ReportError` unless ``document`` has the report schema's shape (what the page reads)."""
+    """Raise :class:`ReportError` unless ``document`` has the report schema's shape (what every reader indexes
+    without a check: each result's device, suite and test, and each metric entry's name), their text on one line."""
     if not isinstance(document, dict) or document.get("schema") != REPORT_SCHEMA:
-        found = document.get("schema") if isinstance(document, dict) else type(document).__name__
-        raise ReportError(f"{source}: not a pytest-accel report (schema {found!r}, expected {REPORT_SCHEMA!r}); "
+        found = _shown(document.get("schema")) if isinstance(document, dict) else repr(type(document).__name__)
+        raise ReportError(f"{source}: not a pytest-accel report (schema {found}, expected {REPORT_SCHEMA!r}); "
                           f"expected {EXPECTED}")
     version = document.get("schema_version")
-    if version != REPORT_SCHEMA_VERSION:
-        raise ReportError(f"{source}: report schema version {version!r}; this pytest-accel reads version "
+    if version != REPORT_SCHEMA_VERSION or isinstance(version, bool):
+        raise ReportError(f"{source}: report schema version {_shown(version)}; this pytest-accel reads version "
                           f"{REPORT_SCHEMA_VERSION}")
     results = document.get("results")
     if not isinstance(results, list):
@@ -83,6 +87,15 @@ def check_report(document: Any, source: str) -> None:
         for key in ("device", "suite", "test"):
             if not isinstance(result.get(key), str):
                 raise ReportError(f"{source}: malformed report: results[{index}] has no {key!r}")
+        if not isinstance(result.get("nodeid", ""), str):
+            raise ReportError(f"{source}: malformed report: results[{index}] has a 'nodeid' that is not a string")
+        # every reader prints these as table cells and message parts, one per line
+        named = [(f"results[{index}].{key}", result.get(key, "")) for key in ("device", "suite", "test", "nodeid")]
+        named += [(f"results[{index}].metrics[{i}].name", m["name"]) for i, m in enumerate(result["metrics"])]
+        for field, text in named:
+            if not text.isprintable():
+                raise ReportError(f"{source}: malformed report: {field} is {_shown(text)}, with a line break or "
+                                  "another control character")
 
 
 @dataclass(frozen=True)

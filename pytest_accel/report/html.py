@@ -136,7 +136,7 @@ def _header(report: Mapping[str, Any], ctx: Context) -> str:
              f'{escape(str(report.get("pytest_accel", "?")))} &middot; exit status '
              f'{escape(str(report.get("exit_status", "?")))} &middot; commit '
              f'{escape(str(report.get("git_commit") or "unknown"))} &middot; gate '
-             f'{escape(",".join(gate) if isinstance(gate, list) and gate else "none")}<br>'
+             f'{escape(",".join(map(str, gate)) if isinstance(gate, list) and gate else "none")}<br>'
              f'<code>{escape(str(report.get("command", "")))}</code></p>']
     devices = as_mapping(report.get("devices"))
     rows = ["<table><thead><tr><th>device</th><th>key</th><th>hardware and runtime</th><th>verdicts</th></tr>"

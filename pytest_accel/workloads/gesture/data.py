@@ -7,6 +7,12 @@ a CSV passes through it unchanged; z (when a source has it) is not used, because
 
 Sources: the generator in :mod:`hand`; CSV files with a label then 42 values (x, y per landmark) or 63 values
 (x, y, z); and image folders (one sub-folder per label) run through MediaPipe's HandLandmarker.
+
+Landmark values are MediaPipe's normalised image coordinates (about 0 to 1, a little outside for a hand partly out
+of the frame), its world coordinates in metres, pixel coordinates, or features already normalised to [-1, 1]. A CSV
+value beyond :data:`MAX_LANDMARK_MAGNITUDE` is none of these; and every step of the normalisation is checked for
+finite features, so a value that overflows (``1e308`` minus ``-1e308``) is refused naming its row and column
+instead of training on NaN.
 """
 
 from __future__ import annotations
@@ -15,26 +21,55 @@ import csv
 import functools
 import hashlib
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 LANDMARKS = 21
 FEATURES = 2 * LANDMARKS
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+#: the largest landmark value a CSV may hold: pixel coordinates of any camera fit with room to spare, and wrist-
+#: relative differences of such values stay far from overflowing
+MAX_LANDMARK_MAGNITUDE = 1e6
+#: landmark CSVs past this size are refused before they are read (a million rows of 63 values is about 1 GB less)
+MAX_CSV_BYTES = 512 * 2**20
+_INTEGER_LABEL = re.compile(r"-?[0-9]{1,18}")
 
 
-def normalise(landmarks: np.ndarray) -> np.ndarray:
-    """(N, 21, 2 or 3) landmarks -> (N, 42) features: wrist-relative x, y scaled by their largest magnitude."""
+def normalise(landmarks: np.ndarray, source: str = "landmarks", rows: Sequence[int] | None = None) -> np.ndarray:
+    """(N, 21, 2 or 3) landmarks -> (N, 42) features: wrist-relative x, y scaled by their largest magnitude.
+
+    ValueError naming ``source``, the row (``rows[i]``: a CSV's line numbers; else the sample's index) and the
+    value's column (as a landmark CSV numbers them: the label is column 1) where a step's result is not finite."""
     if landmarks.ndim != 3 or landmarks.shape[1] != LANDMARKS or landmarks.shape[2] not in (2, 3):
         raise ValueError(f"expected landmarks shaped (N, 21, 2|3), got {landmarks.shape}")
+    width = landmarks.shape[2]
     xy = landmarks[:, :, :2].astype(np.float64)
-    xy = xy - xy[:, :1, :]
+    _require_finite(xy, "a landmark", source, rows, width)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is found and named just below
+        xy = xy - xy[:, :1, :]
+    _require_finite(xy, "the landmark relative to the wrist", source, rows, width)
     flat = xy.reshape(len(xy), FEATURES)
     scale = np.abs(flat).max(axis=1, keepdims=True)
     scale[scale == 0] = 1.0
-    return (flat / scale).astype(np.float32)
+    features = (flat / scale).astype(np.float32)
+    _require_finite(features.reshape(xy.shape), "the normalised feature", source, rows, width)
+    return features
+
+
+def _require_finite(values: np.ndarray, what: str, source: str, rows: Sequence[int] | None, width: int) -> None:
+    """ValueError naming the first value of (N, 21, 2) ``values`` that is not finite."""
+    bad = np.argwhere(~np.isfinite(values))
+    if not len(bad):
+        return
+    sample, landmark, axis = (int(i) for i in bad[0])
+    where = f"{source}:{rows[sample]}" if rows is not None else f"{source}: sample {sample}"
+    raise ValueError(f"{where}: column {2 + landmark * width + axis} ({'xy'[axis]} of landmark {landmark}) "
+                     f"gives {what} {values[sample, landmark, axis]}; landmarks must stay finite through the "
+                     "normalisation")
 
 
 @dataclass(frozen=True)
@@ -75,14 +110,27 @@ def load_csv(path: Path) -> LandmarkSet:
 
 
 @functools.lru_cache(maxsize=4)
-def _parse_csv(path: Path, _mtime_ns: int, _size: int) -> LandmarkSet:
+def _parse_csv(path: Path, _mtime_ns: int, size: int) -> LandmarkSet:
+    if size > MAX_CSV_BYTES:
+        raise ValueError(f"{path}: {size / 2**20:.0f} MiB; landmark CSVs of at most {MAX_CSV_BYTES // 2**20} MiB "
+                         "are read")
+    data = path.read_bytes()
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as error:
-        line = path.read_bytes()[: error.start].count(b"\n") + 1
+        line = data[: error.start].count(b"\n") + 1
         raise ValueError(f"{path}:{line}: not UTF-8 text (byte {error.object[error.start]:#04x})") from None
     rows: list[tuple[int, list[str]]] = []
-    for number, row in enumerate(csv.reader(text.splitlines()), start=1):
+    reader = csv.reader(text.splitlines())
+    number = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:  # a field past the csv module's size limit, a NUL byte
+            raise ValueError(f"{path}:{reader.line_num}: not a CSV row ({error})") from None
+        number = reader.line_num
         if not row or all(not cell.strip() for cell in row):
             continue
         if len(row) - 1 not in (FEATURES, 3 * LANDMARKS):
@@ -100,32 +148,47 @@ def _parse_csv(path: Path, _mtime_ns: int, _size: int) -> LandmarkSet:
         if len(row) - 1 != width:
             raise ValueError(f"{path}:{number}: {len(row) - 1} values where the first row has {width}; rows must "
                              "not mix 42- and 63-value layouts")
+        if not row[0].strip():
+            raise ValueError(f"{path}:{number}: column 1 (the label) is empty")
         for column, cell in enumerate(row[1:], start=2):
             try:
                 value = float(cell)
             except ValueError:
                 raise ValueError(f"{path}:{number}: column {column} is {cell.strip()[:40]!r}, not a number") from None
             if not math.isfinite(value):
-                raise ValueError(f"{path}:{number}: column {column} is {cell.strip()!r}; landmarks must be finite")
+                raise ValueError(f"{path}:{number}: column {column} is {cell.strip()[:40]!r}; landmarks must be "
+                                 "finite")
+            if abs(value) > MAX_LANDMARK_MAGNITUDE:
+                raise ValueError(f"{path}:{number}: column {column} is {cell.strip()[:40]!r}; landmark values lie "
+                                 f"within +-{MAX_LANDMARK_MAGNITUDE:g} (normalised image coordinates, pixels or "
+                                 "metres)")
             values[index, column - 2] = value
     raw_labels = [row[0].strip() for _, row in rows]
-    if all(label.lstrip("-").isdigit() for label in raw_labels):
+    if all(_INTEGER_LABEL.fullmatch(label) for label in raw_labels):
         numbers = np.array([int(label) for label in raw_labels])
         names = tuple(str(n) for n in sorted(set(numbers.tolist())))
         index_of = {int(name): i for i, name in enumerate(names)}
         labels = np.array([index_of[n] for n in numbers])
     else:
         names = tuple(sorted(set(raw_labels)))
-        labels = np.array([names.index(label) for label in raw_labels])
+        position = {name: i for i, name in enumerate(names)}
+        labels = np.array([position[label] for label in raw_labels])
     if len(names) < 2:
-        raise ValueError(f"{path}: every row has the label {names[0]!r}; a classifier needs at least 2 labels")
+        raise ValueError(f"{path}: every row has the label {_label(names[0])}; a classifier needs at least 2 labels")
     counts = np.bincount(labels, minlength=len(names))
-    few = [f"{names[i]!r} ({counts[i]})" for i in range(len(names)) if counts[i] < MIN_ROWS_PER_LABEL]
+    few = [f"{_label(names[i])} ({counts[i]})" for i in range(len(names)) if counts[i] < MIN_ROWS_PER_LABEL]
     if few:
-        raise ValueError(f"{path}: too few rows for label(s) {', '.join(few)}: each needs at least "
+        shown = ", ".join(few[:5]) + (f" and {len(few) - 5} more" if len(few) > 5 else "")
+        raise ValueError(f"{path}: too few rows for label(s) {shown}: each needs at least "
                          f"{MIN_ROWS_PER_LABEL} (one for training, one for validation)")
     landmarks = values.reshape(len(values), LANDMARKS, width // LANDMARKS)
-    return LandmarkSet(normalise(landmarks), labels.astype(np.int64), names, str(path))
+    features = normalise(landmarks, str(path), [number for number, _ in rows])
+    return LandmarkSet(features, labels.astype(np.int64), names, str(path))
+
+
+def _label(name: str) -> str:
+    text = repr(name)
+    return text if len(text) <= 42 else f"{text[:39]}..."
 
 
 def _is_number(text: str) -> bool:

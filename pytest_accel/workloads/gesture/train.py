@@ -7,6 +7,7 @@ seeded the same way. Mixed precision is PyTorch autocast (bf16, or fp16 with a g
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -14,7 +15,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from pytest_accel.devices import Device, TorchRuntime
-from pytest_accel.errors import WorkloadUnsupported
+from pytest_accel.errors import DeviceFailure, WorkloadUnsupported
 from pytest_accel.workloads.gesture.data import FEATURES, LandmarkSet
 
 AUTOCAST_DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
@@ -191,6 +192,7 @@ class Trainer:
             run.samples += len(permutation)
             run.epoch_losses.append(float(total.item()) / len(permutation))
             accuracy, val_loss = self.evaluate(model, val_features, val_labels)
+            self._require_finite(run.epoch_losses[-1], val_loss, epoch, seed)
             run.val_accuracy.append(accuracy)
             run.val_losses.append(val_loss)
             if run.epochs_to_target is None and run.val_accuracy[-1] >= recipe.target_accuracy:
@@ -199,6 +201,14 @@ class Trainer:
                 if stop_at_target:
                     break
         return run
+
+    def _require_finite(self, train_loss: float, val_loss: float, epoch: int, seed: int) -> None:
+        """A run whose loss is NaN or infinite has no accuracy, speed or epochs to report: the features are checked
+        finite where they are loaded, so the device or its precision diverged."""
+        if not (math.isfinite(train_loss) and math.isfinite(val_loss)):
+            raise DeviceFailure(f"gesture training on {self.device.spec} in {self.dtype} (seed {seed}) diverged: "
+                                f"epoch {epoch} has training loss {train_loss} and validation loss {val_loss}; no "
+                                "metric is reported from a run with a non-finite loss")
 
     def first_step_gradients(self, train: LandmarkSet, seed: int) -> dict[str, np.ndarray]:
         """Gradients of the first batch's loss for the seed's initial weights, dropout off (it draws on the device's
