@@ -271,6 +271,11 @@ def _reason(error: Exception) -> str:
     return str(error).removesuffix(_RECOVERY)
 
 
+def fault_of(error: BaselineError) -> str:
+    """What is wrong with the file, without the advice to re-record it (for a file the update flag never writes)."""
+    return _reason(error).removeprefix("baseline file ")
+
+
 def _reject_constant(name: str) -> Any:
     raise json.JSONDecodeError(f"{name} is not a number JSON allows", name, 0)
 

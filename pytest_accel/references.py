@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 from pytest_accel.baselines import (
     REFERENCE_FOLDER,
     BaselineError,
+    fault_of,
     safe_name,
     validate_document,
     write_document,
@@ -125,7 +126,10 @@ class ReferenceStore:
             return None
         except JsonFileError as error:
             raise BaselineError(f"reference file {error}") from None
-        validate_document(path, document)
+        try:
+            validate_document(path, document)
+        except BaselineError as error:
+            raise BaselineError(f"reference file {fault_of(error)}") from None
         measured = document.get("measured", {})
         if not isinstance(measured, dict):
             raise BaselineError(f"reference file {path}: 'measured' is not an object")
