@@ -113,6 +113,7 @@ def test_bad_reference_runs_are_one_line_in_convergence_power(tmp_path: Path, ca
     assert re.search(expected, err), err
 
 
+@pytest.mark.workload  # seconds of simulation
 def test_zero_training_samples_do_not_divide_by_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Regression: measured.train_samples of 0 raised ZeroDivisionError out of convergence-power."""
     document = json.loads(json.dumps(SHIPPED[GESTURE]))
