@@ -43,6 +43,24 @@ _CPU_SECONDS = pytest.StashKey[float]()
 _CPU_LIMIT = pytest.StashKey[float]()
 
 
+#: pytest-xdist workers `pytest tests` starts when not told (-n): one per core, each loading torch, ONNX Runtime and
+#: ultralytics, so at most this many
+MAX_AUTO_WORKERS = 4
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """The plugin's tests spread over the machine's cores unless -n says otherwise (-n0: one process, as under a
+    debugger). Set here, not in the ini's addopts, which would put the suites' timed tests beside each other too."""
+    option = config.option
+    if hasattr(config, "workerinput") or not hasattr(option, "numprocesses") or option.numprocesses is not None:
+        return
+    if config.getoption("usepdb", False) or config.getoption("collectonly", False):
+        return
+    option.numprocesses = "auto"
+    option.maxprocesses = option.maxprocesses or MAX_AUTO_WORKERS
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # read before any pytester moves HOME: every project of this session shares one cache of generated data sets,
     # exported and quantized models (each keyed by what it was made from, written atomically)
