@@ -46,6 +46,7 @@ _CPU_LIMIT = pytest.StashKey[float]()
 #: pytest-xdist workers `pytest tests` starts when not told (-n): one per core, each loading torch, ONNX Runtime and
 #: ultralytics, so at most this many
 MAX_AUTO_WORKERS = 4
+REPOSITORY = Path(__file__).resolve().parent.parent
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -53,7 +54,9 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
     """The plugin's tests spread over the machine's cores unless -n says otherwise (-n0: one process, as under a
     debugger). Set here, not in the ini's addopts, which would put the suites' timed tests beside each other too."""
     option = config.option
-    if hasattr(config, "workerinput") or not hasattr(option, "numprocesses") or option.numprocesses is not None:
+    if config.rootpath != REPOSITORY or hasattr(config, "workerinput"):
+        return  # a pytester project importing this file's fixtures, or a worker
+    if not hasattr(option, "numprocesses") or option.numprocesses is not None:
         return
     if config.getoption("usepdb", False) or config.getoption("collectonly", False):
         return
