@@ -84,12 +84,17 @@ def document_bytes(draw: st.DrawFn, seed: Any) -> bytes:
     text = text.replace(json.dumps(_DEEP), "[" * depth + "]" * depth)
     text = text.replace(json.dumps(_HUGE_INT), "9" * draw(st.sampled_from([309, 400, 5000])))
     data = text.encode("utf-8")
+    return damaged_bytes(draw, data)
+
+
+def damaged_bytes(draw: st.DrawFn, data: bytes) -> bytes:
+    """``data`` as written, or (one time in two) truncated, with stray bytes inserted, or behind a UTF-8 BOM."""
     damage = draw(st.sampled_from(["none", "none", "none", "truncate", "bytes", "bom"]))
     if damage == "truncate" and data:
-        data = data[: draw(st.integers(0, len(data) - 1))]
-    elif damage == "bytes":
+        return data[: draw(st.integers(0, len(data) - 1))]
+    if damage == "bytes":
         at = draw(st.integers(0, len(data)))
-        data = data[:at] + draw(st.binary(min_size=1, max_size=8)) + data[at:]
-    elif damage == "bom":
-        data = b"\xef\xbb\xbf" + data
+        return data[:at] + draw(st.binary(min_size=1, max_size=8)) + data[at:]
+    if damage == "bom":
+        return b"\xef\xbb\xbf" + data
     return data

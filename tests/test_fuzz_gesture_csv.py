@@ -24,6 +24,7 @@ from pytest_accel.workloads.gesture.data import (
     normalise,
 )
 from pytest_accel.workloads.gesture.hand import GESTURE_NAMES, generate
+from tests.fuzz_documents import damaged_bytes
 from tests.fuzzing import FUZZ_SETTINGS
 from tests.test_bad_inputs import SUITE_OPTIONS_CONFTEST, _usage_error
 
@@ -71,15 +72,7 @@ def landmark_csv(draw: st.DrawFn) -> bytes:
     header = ["label", *(f"{axis}{i}" for i in range(21) for axis in "xyz"[:layout])]
     lines = ([",".join(header)] if draw(st.booleans()) else []) + [",".join(row) for row in rows]
     data = (draw(st.sampled_from(["\n", "\r\n"])).join(lines) + "\n").encode("utf-8", "surrogatepass")
-    damage = draw(st.sampled_from(["none", "none", "none", "truncate", "bytes", "bom"]))
-    if damage == "truncate" and data:
-        data = data[: draw(st.integers(0, len(data) - 1))]
-    elif damage == "bytes":
-        at = draw(st.integers(0, len(data)))
-        data = data[:at] + draw(st.binary(min_size=1, max_size=8)) + data[at:]
-    elif damage == "bom":
-        data = b"\xef\xbb\xbf" + data
-    return data
+    return damaged_bytes(draw, data)
 
 
 def _row(label: str, value: str) -> str:
