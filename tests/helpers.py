@@ -36,6 +36,38 @@ def test_latency(accel):
 """
 
 
+#: A conftest's device without PyTorch (`--device=host`): a project whose tests only need some device runs in a fresh
+#: process or on xdist workers without importing torch, which costs each such process about 2 s here.
+HOST_DEVICE_CONFTEST = """
+from pytest_accel.devices import Backend, Device, DeviceInfo
+
+
+class HostDevice(Device):
+    runtime = "python"
+
+    def describe(self):
+        return DeviceInfo(backend=self.backend_name, spec=self.spec, vendor="host", model="python")
+
+
+class HostBackend(Backend):
+    name = "host"
+    grammar = "host"
+
+    def parse(self, spec):
+        return spec if spec == "host" else None
+
+    def discover(self):
+        return ["host"]
+
+    def open(self, spec):
+        return HostDevice(spec, self.name)
+
+
+def pytest_accel_register_backends(registry):
+    registry.register(HostBackend())
+"""
+
+
 def baseline_files(root: Path) -> list[Path]:
     return sorted(p for p in (root / "baselines").rglob("*.json"))
 

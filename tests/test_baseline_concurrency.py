@@ -18,7 +18,7 @@ from pytest_accel.baselines import BaselineStore
 from pytest_accel.metrics import Metric
 from pytest_accel.options import OPT_RECORD_RUN, OPT_UPDATE
 from pytest_accel.records import baseline_record
-from tests.helpers import baseline_files
+from tests.helpers import HOST_DEVICE_CONFTEST, baseline_files
 
 FILES = 10
 RECORDERS = 3
@@ -34,7 +34,6 @@ from pathlib import Path
 import pytest
 
 from pytest_accel import baselines
-from pytest_accel.devices import Backend, Device, DeviceInfo
 
 _load_document = baselines.load_document
 
@@ -48,38 +47,13 @@ def slow_load_document(path):
 baselines.load_document = slow_load_document
 
 
-class HostDevice(Device):
-    runtime = "python"
-
-    def describe(self):
-        return DeviceInfo(backend=self.backend_name, spec=self.spec, vendor="host", model="racer")
-
-
-class HostBackend(Backend):
-    name = "host"
-    grammar = "host"
-
-    def parse(self, spec):
-        return spec if spec == "host" else None
-
-    def discover(self):
-        return ["host"]
-
-    def open(self, spec):
-        return HostDevice(spec, self.name)
-
-
-def pytest_accel_register_backends(registry):
-    registry.register(HostBackend())
-
-
 def pytest_collection_finish(session):
     barrier = Path(os.environ["RACE_BARRIER"])
     barrier.joinpath(os.environ["RACE_PROCESS"]).touch()
     deadline = time.monotonic() + 60
     while len(list(barrier.iterdir())) < int(os.environ["RACE_PROCESSES"]) and time.monotonic() < deadline:
         time.sleep(0.01)
-"""
+""" + HOST_DEVICE_CONFTEST
 
 RACE_TEST = """
 import os

@@ -104,3 +104,28 @@ def test_extraction_without_a_model_file_is_a_clear_error(tmp_path: Path) -> Non
     with pytest.raises(FileNotFoundError, match=r"MediaPipe hand landmarker model .*missing.task not found; "
                                                  r"download hand_landmarker.task"):
         extract_from_images(tmp_path, tmp_path / "missing.task")
+
+
+def test_generated_sets_are_kept_in_the_cache_and_regenerated_when_damaged(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTEST_ACCEL_CACHE", str(tmp_path))
+    fresh = generated_set(40, seed=3)
+    [stored] = (tmp_path / "gesture").iterdir()
+    assert stored.name.startswith("generated-40x3-") and stored.suffix == ".npz"
+    landmarks, labels = generate(40, seed=3)
+    assert np.array_equal(fresh.features, normalise(landmarks)) and np.array_equal(fresh.labels, labels)
+    stored.write_bytes(b"\x00" * 10)  # damaged: generated again, and the file replaced
+    again = generated_set(40, seed=3)
+    assert np.array_equal(again.features, fresh.features) and np.array_equal(again.labels, fresh.labels)
+    assert stored.stat().st_size > 10 and [p.name for p in (tmp_path / "gesture").iterdir()] == [stored.name]
+    other_landmarks, other_labels = generate(40, seed=4)
+    np.savez(stored, landmarks=other_landmarks, labels=other_labels)  # what the file holds is what is used
+    assert np.array_equal(generated_set(40, seed=3).features, normalise(other_landmarks))
+
+
+def test_an_unwritable_cache_still_gives_the_generated_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    monkeypatch.setenv("PYTEST_ACCEL_CACHE", str(blocked))
+    landmarks, _ = generate(20, seed=1)
+    assert np.array_equal(generated_set(20, seed=1).features, normalise(landmarks))

@@ -55,6 +55,7 @@ def suites(pytester: pytest.Pytester) -> pytest.Pytester:
 # second time by a later in-process run once pytester has dropped them.
 
 @pytest.mark.workload
+@pytest.mark.usefixtures("workload_cache")  # the gesture data generated once for the session
 def test_broken_backward_fails_gradient_parity_and_convergence(suites: pytest.Pytester) -> None:
     copy_suites(suites.path, extra_conftest=BROKEN_BACKWARD)
     result = suites.runpytest_subprocess(

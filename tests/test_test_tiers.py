@@ -25,7 +25,7 @@ class NotInstalled:
 
 sys.meta_path.insert(0, NotInstalled())
 import pytest
-sys.exit(pytest.main(["tests/test_options.py", "-q", "-p", "no:cacheprovider"]))
+sys.exit(pytest.main(["tests/test_options.py", "-q", "-p", "no:cacheprovider", "-p", "no:xdist"]))
 """
 
 

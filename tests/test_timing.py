@@ -80,6 +80,7 @@ def test_round_counts_follow_the_profile() -> None:
     assert full.min_rounds >= 662, "the full profile must be able to report p99"
 
 
+@pytest.mark.workload  # the standard profile times for 5 s by design, and the probe beside each round doubles it
 def test_profile_option_changes_the_sample_count(latency_project: pytest.Pytester) -> None:
     latency_project.path.joinpath("delay.txt").write_text("0.0005")
     latency_project.runpytest(f"{OPT_PROFILE}=standard", f"{OPT_REPORT}=r.json", "--benchmark-disable")

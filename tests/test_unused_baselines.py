@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pytest_accel.options import OPT_MISSING, OPT_PRUNE
-from tests.helpers import baseline_files
+from tests.helpers import HOST_DEVICE_CONFTEST, baseline_files
 
 TWO_TESTS = """
 from pytest_accel.metrics import Metric
@@ -55,7 +55,8 @@ def test_files_of_tests_that_did_not_run_are_not_listed(pytester: pytest.Pyteste
 
 
 #: A project shaped like the suites: a conftest option narrows a parameter (as --yolo-dtypes does), tests with
-#: markers and batch sizes, and a second test file in a sub-folder.
+#: markers and batch sizes, and a second test file in a sub-folder; on a device without torch (its xdist workers
+#: start without it).
 PROJECT_CONFTEST = """
 def pytest_addoption(parser):
     parser.addoption("--dtypes", default="fp32,fp16")
@@ -63,7 +64,7 @@ def pytest_addoption(parser):
 def pytest_generate_tests(metafunc):
     if "dtype" in metafunc.fixturenames:
         metafunc.parametrize("dtype", metafunc.config.getoption("--dtypes").split(","))
-"""
+""" + HOST_DEVICE_CONFTEST
 PROJECT_TEST_C = """
 import os
 import pytest
@@ -92,7 +93,7 @@ _RECORDED: dict[Path, bytes] = {}
 
 def _recorded_project(pytester: pytest.Pytester) -> list[Path]:
     pytester.makeconftest(PROJECT_CONFTEST)
-    pytester.makeini("[pytest]\nmarkers =\n    slow: a slow test\n")
+    pytester.makeini("[pytest]\naddopts = --device=host\nmarkers =\n    slow: a slow test\n")
     pytester.makepyfile(test_c=PROJECT_TEST_C)
     (pytester.path / "sub").mkdir()
     (pytester.path / "sub" / "test_e.py").write_text(PROJECT_TEST_E)
@@ -110,7 +111,7 @@ def _recorded_project(pytester: pytest.Pytester) -> list[Path]:
 @pytest.mark.parametrize(
     "selection",
     [
-        pytest.param(["test_c.py::test_c[fp32-cpu-1]"], id="node-id"),
+        pytest.param(["test_c.py::test_c[fp32-host-1]"], id="node-id"),
         pytest.param(["test_c.py::test_d"], id="node-id-of-a-function"),
         pytest.param(["-k", "test_c and fp16"], id="keyword"),
         pytest.param(["-m", "slow"], id="mark"),
@@ -126,7 +127,7 @@ def test_pruning_never_deletes_the_baseline_of_a_test_that_was_not_run(pytester:
     """Whatever selects fewer tests than the project has, their baseline files stay (the black-box attack:
     `pytest "test_c.py::test_c[cpu-1]" --accel-prune-baselines` deleted every other test's file)."""
     files = _recorded_project(pytester)
-    pytester.runpytest(*selection, OPT_PRUNE)
+    assert pytester.runpytest(*selection, OPT_PRUNE).ret == pytest.ExitCode.OK  # the selection ran tests
     assert baseline_files(pytester.path) == files
 
 
@@ -162,7 +163,7 @@ def test_a_narrowed_run_says_in_one_line_why_it_kept_the_files(pytester: pytest.
     result = pytester.runpytest("--dtypes=fp32", OPT_PRUNE)
     result.stdout.fnmatch_lines(["2 baseline file(s) beside this run's were used by no test, kept: their test "
                                  "function was collected in this run, with other parameters*",
-                                 "*test_c-fp16-cpu-1.json", "*test_c-fp16-cpu-2.json"])
+                                 "*test_c-fp16-host-1.json", "*test_c-fp16-host-2.json"])
     assert "deleted" not in result.stdout.str()
     assert baseline_files(pytester.path) == files
 

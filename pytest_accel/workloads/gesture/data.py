@@ -21,7 +21,10 @@ import csv
 import functools
 import hashlib
 import math
+import os
 import re
+import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -200,10 +203,58 @@ def _is_number(text: str) -> bool:
 
 
 def generated_set(count: int, seed: int) -> LandmarkSet:
-    from pytest_accel.workloads.gesture.hand import GESTURE_NAMES, generate
+    """The generator's ``count`` samples for ``seed``, kept in the workloads' cache: generating them is a Python loop
+    per sample (about 4 s for the suite's 8000), and they depend only on the count, the seed and the generator's
+    code, whose digest names the file."""
+    from pytest_accel.workloads.gesture import hand
 
-    landmarks, labels = generate(count, seed)
-    return LandmarkSet(normalise(landmarks), labels, GESTURE_NAMES, f"generated (n={count}, seed={seed})")
+    path = _generated_cache_path(count, seed)
+    cached = _read_generated(path, count)
+    if cached is None:
+        cached = hand.generate(count, seed)
+        _write_generated(path, *cached)
+    landmarks, labels = cached
+    return LandmarkSet(normalise(landmarks), labels, hand.GESTURE_NAMES, f"generated (n={count}, seed={seed})")
+
+
+def _generated_cache_path(count: int, seed: int) -> Path:
+    from pytest_accel.environment import cache_dir
+    from pytest_accel.workloads.cache import file_digest
+    from pytest_accel.workloads.gesture import hand
+
+    return cache_dir() / "gesture" / f"generated-{count}x{seed}-{file_digest(Path(hand.__file__))}.npz"
+
+
+def _read_generated(path: Path, count: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The cached samples, or None when there are none or the file is not what the generator writes (then they are
+    generated again)."""
+    from pytest_accel.workloads.gesture.hand import GESTURE_NAMES
+
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            landmarks, labels = stored["landmarks"], stored["labels"]
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
+    if (landmarks.shape != (count, LANDMARKS, 3) or landmarks.dtype != np.float32 or labels.shape != (count,)
+            or labels.dtype != np.int64 or not np.isfinite(landmarks).all()
+            or not ((labels >= 0) & (labels < len(GESTURE_NAMES))).all()):
+        return None
+    return landmarks, labels
+
+
+def _write_generated(path: Path, landmarks: np.ndarray, labels: np.ndarray) -> None:
+    """Atomically (a reader sees no file or the whole one); a cache that cannot be written only costs the time."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
+    except OSError:
+        return
+    try:
+        with handle:
+            np.savez(handle, landmarks=landmarks, labels=labels)
+        os.replace(handle.name, path)
+    except OSError:
+        Path(handle.name).unlink(missing_ok=True)
 
 
 def image_folder_identity(folder: Path, model_path: Path) -> str:
