@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 _BUILTIN = re.compile(r"^(cpu|mps)$|^(cuda|xpu)(:\d+)?$")
 _OTHER = re.compile(r"^([a-z][a-z0-9_]*)(:\d+)?$")
 _PROBE_SIZE = 256
+#: CPU flags (as py-cpuinfo names them, x86 and Arm) of arithmetic in each half precision: without one, PyTorch's
+#: CPU kernels convert to fp32 and back around every operation (the detector in fp16 took about 10x its fp32 time
+#: on a 2-core EPYC without AVX512-FP16)
+_NATIVE_CPU_FLAGS = {"fp16": ("avx512_fp16", "amx_fp16", "asimdhp"), "bf16": ("avx512_bf16", "amx_bf16", "bf16")}
 
 
 def _torch() -> Any:
@@ -144,6 +148,19 @@ class TorchDevice(Device):
         if self.type in ("cpu", "mps"):
             return ("fp32", "bf16", "fp16") if self.type == "cpu" else ("fp32", "fp16", "bf16")
         return ("fp32", "fp16", "bf16") if self._native_bf16() else ("fp32", "fp16")
+
+    @property
+    def emulated_dtypes(self) -> dict[str, str]:
+        if self.type != "cpu":
+            return {}
+        from pytest_accel.environment import cpu_flags
+
+        flags = cpu_flags()
+        if not flags:
+            return {}
+        return {dtype: f"the CPU reports no {', '.join(native[:-1])} or {native[-1]}"
+                for dtype, native in _NATIVE_CPU_FLAGS.items()
+                if dtype in self.supported_dtypes and not flags.intersection(native)}
 
     def _native_bf16(self) -> bool:
         torch = self.torch
