@@ -147,7 +147,7 @@ def test_unavailable_device_errors_by_default(pytester: pytest.Pytester) -> None
     result = pytester.runpytest(f"{OPT_DEVICE}=cuda")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        [f"ERROR: device 'cuda' is not available: torch * finds no usable CUDA GPU; available: cpu; pass "
+        [f"ERROR: {OPT_DEVICE}=cuda is not available: torch * finds no usable CUDA GPU; available: cpu; pass "
          f"{OPT_SKIP_UNAVAILABLE} *"]
     )
 
