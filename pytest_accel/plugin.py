@@ -18,8 +18,9 @@ from pytest_accel import hookspecs
 from pytest_accel.baselines import BaselineError
 from pytest_accel.checker import AccelChecker
 from pytest_accel.devices import Backend, BackendRegistry, Device
+from pytest_accel.environment import cache_dir
 from pytest_accel.errors import DeviceFailure, OptionError, WorkloadUnsupported
-from pytest_accel.executors import TestExecutors
+from pytest_accel.executors import TestExecutors, keep_benchmark_storage_out_of_the_project
 from pytest_accel.identity import item_identity, test_location
 from pytest_accel.manifest import ManifestPlugin, load_manifests
 from pytest_accel.metrics import METRIC_KINDS
@@ -104,6 +105,7 @@ def register_entry_point_backends(registry: BackendRegistry) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
+    keep_benchmark_storage_out_of_the_project(config, cache_dir())
     try:
         options = read_options(config)
     except OptionError as error:

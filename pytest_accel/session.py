@@ -122,7 +122,8 @@ class AccelSession:
             except DeviceSpecError as error:
                 raise pytest.UsageError(str(error)) from None
             except DeviceUnavailable as error:
-                raise pytest.UsageError(f"{error}; pass {OPT_SKIP_UNAVAILABLE} to skip its tests instead") from None
+                raise pytest.UsageError(f"{options.device_option}={error.spec} is not available: {error.reason}; pass "
+                                        f"{OPT_SKIP_UNAVAILABLE} to skip its tests instead") from None
             for device in devices:
                 if device.available:
                     self.config.hook.pytest_accel_configure_device(config=self.config, device=device)
