@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from pytest_accel.options import OPT_DEVICE, OPT_GATE
+from pytest_accel.options import OPT_DEVICE
 from pytest_accel.report.facts import SpeedKey, SpeedRow, Speedups
 from pytest_accel.session import AccelSession
 from tests.helpers import load_json
@@ -65,11 +65,9 @@ def test_every_report_shows_one_pairing_and_one_unused_search(pytester: pytest.P
     monkeypatch.setattr(AccelSession, "unused_baseline_files", counted)
     summary = pytester.path / "step-summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    # the toy sleeps on the wall clock: its verdicts follow how busy the machine is (a 0.5 ms first run measured
-    # 4 ms beside a busy neighbour, a "startup regression"), and they are not what this test is about
     args = [f"{OPT_DEVICE}=ort:cpu", f"{OPT_DEVICE}=cpu", "--accel-profile=quick", "--benchmark-disable",
-            f"--accel-baseline-dir={stale}", "--accel-scorecard=cards", "--accel-report=r.json", f"{OPT_GATE}=none",
-            "--accel-summary=full", "--accel-missing-baseline=record"]
+            f"--accel-baseline-dir={stale}", "--accel-scorecard=cards", "--accel-report=r.json",
+            "--accel-summary=full", "--accel-gate=accuracy", "--accel-missing-baseline=record"]
     assert pytester.runpytest(*args).ret == 0
     [ort_folder] = stale.glob("ort-cpu-*")
     (ort_folder / "toy" / "test_removed.json").write_bytes((ort_folder / "toy" / "test_latency.json").read_bytes())
