@@ -3,6 +3,7 @@ from __future__ import annotations
 import gc
 import importlib
 import os
+import sys
 import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -186,6 +187,11 @@ def pytester(kept_loaded_modules: list[str], pytester: pytest.Pytester, request:
     # (among others) reads the worker's variables from the environment and would disable itself there
     for name in XDIST_WORKER_ENV:
         monkeypatch.delenv(name, raising=False)
+    # no .pyc of a project's test files: pytest before 9.2 takes its assertion-rewritten .pyc for current when the
+    # source's mtime (whole seconds) and size match, so a test that rewrites a file to the same length within a second
+    # (0.95 -> 0.93) ran the old code under pytest 8.x; without a cache every run reads the source
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
     return pytester
 
 

@@ -40,7 +40,9 @@ class Outcome:
     reason: str = ""
 
 
-@dataclass
+# eq=False: registered as a pytest plugin, so hashable by identity (pytest before 9.1 keeps plugins in a set and
+# stopped with an INTERNALERROR under --accel-scorecard)
+@dataclass(eq=False)
 class ScorecardCollector:
     """Records each test's outcome on its device; writes the scorecards at the end of the run."""
 
