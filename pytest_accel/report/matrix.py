@@ -135,6 +135,27 @@ def build_matrix(records: list[TestRecord], device_specs: tuple[str, ...] | list
     return columns, rows
 
 
+def merge_unparametrised_columns(columns: list[Column], rows: MatrixRows) -> tuple[list[Column], bool]:
+    """Narrower: a device's column of tests without parameters (``cpu``, the matmul suite's) folded into the
+    device's first column with parameters (``cpu fp32``) where no row has a value in both; ``rows`` are changed in
+    place. Returns the columns left and whether any was folded."""
+    folded = False
+    for spec, params in list(columns):
+        if params:
+            continue
+        target = next((c for c in columns if c[0] == spec and c[1]), None)
+        if target is None or any((spec, "") in cells and target in cells
+                                 for metrics in rows.values() for cells in metrics.values()):
+            continue
+        for metrics in rows.values():
+            for cells in metrics.values():
+                if (spec, "") in cells:
+                    cells[target] = cells.pop((spec, ""))
+        columns.remove((spec, ""))
+        folded = True
+    return columns, folded
+
+
 def not_passing(records: list[TestRecord]) -> list[tuple[TestRecord, Verdict]]:
     """Every judged verdict that is not a pass (:data:`LISTED_MARKS`), regressions first, failing ones first."""
     return sorted(

@@ -48,6 +48,7 @@ from pytest_accel.report.matrix import (
     column_label,
     delta_text,
     mark_key,
+    merge_unparametrised_columns,
     not_passing,
     record_missing_command,
     speedup_text,
@@ -183,7 +184,19 @@ class TerminalSummary:
         return format_value(verdict.metric.value, verdict.metric.unit), self._symbol(key), MARKS[key].markup
 
     def _matrix(self, records: list[TestRecord]) -> Iterator[Line]:
+        """One screen: reported-only metrics are left to the full form, and a device's tests without parameters
+        share a column with its first parameters where their rows do not meet."""
         columns, rows = build_matrix(records, self.session.options.device_specs)
+        reported_only = 0
+        for metrics in rows.values():
+            for name in [n for n, per_column in metrics.items()
+                         if all(mark_key(verdict) == "info" for _, verdict in per_column.values())]:
+                del metrics[name]
+                reported_only += 1
+        for label in [label for label, metrics in rows.items() if not metrics]:
+            del rows[label]
+        columns, folded = merge_unparametrised_columns(columns, rows)
+        columns = [c for c in columns if any(c in cells for metrics in rows.values() for cells in metrics.values())]
         cells = {(label, name): {column: self._cell(verdict) for column, (_, verdict) in per_column.items()}
                  for label, metrics in rows.items() for name, per_column in metrics.items()}
         label_width = max(len("metric"), *(len(name) + 2 for _, name in cells))
@@ -211,12 +224,15 @@ class TerminalSummary:
                         parts += [(" ", PLAIN), (symbol, markup)]
                     padding = " " * (width - _cell_width(cell))
                 yield Line(tuple(parts))
-        used = {mark_key(verdict) for record in records for verdict in record.verdicts}
+        used = {mark_key(verdict) for metrics in rows.values() for per_column in metrics.values()
+                for _, verdict in per_column.values()}
         gaps = any(len(per_column) < len(columns) for per_column in cells.values())
-        yield from self._legend(used, gaps)
+        matrix_width = 2 + label_width + sum(2 + width for width in widths)
+        yield from self._legend(used, gaps, reported_only, folded, min(max(self.width, matrix_width), MAX_LINE_WIDTH))
         yield Line.of("")
 
-    def _legend(self, used: set[str], gaps: bool) -> Iterator[Line]:
+    def _legend(self, used: set[str], gaps: bool, reported_only: int, folded: bool, width: int) -> Iterator[Line]:
+        """The marks used, wrapped at ``width`` (the matrix's, on a terminal narrower than it)."""
         entries: list[list[tuple[str, Markup]]] = []
         for key, mark in MARKS.items():
             if key not in used:
@@ -228,12 +244,16 @@ class TerminalSummary:
                 entries.append([(f"a value alone: {mark.meaning}", PLAIN)])
         if gaps:
             entries.append([("empty: not run there", PLAIN)])
+        if folded:
+            entries.append([("a test without parameters: under its device's first column", PLAIN)])
+        if reported_only:
+            entries.append([(f"{reported_only} reported-only metric(s) more: {OPT_SUMMARY}=full", PLAIN)])
         prefix = "  legend: "
         parts: list[tuple[str, Markup]] = [(prefix, PLAIN)]
         length = len(prefix)
         for entry in entries:
             entry_length = sum(len(text) for text, _ in entry)
-            if length > len(prefix) and length + 3 + entry_length > self.width:
+            if length > len(prefix) and length + 3 + entry_length > width:
                 yield Line(tuple(parts))
                 parts, length = [(" " * len(prefix), PLAIN)], len(prefix)
             elif length > len(prefix):
