@@ -28,7 +28,14 @@ from pytest_accel.report.junit import junit_properties
 from pytest_accel.report.safe_text import terminal_text
 from pytest_accel.rerun import CONFIRMING_ENV, rerun_command, run_in_fresh_process
 from pytest_accel.session import RECORD_KEY, AccelSession, TestRecord, WrittenBaseline
-from pytest_accel.timing import PROFILES, LatencyMeasurement, Profile, default_profile_for, measure_latency
+from pytest_accel.timing import (
+    PROFILES,
+    LatencyMeasurement,
+    Profile,
+    default_profile_for,
+    measure_latency,
+    probe_burst,
+)
 from pytest_accel.tolerances import marker_tolerances, resolve_tolerance
 from pytest_accel.verdicts import Policy, Verdict, compare, describe_verdict
 
@@ -104,6 +111,7 @@ class AccelChecker:
             self._check_stored_identity(metrics, stored_metrics)
 
         policy = replace(options.policy, family_size=self.session.speed_family_size())
+        self._witness_the_machine(metrics)
         verdicts = self._judge(metrics, stored_metrics, policy)
         invalid = [v for v in verdicts if v.regressed and v.metric.basis in ("bound", "reference")]
         if invalid and (policy.update or policy.record_missing):
@@ -127,6 +135,20 @@ class AccelChecker:
             pytest.fail(message, pytrace=False)
         return verdicts
 
+    def _witness_the_machine(self, metrics: tuple[Metric, ...]) -> None:
+        """A metric that a busy machine moves (a first inference, a time to accuracy) and that was measured without
+        the calibration probe gets a short burst of it now, right after its measurement: the evidence that tells a
+        disturbed machine from a slower workload (:mod:`pytest_accel.disturbance`)."""
+        if not any(m.kind_info.disturbed_by_load and not m.probe_samples for m in metrics):
+            return
+        burst = probe_burst(self.device)
+        for metric in metrics:
+            if metric.kind_info.disturbed_by_load and not metric.probe_samples and burst:
+                metric.probe_samples = list(burst)
+
+    def _device_probes(self) -> tuple[float, ...]:
+        return self.session.device_probes(self.device.key)
+
     def _load(self) -> tuple[dict[str, Any] | None, str]:
         """The test's baseline document (None without one), or why it cannot be used."""
         try:
@@ -142,7 +164,7 @@ class AccelChecker:
                 tolerance = self.tolerance_for(metric)
             except OptionError as error:  # a tolerance given by metric name that its kind cannot mean
                 pytest.fail(f"pytest-accel: {error}", pytrace=False)
-            verdict = compare(metric, stored_record, *tolerance, policy)
+            verdict = compare(metric, stored_record, *tolerance, policy, self._device_probes())
             if verdict.regressed and metric.kind_info.timed:
                 verdict = self._confirm(verdict, stored_record, policy)
             verdicts.append(verdict)
@@ -195,7 +217,7 @@ class AccelChecker:
             again, where = self._same_process_metric(first.metric.name), "a second measurement"
         if again is None:
             return first
-        second = compare(again, stored, first.tolerance, first.tolerance_source, policy)
+        second = compare(again, stored, first.tolerance, first.tolerance_source, policy, self._device_probes())
         measured_again = format_value(again.value, again.unit)
         if second.regressed or second.status == "inconclusive":
             # inconclusive: beyond the limit again, on a disturbed machine; the first measurement, on an undisturbed

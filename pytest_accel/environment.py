@@ -60,6 +60,13 @@ def cpu_model() -> tuple[str, str]:
     return vendor, model
 
 
+def cpu_flags() -> frozenset[str]:
+    """The instruction-set flags the host CPU reports (``avx512_bf16``, ``amx_fp16``, ``asimdhp``...); empty where
+    they cannot be read, which is not the same as "none"."""
+    flags = _cpu_facts().get("flags")
+    return frozenset(str(flag) for flag in flags) if isinstance(flags, list) else frozenset()
+
+
 def cpu_cores() -> int:
     """Logical cores this process may use (its affinity mask where the OS has one, not the whole host)."""
     if hasattr(os, "sched_getaffinity"):

@@ -7,10 +7,30 @@ the same rounds); this module is the only place that knows its fixture's interna
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
 
 if TYPE_CHECKING:
     import pytest
+
+#: pytest-benchmark's storage when none is given: a folder it makes in the current directory whenever it starts
+BENCHMARK_DEFAULT_STORAGE = "file://./.benchmarks"
+#: pytest-benchmark's options that read or write its storage
+BENCHMARK_STORAGE_OPTIONS = ("benchmark_save", "benchmark_autosave", "benchmark_compare", "benchmark_compare_fail")
+
+
+def keep_benchmark_storage_out_of_the_project(config: pytest.Config, cache: Path) -> None:
+    """Point pytest-benchmark's default storage into ``cache`` for a run that saves and compares nothing: it would
+    make an empty ``.benchmarks`` folder in the project it runs in (a checkout, say) and never use it. A run that
+    saves or compares, or names its own storage, keeps pytest-benchmark's behaviour. Must run before
+    pytest-benchmark's ``pytest_configure`` (which is trylast); xdist workers get the option as the controller set it.
+    """
+    option = config.option
+    if getattr(option, "benchmark_storage", None) != BENCHMARK_DEFAULT_STORAGE:
+        return
+    if any(getattr(option, name, None) for name in BENCHMARK_STORAGE_OPTIONS):
+        return
+    option.benchmark_storage = f"file://{cache / 'pytest-benchmark'}"
 
 
 class RoundExecutor(Protocol):

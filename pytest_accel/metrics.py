@@ -37,6 +37,9 @@ class MetricKind:
     tolerance_below: float | None = None
     #: the report section (a scorecard's) its metrics are listed in, or None; a workload adds others per metric
     section: str | None = None
+    #: a busy machine moves its values (times, rates, energy): a slower value measured beside a disturbed
+    #: calibration probe is inconclusive, not a regression (:mod:`pytest_accel.disturbance`)
+    disturbed_by_load: bool = False
 
     @property
     def title(self) -> str:
@@ -62,18 +65,18 @@ KINDS: dict[str, MetricKind] = {
         # 0.05: the floor under the run-to-run prediction interval (a history of runs); a single-run baseline is
         # judged by the within-run test at twice it, since it cannot see the run-to-run noise
         MetricKind("latency", "relative", 0.05, True, True, "timed samples; significant and relative slowdown",
-                   section="speed"),
+                   section="speed", disturbed_by_load=True),
         MetricKind("throughput", "relative", 0.05, True, True, "timed samples; significant and relative drop",
-                   tolerance_below=1.0, section="speed"),
+                   tolerance_below=1.0, section="speed", disturbed_by_load=True),
         MetricKind("memory", "relative", 0.10, False, False, "relative growth of peak memory"),
         MetricKind("startup", "relative", 1.0, False, True, "one-shot load + compile + first run; relative, loose",
-                   label="first run", section="speed"),
+                   label="first run", section="speed", disturbed_by_load=True),
         # 0.10: one window of the minimum 20 counter periods can be off by one period's energy (5%), and a board's
         # power moves a few percent with its temperature and clocks between runs; the value is a median of several
         # windows, with no round samples for a significance test, so the tolerance alone must cover both. Not a
         # speed: energy per inference is compared between devices as it is, not as a speed-up
         MetricKind("energy", "relative", 0.10, False, False, "energy per inference from a device's energy meter; "
-                   "relative growth", section="energy"),
+                   "relative growth", section="energy", disturbed_by_load=True),
         MetricKind(INFO_KIND, "none", None, False, False, "recorded and reported, never checked"),
     )
 }

@@ -34,6 +34,7 @@ from pytest_accel.options import (
     OPT_ACCEL_DEVICE,
     OPT_ALLOW_TF32,
     OPT_BASELINE_DIR,
+    OPT_BENCHMARK_TABLE,
     OPT_DETERMINISTIC,
     OPT_DEVICE,
     OPT_FAIL_FASTER_CONVERGENCE,
@@ -132,6 +133,7 @@ def read_options(config: pytest.Config) -> AccelOptions:
         fail_faster_convergence=bool(getoption(OPT_FAIL_FASTER_CONVERGENCE)),
         inject_slowdown=_read_slowdown(getoption(OPT_INJECT_SLOWDOWN)),
         summary=summary,
+        benchmark_table=bool(getoption(OPT_BENCHMARK_TABLE)) or summary == "none",
         scorecard_dir=_read_scorecard_dir(config),
         manifest_paths=_read_manifest_paths(config, ini_dir),
     )

@@ -39,6 +39,7 @@ OPT_FAIL_FASTER_CONVERGENCE = "--accel-fail-faster-convergence"
 OPT_INJECT_SLOWDOWN = "--accel-inject-slowdown"
 OPT_DETERMINISTIC = "--accel-deterministic"
 OPT_PRUNE = "--accel-prune-baselines"
+OPT_BENCHMARK_TABLE = "--accel-benchmark-table"
 OPT_SUMMARY = "--accel-summary"
 OPT_SCORECARD = "--accel-scorecard"
 OPT_MANIFEST = "--accel-manifest"
@@ -112,6 +113,8 @@ class AccelOptions:
     inject_slowdown: float = 0.0
     #: the terminal summary's form: compact, full or none
     summary: str = "compact"
+    #: pytest-benchmark's own table and header line are printed beside the summary
+    benchmark_table: bool = False
     #: --accel-scorecard: the folder the per-device scorecards are written to, or None for none
     scorecard_dir: Path | None = None
     #: backend manifests named by --accel-manifest, then by ini accel_manifests (the installed backends' own are
@@ -249,6 +252,13 @@ def add_options(parser: pytest.Parser) -> None:
         "device keys beside the files its tests used that no test used (removed or renamed tests, and variants or "
         "dtypes this run did not ask for: run it with the full configuration). Test files only partly selected "
         "(-k, -m) are left alone. Default: off.",
+    )
+    group.addoption(
+        OPT_BENCHMARK_TABLE,
+        action="store_true",
+        default=False,
+        help="print pytest-benchmark's own statistics table and its header line too (hidden while pytest-accel "
+        "prints its summary, which shows the same measurements with their verdicts). Default: off.",
     )
     group.addoption(
         OPT_FAIL_INCONCLUSIVE,

@@ -18,8 +18,9 @@ from pytest_accel import hookspecs
 from pytest_accel.baselines import BaselineError
 from pytest_accel.checker import AccelChecker
 from pytest_accel.devices import Backend, BackendRegistry, Device
+from pytest_accel.environment import cache_dir
 from pytest_accel.errors import DeviceFailure, OptionError, WorkloadUnsupported
-from pytest_accel.executors import TestExecutors
+from pytest_accel.executors import TestExecutors, keep_benchmark_storage_out_of_the_project
 from pytest_accel.identity import item_identity, test_location
 from pytest_accel.manifest import ManifestPlugin, load_manifests
 from pytest_accel.metrics import METRIC_KINDS
@@ -104,6 +105,7 @@ def register_entry_point_backends(registry: BackendRegistry) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
+    keep_benchmark_storage_out_of_the_project(config, cache_dir())
     try:
         options = read_options(config)
     except OptionError as error:
@@ -129,8 +131,25 @@ def pytest_configure(config: pytest.Config) -> None:
         session.devices()  # resolve now: a bad --device stops the run before collection
 
 
-def pytest_report_header(config: pytest.Config) -> list[str]:
-    return [terminal_text(line) for line in _header_lines(config)]
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """pytest-benchmark's own statistics table repeats, without verdicts and 450 characters wide, what the summary
+    shows: hidden unless asked for (pytest-benchmark keeps measuring, and its --benchmark-json keeps every round)."""
+    accel = session.config.stash.get(SESSION_KEY, None)
+    benchmark = getattr(session.config, "_benchmarksession", None)  # pytest-benchmark's session object
+    if accel is not None and benchmark is not None and not accel.options.benchmark_table:
+        benchmark.quiet = True
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_report_header(config: pytest.Config) -> Generator[None, list[Any], list[Any]]:
+    """Ours (printed first: pytest prints the hook's results last to first), and the other plugins' less
+    pytest-benchmark's (one 170-character line of its defaults) while its table is hidden."""
+    lines = yield
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None and not session.options.benchmark_table:
+        lines = [entry for entry in lines if not (isinstance(entry, str) and entry.startswith("benchmark: "))]
+    return [*lines, [terminal_text(line) for line in _header_lines(config)]]
 
 
 def _header_lines(config: pytest.Config) -> list[str]:
@@ -143,8 +162,9 @@ def _header_lines(config: pytest.Config) -> list[str]:
         lines.append(f"accel: {OPT_DEVICE} belongs to another plugin or conftest here; give pytest-accel's devices "
                      f"with {OPT_ACCEL_DEVICE}")
     lines += [
-        f"accel: baselines {options.baseline_dir}, gate {','.join(sorted(options.gate)) or 'none'}, "
-        f"missing baseline: {options.missing_baseline}, profile {options.profile or 'per device'}"
+        f"accel: baselines {options.baseline_dir}",
+        f"accel: gate {','.join(sorted(options.gate)) or 'none'}, missing baseline: {options.missing_baseline}, "
+        f"profile {options.profile or 'per device'}",
     ]
     if not session.devices_resolved:
         lines.append(f"accel: no {options.device_option} given; tests that take `device` run on cpu")

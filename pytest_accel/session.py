@@ -13,6 +13,7 @@ from pytest_accel import environment
 from pytest_accel.baselines import BaselineError, BaselineStore, may_be_file_of
 from pytest_accel.devices import BackendRegistry, Device, DeviceSpecError, DeviceUnavailable
 from pytest_accel.devices.resolver import DeviceSettings, resolve_devices
+from pytest_accel.disturbance import probe_time
 from pytest_accel.environment import utc_now
 from pytest_accel.manifest import ManifestPlugin
 from pytest_accel.metrics import KINDS, measurement_of
@@ -89,6 +90,7 @@ class AccelSession:
         self.written: list[WrittenBaseline] = []
         self._devices: list[Device] | None = None
         self._family_size: int | None = None
+        self._device_probes: dict[str, tuple[float, ...]] = {}
         #: baseline file -> the (test, device) that uses it in this run
         self._claimed: dict[Path, tuple[str, str]] = {}
         #: test files some of whose tests were deselected (-k, -m): pruning keeps their unused baselines
@@ -120,7 +122,8 @@ class AccelSession:
             except DeviceSpecError as error:
                 raise pytest.UsageError(str(error)) from None
             except DeviceUnavailable as error:
-                raise pytest.UsageError(f"{error}; pass {OPT_SKIP_UNAVAILABLE} to skip its tests instead") from None
+                raise pytest.UsageError(f"{options.device_option}={error.spec} is not available: {error.reason}; pass "
+                                        f"{OPT_SKIP_UNAVAILABLE} to skip its tests instead") from None
             for device in devices:
                 if device.available:
                     self.config.hook.pytest_accel_configure_device(config=self.config, device=device)
@@ -198,6 +201,13 @@ class AccelSession:
             )
         return max(self._family_size, 1)
 
+    def device_probes(self, device_key: str) -> tuple[float, ...]:
+        """The calibration probe's times in every baseline of ``device_key`` (read once a run): what the probe
+        usually takes on this machine, for metrics whose own baseline has no probe."""
+        if device_key not in self._device_probes:
+            self._device_probes[device_key] = tuple(device_probe_times(self.store, device_key))
+        return self._device_probes[device_key]
+
     @cached_property
     def software(self) -> dict[str, str]:
         return environment.software_stack()
@@ -231,6 +241,31 @@ def count_history_metrics(store: BaselineStore, device_keys: list[str], min_hist
                 if speed and len(record.get("history") or []) >= min_history:
                     measurements.add((path, measurement_of(name, record.get("kind", ""))))
     return len(measurements)
+
+
+def device_probe_times(store: BaselineStore, device_key: str) -> list[float]:
+    """Every probe time the device's baselines hold: each speed metric's history runs', and the probe samples'
+    median of a metric stored without a history. A damaged file is skipped (the test that uses it fails on it)."""
+    folder = store.root / device_key
+    times: list[float] = []
+    for path in sorted(folder.rglob("*.json")) if folder.is_dir() else []:
+        times.extend(_probe_times(store, path))
+    return times
+
+
+def _probe_times(store: BaselineStore, path: Path) -> list[float]:
+    try:
+        document = store.load(path)
+    except BaselineError:
+        return []
+    times = []
+    for record in (document or {}).get("metrics", {}).values():
+        history = [float(h["probe"]) for h in record.get("history") or [] if h.get("probe")]
+        if history:
+            times.extend(history)
+        elif (median := probe_time(record.get("probe_samples"))) is not None:
+            times.append(median)
+    return [t for t in times if t > 0]
 
 
 #: the run's session on its config

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from pytest_accel.errors import WorkloadUnsupported
 from pytest_accel.paths import readable_file
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ OPT_GESTURE_IMAGES = "--gesture-images"
 OPT_GESTURE_LANDMARKER = "--gesture-landmarker"
 OPT_GESTURE_DTYPES = "--gesture-dtypes"
 GESTURE_DTYPES = ("fp32", "bf16", "fp16")
+DEFAULT_GESTURE_DTYPES = ("fp32", "bf16")
 #: throughput batch sizes when --yolo-batch-sizes is not given
 HOST_CPU_BATCH_SIZES = (1, 2, 4)
 ACCELERATOR_BATCH_SIZES = (1, 8, 32)
@@ -67,10 +69,11 @@ def add_suite_options(parser: pytest.Parser) -> None:
         f"{_join(HOST_CPU_BATCH_SIZES)} on CPUs, {_join(ACCELERATOR_BATCH_SIZES)} on accelerators.",
     )
     group.addoption(
-        OPT_YOLO_DTYPES, default=",".join(DEFAULT_DETECTION_DTYPES), metavar="LIST",
+        OPT_YOLO_DTYPES, default=None, metavar="LIST",
         help="comma-separated dtypes: fp32, fp16, bf16 (PyTorch devices) and int8 (ONNX Runtime and OpenVINO devices: "
         "a static INT8 quantization of the fp32 export, calibrated on train-split images, made once and cached); "
-        "ONNX devices run fp32 and int8. Default: " + ",".join(DEFAULT_DETECTION_DTYPES) + ".",
+        "ONNX devices run fp32 and int8. Default: " + ",".join(DEFAULT_DETECTION_DTYPES) + ", less what a device only "
+        "emulates (fp16 on a CPU without AVX512-FP16 or AMX-FP16: its tests skip saying so).",
     )
     group.addoption(
         OPT_GESTURE_DATA, default=None, metavar="CSV",
@@ -87,9 +90,9 @@ def add_suite_options(parser: pytest.Parser) -> None:
         help="MediaPipe hand_landmarker.task model file for --gesture-images. Default: none.",
     )
     group.addoption(
-        OPT_GESTURE_DTYPES, default="fp32,bf16", metavar="LIST",
+        OPT_GESTURE_DTYPES, default=None, metavar="LIST",
         help="comma-separated training precisions: fp32, and bf16/fp16 autocast where the device supports them. "
-        "Default: fp32,bf16.",
+        "Default: " + ",".join(DEFAULT_GESTURE_DTYPES) + ", less what a device only emulates.",
     )
 
 
@@ -102,6 +105,21 @@ def _file_option(option: str, text: str, suffixes: tuple[str, ...], kind: str) -
         return readable_file(text, suffixes, kind)
     except ValueError as error:
         raise pytest.UsageError(f"{option}={error}") from None
+
+
+def _dtypes_or_default(config: pytest.Config, option: str, allowed: tuple[str, ...],
+                       default: tuple[str, ...]) -> tuple[str, ...]:
+    text = config.getoption(option)
+    return default if text is None else _dtypes(option, text, allowed)
+
+
+def skip_emulated_by_default(device: Device, dtype: str, dtypes_given: bool, option: str) -> None:
+    """A default dtype that ``device`` only emulates skips with the evidence (WorkloadUnsupported); one the user
+    listed runs."""
+    why = device.emulated_dtypes.get(dtype)
+    if why is not None and not dtypes_given:
+        raise WorkloadUnsupported(f"{dtype} on {device.spec} is emulated ({why}): not run by default; "
+                                  f"{option}={dtype} runs it")
 
 
 def _dtypes(option: str, text: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
@@ -140,6 +158,8 @@ class GestureOptions:
     images: Path | None
     landmarker: Path | None
     dtypes: tuple[str, ...]
+    #: the user listed the dtypes: emulated ones run too (see :func:`skip_emulated_by_default`)
+    dtypes_given: bool = False
 
     @property
     def default_data(self) -> bool:
@@ -182,7 +202,8 @@ def read_gesture_options(config: pytest.Config) -> GestureOptions:
         data=data_path,
         images=Path(images).absolute() if images else None,
         landmarker=landmarker_path,
-        dtypes=_dtypes(OPT_GESTURE_DTYPES, config.getoption(OPT_GESTURE_DTYPES), GESTURE_DTYPES),
+        dtypes=_dtypes_or_default(config, OPT_GESTURE_DTYPES, GESTURE_DTYPES, DEFAULT_GESTURE_DTYPES),
+        dtypes_given=config.getoption(OPT_GESTURE_DTYPES) is not None,
     )
 
 
@@ -195,6 +216,8 @@ class DetectionOptions:
     dtypes: tuple[str, ...]
     #: the user trusts the weights file: it may be unpickled fully (OPT_YOLO_ALLOW_UNSAFE)
     allow_unsafe_load: bool = False
+    #: the user listed the dtypes: emulated ones run too (see :func:`skip_emulated_by_default`)
+    dtypes_given: bool = False
 
     @property
     def bundled_defaults(self) -> bool:
@@ -264,6 +287,7 @@ def read_detection_options(config: pytest.Config) -> DetectionOptions:
         data=data_path,
         imgsz=imgsz,
         batch_sizes=_int_list(OPT_YOLO_BATCH_SIZES, batch_text, MAX_BATCH_SIZE) if batch_text else None,
-        dtypes=_dtypes(OPT_YOLO_DTYPES, config.getoption(OPT_YOLO_DTYPES), DETECTION_DTYPES),
+        dtypes=_dtypes_or_default(config, OPT_YOLO_DTYPES, DETECTION_DTYPES, DEFAULT_DETECTION_DTYPES),
         allow_unsafe_load=allow_unsafe,
+        dtypes_given=config.getoption(OPT_YOLO_DTYPES) is not None,
     )

@@ -116,7 +116,9 @@ class LatencyMeasurement:
                 probe_samples=list(self.probe_samples) or None,
                 summary=summary,
             ),
-            Metric(f"{self.name}.first_run", self.first_run_seconds, "s", "startup", "lower"),
+            # the probe of the rounds that followed: the machine's state beside the first run
+            Metric(f"{self.name}.first_run", self.first_run_seconds, "s", "startup", "lower",
+                   probe_samples=list(self.probe_samples) or None),
             Metric(
                 f"{self.name}.throughput",
                 self.batch_size / self.median,
@@ -143,6 +145,29 @@ def _probe_repeats(probe: Callable[[], None], device: Device, per_round: float) 
     single = min(_timed(probe, device) for _ in range(3))
     wanted = min(per_round * PROBE_SHARE, PROBE_MAX_SECONDS)
     return max(1, min(PROBE_MAX_REPEATS, round(wanted / single))) if single > 0 else 1
+
+
+#: probe samples taken beside a metric measured without them (:func:`probe_burst`), each about PROBE_MAX_SECONDS
+PROBE_BURST_SAMPLES = 9
+
+
+def probe_burst(device: Device) -> list[float]:
+    """The calibration probe timed now, :data:`PROBE_BURST_SAMPLES` times (seconds per call, as the interleaved
+    probe's samples): the machine's state beside a measurement that had no probe of its own. Empty for a device
+    without a probe."""
+    probe = device.calibration_probe()
+    if probe is None:
+        return []
+    device.synchronize()
+    repeats = _probe_repeats(probe, device, PROBE_MAX_SECONDS / PROBE_SHARE)
+    samples = []
+    for _ in range(PROBE_BURST_SAMPLES):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            probe()
+        device.synchronize()
+        samples.append((time.perf_counter() - start) / repeats)
+    return samples
 
 
 def _timed(fn: Callable[[], object], device: Device) -> float:

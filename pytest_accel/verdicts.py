@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping, NamedTuple
+from typing import Any, Literal, Mapping, NamedTuple, Sequence
 
+from pytest_accel.disturbance import history_disturbance, single_run_disturbance
 from pytest_accel.history import run_summary
 from pytest_accel.metrics import Metric, format_measured, format_value
 from pytest_accel.stats import HistoryTest, timing_shift
@@ -29,10 +30,8 @@ STARTUP_ALWAYS_JUDGED = 2.0
 #: cannot see the run-to-run part of the noise.
 MIN_HISTORY = 5
 FALLBACK_TOLERANCE_FACTOR = 2.0
-#: A round-time spread this many times the history's typical one (taken as at least DISTURBED_MIN_USUAL_SPREAD,
-#: so a workload whose rounds agree to 0.1% is not "disturbed" by ordinary 2% jitter) means the run was disturbed.
-DISTURBED_SPREAD_FACTOR = 3.0
-DISTURBED_MIN_USUAL_SPREAD = 0.05
+#: a history's limit above +100%, and above 3 tolerances, is spoken of as no limit at all
+NOISY_LIMIT, NOISY_LIMIT_TOLERANCES = 1.0, 3.0
 
 
 @dataclass(frozen=True)
@@ -122,10 +121,13 @@ def compare(
     tolerance: float | None,
     tolerance_source: str,
     policy: Policy,
+    device_probes: Sequence[float] = (),
 ) -> Verdict:
     """The final verdict on ``metric``. ``stored`` is the device's baseline record for it (or None); a metric that
     carries a device-independent reference (``expected``) is judged against that instead. ``tolerance`` is already
-    resolved (marker > CLI > ini > default)."""
+    resolved (marker > CLI > ini > default). ``device_probes``: the calibration probe's times in all of the device's
+    baselines, the evidence of a disturbed machine where the metric's own baseline has no probe
+    (:mod:`pytest_accel.disturbance`)."""
     against: Mapping[str, Any] | None = stored
     if metric.basis == "reference":
         against = {"value": metric.expected, "unit": metric.unit}
@@ -135,7 +137,7 @@ def compare(
                        f"the value or its timing samples are not finite numbers (value {metric.value}): a broken run, "
                        "never a pass or a baseline",
                        gated=metric.kind in policy.gate, fails_when_inconclusive=policy.fail_inconclusive)
-    judged = _judge(metric, against, tolerance, policy)
+    judged = _judge(metric, against, tolerance, policy, device_probes)
     status, detail = judged[0], judged[1]
     limit = judged.limit if isinstance(judged, HistoryJudgement) else None
     writes = False
@@ -167,7 +169,8 @@ class HistoryJudgement(NamedTuple):
 
 
 def _judge(
-    metric: Metric, against: Mapping[str, Any] | None, tolerance: float | None, policy: Policy
+    metric: Metric, against: Mapping[str, Any] | None, tolerance: float | None, policy: Policy,
+    device_probes: Sequence[float],
 ) -> tuple[Status, str] | HistoryJudgement:
     basis = metric.basis
     if basis == "none":
@@ -189,12 +192,12 @@ def _judge(
 
     history = [h for h in against.get("history") or [] if isinstance(h, Mapping)]
     if metric.kind_info.speed and len(history) >= policy.min_history and metric.value > 0:
-        return _judge_history(metric, history, tolerance, policy)
+        return _judge_history(metric, history, tolerance, policy, device_probes)
     if metric.kind_info.timed:  # a single-run baseline cannot see the run-to-run noise
         tolerance *= FALLBACK_TOLERANCE_FACTOR
     if metric.is_timed and against.get("samples") and _rank_test_can_decide(
             len(metric.samples or []), len(against["samples"]), policy.alpha):
-        return _judge_timed(metric, against, tolerance, policy)
+        return _judge_timed(metric, against, tolerance, policy, device_probes)
 
     if base_value == 0:
         worse = metric.value != 0 and ((metric.value > 0) == (metric.direction == "lower"))
@@ -210,6 +213,11 @@ def _judge(
                          "sample cannot tell from scheduling noise (record more runs to judge it on its history)")
     name = basis  # "reference" or "baseline"
     if worse:
+        disturbance = single_run_disturbance(metric, against, policy.alpha, device_probes) if (
+            metric.kind_info.disturbed_by_load) else ""
+        if disturbance:
+            return "inconclusive", (f"worse than the {name} beyond the tolerance, but the machine was disturbed "
+                                    f"({disturbance}): neither passed nor failed, re-run it on a quiet machine")
         return "regression", f"worse than the {name} beyond the tolerance"
     if better:
         return "improved", f"better than the {name} beyond the tolerance; update it if this is real"
@@ -230,7 +238,7 @@ def _worse_oriented(value: float, direction: str) -> float:
 
 
 def _judge_history(
-    metric: Metric, history: list[Mapping[str, Any]], tolerance: float, policy: Policy
+    metric: Metric, history: list[Mapping[str, Any]], tolerance: float, policy: Policy, device_probes: Sequence[float]
 ) -> HistoryJudgement:
     """Against the run-level values of the last runs: a prediction interval (the run-to-run noise), the
     tolerance as its floor, the significance split over the run's family of such metrics."""
@@ -249,7 +257,7 @@ def _judge_history(
             f"{format_value(values[0], metric.unit)} to {format_value(values[-1], metric.unit)}")
     shown = chosen[0] if len(chosen) == 1 else "absolute"
     text = (f"{head}; {'time' if metric.direction == 'lower' else '1/rate'} {_percent(tests[shown].ratio - 1)} "
-            f"({shown}), limit {_percent(limits[shown] - 1)}")
+            f"({shown}), {_limit_text(limits[shown] - 1, tolerance)}")
     def judgement(status: Status, detail: str) -> HistoryJudgement:
         return HistoryJudgement(status, detail, limits[shown] - 1)
 
@@ -263,7 +271,7 @@ def _judge_history(
             return judgement("inconclusive", f"{text}; but {tests[shown].set_aside} unchanged run(s) of the history "
                              f"were as slow ({_percent(slow_phase - 1)}, set aside as a slow phase of this runner): "
                              "neither passed nor failed, re-run it")
-        disturbance = _disturbance(now_summary, history, alpha)
+        disturbance = history_disturbance(now_summary, history, alpha, device_probes)
         if disturbance:
             return judgement("inconclusive", f"{text}; but the machine was disturbed ({disturbance}): neither "
                              "passed nor failed, re-run it on a quiet machine")
@@ -273,7 +281,7 @@ def _judge_history(
     absolute = tests["absolute"]
     machine_part = absolute.ratio / tests[shown].ratio  # what the probe's slowdown accounts for
     if "absolute" not in chosen and absolute.ratio > limits["absolute"] and machine_part > 1 + tolerance:
-        disturbance = _disturbance(now_summary, history, alpha)
+        disturbance = history_disturbance(now_summary, history, alpha, device_probes)
         if disturbance:  # the probe left the range the history saw: its adjustment is an extrapolation
             return judgement("inconclusive", f"{text}; the absolute time ({_percent(absolute.ratio - 1)}) is beyond "
                              f"its own limit and the machine was disturbed ({disturbance}): neither passed nor "
@@ -282,6 +290,14 @@ def _judge_history(
                          f"limit ({_percent(limits['absolute'] - 1)}) but the calibration probe slowed with it: the "
                          "machine was slower as a whole, not the workload")
     return judgement("pass", text)
+
+
+def _limit_text(limit: float, tolerance: float) -> str:
+    """The limit a history holds a run to, or words where its runs vary so much that the number would say nothing
+    (a history that allows +45114% detects nothing)."""
+    if limit > max(NOISY_LIMIT, NOISY_LIMIT_TOLERANCES * tolerance):
+        return "no useful limit (its runs vary too much: record the history on a quiet machine)"
+    return f"limit {_percent(limit)}"
 
 
 #: the series ``auto`` judges, the first the history has: probe-adjusted lower quartiles, then medians, then the
@@ -332,31 +348,8 @@ def _pairs(summary: Mapping[str, Any], direction: str) -> dict[str, tuple[float,
     return pairs
 
 
-def _disturbance(now: Mapping[str, Any], history: list[Mapping[str, Any]], alpha: float) -> str:
-    """Evidence that this run's machine was not the quiet one the history was recorded on, or ''.
-
-    A probe beyond its own history is evidence however little it moved: a memory-bound workload beside a busy
-    neighbour slows several times as much as the cache-resident probe (2.5x to 40x against far less, measured
-    here)."""
-    from pytest_accel.stats import history_test
-
-    found = []
-    probes = [float(h["probe"]) for h in history if h.get("probe")]
-    if now.get("probe") and len(probes) >= 2:
-        probe_test = history_test(probes, float(now["probe"]), alpha)
-        if probe_test.ratio > probe_test.threshold:
-            found.append(f"calibration probe {_percent(probe_test.ratio - 1)} against its own history")
-    spreads = [float(h["spread"]) for h in history if h.get("spread")]
-    usual = statistics.median(spreads) if spreads else None
-    spread = now.get("spread")
-    if spread is not None and usual is not None and spread > DISTURBED_SPREAD_FACTOR * max(usual,
-                                                                                       DISTURBED_MIN_USUAL_SPREAD):
-        found.append(f"round-time spread {spread:.0%} against a usual {usual:.1%}")
-    return "; ".join(found)
-
-
 def _judge_timed(
-    metric: Metric, against: Mapping[str, Any], tolerance: float, policy: Policy
+    metric: Metric, against: Mapping[str, Any], tolerance: float, policy: Policy, device_probes: Sequence[float]
 ) -> tuple[Status, str]:
     """Latency and throughput both come from round times; 'slower' means longer rounds for either."""
     shift = timing_shift(metric.samples or [], against["samples"], metric.probe_samples, against.get("probe_samples"))
@@ -373,6 +366,11 @@ def _judge_timed(
         ratios = [shift.ratio, normalised]
     limit = 1 + tolerance
     if shift.p_slower < alpha and all(r > limit for r in ratios):
+        disturbance = single_run_disturbance(metric, against, alpha, device_probes)
+        if disturbance:  # the probe far from the baseline's: normalising by it is an extrapolation
+            return "inconclusive", (f"{text}, slower beyond the tolerance of {tolerance:.3g}, but the machine was "
+                                    f"disturbed ({disturbance}): neither passed nor failed, re-run it on a quiet "
+                                    "machine")
         return "regression", (f"{text}, slower beyond the tolerance of {tolerance:.3g}; Mann-Whitney "
                               f"p={shift.p_slower:.2g} < {alpha:g}")
     if shift.p_slower < alpha and shift.ratio > limit:

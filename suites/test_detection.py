@@ -17,7 +17,7 @@ from pytest_accel.errors import WorkloadUnsupported
 from pytest_accel.metrics import Metric
 from pytest_accel.progress import Progress
 from pytest_accel.references import Reference, ReferenceStore
-from pytest_accel.suite_options import DetectionOptions
+from pytest_accel.suite_options import OPT_YOLO_DTYPES, DetectionOptions, skip_emulated_by_default
 from pytest_accel.workloads.cache import default_cache_dir
 from pytest_accel.workloads.detection.audits import (
     REPEATED_INPUT_CONFIDENCE,
@@ -148,9 +148,11 @@ def max_batch(device: Device, detection_options: DetectionOptions) -> int:
 @pytest.fixture
 def runner(
     device: Device, detection_dtype: str, detection_source: DetectorSource, max_batch: int,
-    _runners: dict[tuple[str, str], DetectorRunner | WorkloadUnsupported],
+    detection_options: DetectionOptions, _runners: dict[tuple[str, str], DetectorRunner | WorkloadUnsupported],
 ) -> DetectorRunner:
-    """The model on the device in this dtype, built once per run (the plugin skips unsupported combinations)."""
+    """The model on the device in this dtype, built once per run (the plugin skips unsupported combinations, and
+    the default dtypes a device only emulates)."""
+    skip_emulated_by_default(device, detection_dtype, detection_options.dtypes_given, OPT_YOLO_DTYPES)
     key = (device.spec, detection_dtype)
     if key not in _runners:
         try:

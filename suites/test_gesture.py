@@ -13,7 +13,7 @@ from pytest_accel.convergence import ALPHA, judge_convergence
 from pytest_accel.devices import Device
 from pytest_accel.metrics import Metric
 from pytest_accel.references import Reference, ReferenceStore
-from pytest_accel.suite_options import GestureOptions
+from pytest_accel.suite_options import OPT_GESTURE_DTYPES, GestureOptions, skip_emulated_by_default
 from pytest_accel.workloads.gesture.data import extract_from_images, image_folder_identity
 from pytest_accel.workloads.gesture.reference import (
     MAX_EPOCHS_TO_TARGET,
@@ -67,8 +67,10 @@ def cpu_gradients(gesture_data: GestureData) -> dict[str, np.ndarray]:
 
 
 @pytest.fixture
-def trainer(device: Device, gesture_dtype: str) -> Trainer:
-    """The trainer on the device in this precision (the plugin skips devices and dtypes it cannot run on)."""
+def trainer(device: Device, gesture_dtype: str, gesture_options: GestureOptions) -> Trainer:
+    """The trainer on the device in this precision (the plugin skips devices and dtypes it cannot run on, and the
+    default dtypes a device only emulates)."""
+    skip_emulated_by_default(device, gesture_dtype, gesture_options.dtypes_given, OPT_GESTURE_DTYPES)
     return Trainer(device, gesture_dtype, RECIPE)
 
 

@@ -32,6 +32,9 @@ def registry() -> BackendRegistry:
         ("mps", "torch", "mps"),
         ("xpu", "torch", "xpu"),
         ("xpu:1", "torch", "xpu:1"),
+        ("npu", "torch", "npu"),
+        ("rbln:1", "torch", "rbln:1"),
+        ("hpu:0", "torch", "hpu:0"),
         ("ort:cpu", "onnxruntime", "ort:cpu"),
         ("ort:CUDA", "onnxruntime", "ort:cuda"),
         ("ort:tensorrt", "onnxruntime", "ort:tensorrt"),
@@ -47,7 +50,7 @@ def test_grammar(registry: BackendRegistry, spec: str, backend: str, canonical: 
     assert (owner.name, parsed) == (backend, canonical)
 
 
-@pytest.mark.parametrize("spec", ["gpu", "cuda:x", "ort:", "ort:nosuch", "CPU", "cuda:1:2", "npu"])
+@pytest.mark.parametrize("spec", ["gpu", "cuda:x", "ort:", "ort:nosuch", "CPU", "cuda:1:2", "npu:x", "npux", "bogus"])
 def test_unknown_specs_are_rejected_listing_the_backends(registry: BackendRegistry, spec: str) -> None:
     with pytest.raises(DeviceSpecError) as error:
         registry.parse(spec)
@@ -147,7 +150,7 @@ def test_unavailable_device_errors_by_default(pytester: pytest.Pytester) -> None
     result = pytester.runpytest(f"{OPT_DEVICE}=cuda")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        [f"ERROR: device 'cuda' is not available: torch * finds no usable CUDA GPU; available: cpu; pass "
+        [f"ERROR: {OPT_DEVICE}=cuda is not available: torch * finds no usable CUDA GPU; available: cpu; pass "
          f"{OPT_SKIP_UNAVAILABLE} *"]
     )
 

@@ -67,7 +67,7 @@ def test_every_report_shows_one_pairing_and_one_unused_search(pytester: pytest.P
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     args = [f"{OPT_DEVICE}=ort:cpu", f"{OPT_DEVICE}=cpu", "--accel-profile=quick", "--benchmark-disable",
             f"--accel-baseline-dir={stale}", "--accel-scorecard=cards", "--accel-report=r.json",
-            "--accel-summary=full", "--accel-missing-baseline=record"]
+            "--accel-summary=full", "--accel-gate=accuracy", "--accel-missing-baseline=record"]
     assert pytester.runpytest(*args).ret == 0
     [ort_folder] = stale.glob("ort-cpu-*")
     (ort_folder / "toy" / "test_removed.json").write_bytes((ort_folder / "toy" / "test_latency.json").read_bytes())

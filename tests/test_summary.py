@@ -114,8 +114,9 @@ def test_none_prints_only_warnings_and_the_report_path(dtypes_project: pytest.Py
     result.assert_outcomes(passed=6)
     summary = result.stdout.str().split("= pytest-accel =", 1)[1].splitlines()[1:]
     assert summary[0].startswith("!! 4 gated metric(s) had no baseline, so nothing gated them")
-    assert summary[1].startswith("JSON report: ") and summary[1].endswith("r.json")
-    assert summary[2].startswith("=====") and " passed" in summary[2]
+    assert summary[1].startswith("    ")  # the warning, wrapped at 160 characters
+    assert summary[2].startswith("JSON report: ") and summary[2].endswith("r.json")
+    assert summary[3].startswith("=====") and " passed" in summary[3]
 
     result = dtypes_project.runpytest(f"{OPT_SUMMARY}=compact")  # the command line wins over the ini
     result.stdout.fnmatch_lines(["  legend: *", "4 metric(s) had no baseline (--accel-missing-baseline=warn: not "

@@ -203,6 +203,13 @@ class Device(ABC):
     def supported_dtypes(self) -> tuple[str, ...]:
         return ("fp32",)
 
+    @property
+    def emulated_dtypes(self) -> dict[str, str]:
+        """Those of :attr:`supported_dtypes` that this device runs only in software emulation, each with the
+        evidence: slow, and not what hardware of that precision does, so the suites' default dtype lists leave them
+        out (an explicit list runs them). Empty when unknown."""
+        return {}
+
     def effective_precision(self, dtype: str) -> str:
         """The precision a workload in ``dtype`` really gets here: "tf32" for fp32 where TF32 is on."""
         return "tf32" if dtype == "fp32" and self.fp32_math == "tf32" else dtype

@@ -1,4 +1,6 @@
-"""The PyTorch backend: cpu, cuda[:N], mps, xpu[:N] and any PrivateUse1 (out-of-tree) device.
+"""The PyTorch backend: cpu, cuda[:N], mps, xpu[:N], the devices of vendors' PyTorch extensions (npu, rbln, hpu:
+see :mod:`pytest_accel.devices.torch_extensions`) and any other PrivateUse1 (out-of-tree) device an installed
+extension registers.
 
 torch is imported only when a device of this backend is opened or a spec needs it to be recognised.
 """
@@ -12,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from pytest_accel.devices import Backend, Device, DeviceInfo, DeviceUnavailable, EnergyMeter, host_cpu_info
+from pytest_accel.devices.torch_extensions import EXTENSIONS, why_missing
+from pytest_accel.devices.torch_extensions import SPEC as _EXTENSION
 
 if TYPE_CHECKING:
     import torch
@@ -19,6 +23,10 @@ if TYPE_CHECKING:
 _BUILTIN = re.compile(r"^(cpu|mps)$|^(cuda|xpu)(:\d+)?$")
 _OTHER = re.compile(r"^([a-z][a-z0-9_]*)(:\d+)?$")
 _PROBE_SIZE = 256
+#: CPU flags (as py-cpuinfo names them, x86 and Arm) of arithmetic in each half precision: without one, PyTorch's
+#: CPU kernels convert to fp32 and back around every operation (the detector in fp16 took about 10x its fp32 time
+#: on a 2-core EPYC without AVX512-FP16)
+_NATIVE_CPU_FLAGS = {"fp16": ("avx512_fp16", "amx_fp16", "asimdhp"), "bf16": ("avx512_bf16", "amx_bf16", "bf16")}
 
 
 def _torch() -> Any:
@@ -144,6 +152,19 @@ class TorchDevice(Device):
         if self.type in ("cpu", "mps"):
             return ("fp32", "bf16", "fp16") if self.type == "cpu" else ("fp32", "fp16", "bf16")
         return ("fp32", "fp16", "bf16") if self._native_bf16() else ("fp32", "fp16")
+
+    @property
+    def emulated_dtypes(self) -> dict[str, str]:
+        if self.type != "cpu":
+            return {}
+        from pytest_accel.environment import cpu_flags
+
+        flags = cpu_flags()
+        if not flags:
+            return {}
+        return {dtype: f"the CPU reports no {', '.join(native[:-1])} or {native[-1]}"
+                for dtype, native in _NATIVE_CPU_FLAGS.items()
+                if dtype in self.supported_dtypes and not flags.intersection(native)}
 
     def _native_bf16(self) -> bool:
         torch = self.torch
@@ -346,12 +367,19 @@ def _nvidia_driver_version() -> str | None:
     return match.group(1) if match else None
 
 
+def _listed(names: list[str]) -> str:
+    return f"{', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else "".join(names)
+
+
 class TorchBackend(Backend):
     name = "torch"
-    grammar = "cpu, cuda, cuda:N, mps, xpu, xpu:N, or a PyTorch PrivateUse1 device name (e.g. npu, npu:N)"
+    grammar = (f"cpu, cuda, cuda:N, mps, xpu, xpu:N, the vendor-extension devices {_listed(sorted(EXTENSIONS))} "
+               "(also :N), or the device name another installed PyTorch extension registers")
 
     def parse(self, spec: str) -> str | None:
-        if _BUILTIN.match(spec):
+        """Built-in device types and the known extensions' devices by their names alone (``open`` says when one is
+        not here); any other name only when an installed extension has registered it."""
+        if _BUILTIN.match(spec) or _EXTENSION.match(spec):
             return spec
         match = _OTHER.match(spec)
         if match is None or spec == "auto":
@@ -372,9 +400,9 @@ class TorchBackend(Backend):
             found.append("mps")
         if hasattr(torch, "xpu") and torch.xpu.is_available():
             found.append("xpu")
-        custom = _privateuse1_name()
-        if custom and getattr(getattr(torch, custom, None), "is_available", lambda: False)():
-            found.append(custom)
+        for name in dict.fromkeys([*sorted(EXTENSIONS), _privateuse1_name()]):
+            if name and getattr(getattr(torch, name, None), "is_available", lambda: False)():
+                found.append(name)
         return found
 
     def open(self, spec: str) -> Device:
@@ -396,10 +424,12 @@ class TorchBackend(Backend):
                 )
         elif kind != "cpu":
             module = getattr(torch, kind, None)
+            if module is None and kind in EXTENSIONS:
+                missing = why_missing(EXTENSIONS[kind], torch, os.environ)
+                raise DeviceUnavailable(spec, f"{missing}; {self._available()}")
             if module is None or not module.is_available():
-                raise DeviceUnavailable(
-                    spec, f"torch.{kind}.is_available() is False or torch.{kind} is missing; {self._available()}"
-                )
+                why = f"torch.{kind} is missing" if module is None else f"torch.{kind}.is_available() is False"
+                raise DeviceUnavailable(spec, f"{why}; {self._available()}")
             if index >= module.device_count():
                 raise DeviceUnavailable(spec, f"only {module.device_count()} {kind} device(s): {kind}:0..")
         return TorchDevice(spec)

@@ -1,0 +1,107 @@
+"""Whether the machine was disturbed while a speed metric was measured: the evidence that makes a slower value
+``inconclusive`` (neither passed nor failed) instead of a regression.
+
+The witness is the device's calibration probe, a small fixed piece of work timed beside every speed measurement: a
+probe far slower than it usually is on this machine means something else had the machine, and a speed measured
+then says more about the neighbour than about the workload. What "usually" means comes from the best evidence there
+is, in this order:
+
+1. the metric's own history: a prediction interval over its runs' probe times (as its value is judged);
+2. the metric's single-run baseline: its probe samples, held to :data:`DISTURBED_PROBE_RATIO`;
+3. every baseline of the device: the probe times of all its speed metrics' histories pooled (each device times the
+   same probe for all of them), a prediction interval over those; this covers metrics stored before they carried a
+   probe, such as the first runs of the committed baselines.
+
+A round-time spread far beyond the usual one is evidence too. A workload that is slower while its probe is not still
+fails: only the probe's own slowdown, never the workload's, makes a run inconclusive.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+if TYPE_CHECKING:
+    from pytest_accel.metrics import Metric
+
+#: A probe this many times its single-run baseline's is disturbed. The probe's own run-to-run spread between quiet
+#: processes here is up to about 16% (log sd); beside one busy process it ran 2x to 10x its usual time.
+DISTURBED_PROBE_RATIO = 1.5
+#: A round-time spread this many times the usual one (taken as at least DISTURBED_MIN_USUAL_SPREAD, so a workload
+#: whose rounds agree to 0.1% is not "disturbed" by ordinary 2% jitter) means the run was disturbed.
+DISTURBED_SPREAD_FACTOR = 3.0
+DISTURBED_MIN_USUAL_SPREAD = 0.05
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:+.1f}%"
+
+
+def probe_time(samples: Sequence[float] | None) -> float | None:
+    """The probe time of a measurement: the median of its probe samples, or None without any."""
+    return statistics.median(samples) if samples else None
+
+
+def history_disturbance(now: Mapping[str, Any], history: Sequence[Mapping[str, Any]], alpha: float,
+                        device_probes: Sequence[float] = ()) -> str:
+    """Evidence, against a metric's history of runs, that this run's machine was not the quiet one the history was
+    recorded on; '' if there is none.
+
+    ``now`` is this run's summary (:func:`pytest_accel.history.run_summary`). A probe beyond its own history is
+    evidence however little the workload moved: a memory-bound workload beside a busy neighbour slows several times
+    as much as the cache-resident probe (2.5x to 40x against far less, measured here). Without probe times in the
+    history, the probe is held to the device's pooled probe times (``device_probes``)."""
+    found = []
+    probes = [float(h["probe"]) for h in history if h.get("probe")]
+    if now.get("probe"):
+        evidence = _probe_beyond(float(now["probe"]), probes, "its own history", alpha)
+        if not evidence and len(probes) < 2:
+            evidence = _probe_beyond(float(now["probe"]), device_probes, "this device's baselines", alpha)
+        if evidence:
+            found.append(evidence)
+    spreads = [float(h["spread"]) for h in history if h.get("spread")]
+    spread = now.get("spread")
+    if spread is not None and spreads:
+        found.extend(_spread_beyond(float(spread), statistics.median(spreads)))
+    return "; ".join(found)
+
+
+def single_run_disturbance(metric: Metric, against: Mapping[str, Any], alpha: float,
+                           device_probes: Sequence[float] = ()) -> str:
+    """Evidence, against a single-run baseline, that this run's machine was disturbed; '' if there is none. The
+    baseline's own probe samples decide where it has them, else the device's pooled probe times."""
+    from pytest_accel.stats import run_spread
+
+    found = []
+    now_probe = probe_time(metric.probe_samples)
+    stored_probe = probe_time(against.get("probe_samples"))
+    if now_probe is not None and stored_probe is not None:
+        ratio = now_probe / stored_probe
+        if ratio > DISTURBED_PROBE_RATIO:
+            found.append(f"calibration probe {_percent(ratio - 1)} against the baseline's")
+    elif now_probe is not None:
+        evidence = _probe_beyond(now_probe, device_probes, "this device's baselines", alpha)
+        if evidence:
+            found.append(evidence)
+    spread_now = run_spread(metric.samples)
+    spread_then = run_spread(against.get("samples"))
+    if spread_now is not None and spread_then is not None:
+        found.extend(_spread_beyond(spread_now, spread_then))
+    return "; ".join(found)
+
+
+def _probe_beyond(probe: float, usual: Sequence[float], source: str, alpha: float) -> str:
+    from pytest_accel.stats import history_test
+
+    if len(usual) < 2 or probe <= 0:
+        return ""
+    test = history_test(usual, probe, alpha)
+    if test.ratio > test.threshold:
+        return f"calibration probe {_percent(test.ratio - 1)} against {source}"
+    return ""
+
+
+def _spread_beyond(spread: float, usual: float) -> list[str]:
+    if spread > DISTURBED_SPREAD_FACTOR * max(usual, DISTURBED_MIN_USUAL_SPREAD):
+        return [f"round-time spread {spread:.0%} against a usual {usual:.1%}"]
+    return []
