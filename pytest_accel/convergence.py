@@ -139,7 +139,7 @@ def judge_convergence(reference: Sequence[float], first_runs: Sequence[float],
                               confirmation, observed)
 
 
-# --- calibration by simulation: the false-alarm rate and the power the README states -----------------------------
+# --- calibration by simulation: the false-alarm rate and the power docs/convergence.md states --------------------
 
 STATISTICS = ("two-step", "mean", "trimmed reference")
 

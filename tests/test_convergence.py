@@ -1,5 +1,5 @@
 """The convergence verdict: false alarms at the nominal rate (measured by simulation), one bad seed not decisive by
-accident, both directions, and the power the README states."""
+accident, both directions, and the power docs/convergence.md states."""
 
 from __future__ import annotations
 
@@ -120,8 +120,8 @@ def test_an_exactly_agreeing_reference_keeps_the_rounding_of_whole_epochs() -> N
 
 @pytest.mark.workload  # seconds of simulation
 def test_power_grows_with_the_shift_and_the_seeds() -> None:
-    """The figures the README states come from these functions: a shift the verdict catches 95% of the time, and
-    the seeds a 1-epoch shift needs."""
+    """The figures docs/convergence.md states come from these functions: a shift the verdict catches 95% of the
+    time, and the seeds a 1-epoch shift needs."""
     rates = [SHIPPED_SETTINGS.failing_share(shift, draws=8000) for shift in (0, 2, 4, 6)]
     assert rates == sorted(rates) and rates[-1] > 0.95
     shift = smallest_detected_shift(SHIPPED_SETTINGS, draws=8000)

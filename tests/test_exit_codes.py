@@ -1,4 +1,5 @@
-"""The exit codes the README's "Exit codes" section promises a CI script, one case each as the README names it."""
+"""The exit codes docs/exit-codes.md promises a CI script, one case each as the page names it; the README's summary
+of them links there."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import pytest
 from pytest_accel.cli import main
 from pytest_accel.options import OPT_FAIL_INCONCLUSIVE, OPT_GATE, OPT_MISSING
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = ROOT / "docs" / "exit-codes.md"
+README = ROOT / "README.md"
 
 
 def _record(project: pytest.Pytester) -> None:
@@ -99,10 +102,17 @@ def test_console_script_0_done_2_bad_input(tmp_path: Path, capsys: pytest.Captur
     capsys.readouterr()
 
 
-def test_the_readme_lists_each_code_tested_here() -> None:
-    section = README.read_text().split("## Exit codes")[1].split("\n## ")[0]
+def test_the_page_lists_each_code_tested_here() -> None:
+    section = PAGE.read_text(encoding="utf-8")
     for code in ("`0`", "`1`", "`2`", "`3`", "`4`", "`5`"):
         assert f"| {code} |" in section
     for case in ("--accel-gate", "--accel-missing-baseline=fail", "damaged baseline", "unknown `--device`",
                  "collection error", "conftest", "accel_only", "console script", "2 for bad input"):
         assert case in section, case
+
+
+def test_the_readme_sums_them_up_and_links_the_page() -> None:
+    readme = README.read_text(encoding="utf-8")
+    assert "(docs/exit-codes.md)" in readme
+    for code in ("`0`", "`1`", "`2`", "`3`", "`4`", "`5`"):
+        assert code in readme, code
