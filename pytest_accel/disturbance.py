@@ -31,6 +31,9 @@ DISTURBED_PROBE_RATIO = 1.5
 #: whose rounds agree to 0.1% is not "disturbed" by ordinary 2% jitter) means the run was disturbed.
 DISTURBED_SPREAD_FACTOR = 3.0
 DISTURBED_MIN_USUAL_SPREAD = 0.05
+#: A run whose rounds spread ((p90 - p10) / median) this much more than their median was disturbed, not measured:
+#: stored, it would widen every later run's noise floor until the gate saw nothing. Such a run is never written.
+MAX_SPREAD = 10.0
 
 
 def _percent(value: float) -> str:
@@ -88,6 +91,17 @@ def single_run_disturbance(metric: Metric, against: Mapping[str, Any], alpha: fl
     if spread_now is not None and spread_then is not None:
         found.extend(_spread_beyond(spread_now, spread_then))
     return "; ".join(found)
+
+
+def unstorable_spread(metric: Metric) -> str:
+    """Why this measurement is too disturbed to become a baseline or a history run, or ''."""
+    from pytest_accel.stats import run_spread
+
+    spread = run_spread(metric.samples)
+    if spread is not None and spread > MAX_SPREAD:
+        return (f"its rounds spread {spread:.0%} of their median ((p90 - p10) / median, over {MAX_SPREAD:.0%}): the "
+                "machine was disturbed while it was measured")
+    return ""
 
 
 def _probe_beyond(probe: float, usual: Sequence[float], source: str, alpha: float) -> str:

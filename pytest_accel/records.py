@@ -17,6 +17,7 @@ import re
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
+from pytest_accel.disturbance import MAX_SPREAD
 from pytest_accel.environment import utc_now
 from pytest_accel.history import MAX_HISTORY, run_summary
 from pytest_accel.metrics import KINDS, Metric
@@ -44,9 +45,6 @@ HISTORY_FIELDS = ("value", "probe", "spread", "n", "floor", "probe_floor", "reco
 #: lose all precision, and no latency, rate, byte count or energy is measured there.
 MAX_MAGNITUDE = 1e15
 MIN_MAGNITUDE = 1e-15
-#: A run whose rounds spread ((p90 - p10) / median) this much more than their median was disturbed, not measured:
-#: stored, it would widen every later run's noise floor until the gate saw nothing.
-MAX_SPREAD = 10.0
 MAX_ROUNDS = 10**9
 MAX_NAME_LENGTH = 200
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")

@@ -12,7 +12,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping, NamedTuple, Sequence
 
-from pytest_accel.disturbance import history_disturbance, single_run_disturbance
+from pytest_accel.disturbance import history_disturbance, single_run_disturbance, unstorable_spread
 from pytest_accel.history import run_summary
 from pytest_accel.metrics import Metric, format_measured, format_value
 from pytest_accel.stats import HistoryTest, timing_shift
@@ -147,6 +147,9 @@ def compare(
             status = "updated"
     elif status == "missing" and policy.record_missing:
         writes, status = True, "recorded"
+    if writes and (disturbed := unstorable_spread(metric)):  # recorded beside a busy neighbour: no baseline
+        writes, status = False, "inconclusive"
+        detail = f"not written: {disturbed}; record it again on a quiet machine"
     return Verdict(
         metric,
         status,

@@ -113,3 +113,19 @@ def test_the_device_probe_times_come_from_every_baseline_of_the_device(tmp_path:
     found = device_probe_times(store, "cpu-test-2c")
     assert found == pytest.approx([record["history"][0]["probe"], float(np.median(single["probe_samples"]))])
     assert device_probe_times(store, "no-such-device") == []
+
+
+def test_a_measurement_too_disturbed_to_store_is_inconclusive_and_not_written() -> None:
+    """Recording beside a busy neighbour: two rounds in ten at 19x the median made the writer refuse the file and
+    fail the test ("nothing was written"); such a run now says why and asks for a quiet machine."""
+    samples = [0.024] * 16 + [0.45] * 4
+    wild = Metric("detection.model.latency", 0.024, "s", "latency", "lower", samples=samples,
+                  probe_samples=probes(1.0, seed=1, count=20))
+    recorded = compare(wild, None, 0.05, "default", Policy(frozenset(METRIC_KINDS), record_missing=True))
+    assert recorded.status == "inconclusive" and not recorded.writes_baseline and not recorded.fails_test
+    assert "not written: its rounds spread 1775% of their median" in recorded.detail, recorded.detail
+    steady = timed(0.024, 1.0, seed=3)
+    assert compare(steady, None, 0.05, "default", Policy(frozenset(METRIC_KINDS), record_missing=True)
+                   ).writes_baseline
+    updated = compare(wild, baseline_record(steady, 0.05), 0.05, "default", Policy(frozenset(METRIC_KINDS), update=True))
+    assert updated.status == "inconclusive" and not updated.writes_baseline
