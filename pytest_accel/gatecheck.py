@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-from pytest_accel.devices import Device, OrtRuntime, TorchRuntime
+from pytest_accel.devices import CompiledOnnx, Device, OnnxModelRuntime, OrtRuntime, TorchRuntime
 
 
 def spin(seconds: float) -> None:
@@ -54,6 +54,13 @@ def inject_slowdown(device: Device, fraction: float) -> None:
             return SlowedSession(create(model, options, **kwargs), device, fraction)
 
         _override(device, "create_session", slowed_create)
+    if isinstance(device, OnnxModelRuntime):  # OpenVINO, a vendor's ONNX compiler: its compiled model's runs
+        compile_onnx = device.compile_onnx
+
+        def slowed_compile(model: Any, **kwargs: Any) -> CompiledOnnx:
+            return SlowedCompiledOnnx(compile_onnx(model, **kwargs), fraction)
+
+        _override(device, "compile_onnx", slowed_compile)
 
 
 def _override(device: Device, method: str, replacement: Callable[..., Any]) -> None:
@@ -86,6 +93,24 @@ def _slow_torch_module(module: Any, device: Any, fraction: float) -> None:
                 spin(fraction * (time.perf_counter() - started.pop("backward")))
 
         parameters[0].register_post_accumulate_grad_hook(after_backward)
+
+
+class SlowedCompiledOnnx:
+    """A compiled ONNX model whose runs (host arrays in, host arrays out: synchronous) are followed by proportional
+    CPU work."""
+
+    def __init__(self, compiled: CompiledOnnx, fraction: float) -> None:
+        self._compiled = compiled
+        self._fraction = fraction
+
+    def run(self, feeds: Any) -> list[Any]:
+        start = time.perf_counter()
+        result = self._compiled.run(feeds)
+        spin(self._fraction * (time.perf_counter() - start))
+        return result
+
+    def execution_precision(self) -> Any:
+        return self._compiled.execution_precision()
 
 
 class SlowedSession:

@@ -127,5 +127,6 @@ def test_a_measurement_too_disturbed_to_store_is_inconclusive_and_not_written() 
     steady = timed(0.024, 1.0, seed=3)
     assert compare(steady, None, 0.05, "default", Policy(frozenset(METRIC_KINDS), record_missing=True)
                    ).writes_baseline
-    updated = compare(wild, baseline_record(steady, 0.05), 0.05, "default", Policy(frozenset(METRIC_KINDS), update=True))
+    updated = compare(wild, baseline_record(steady, 0.05), 0.05, "default",
+                      Policy(frozenset(METRIC_KINDS), update=True))
     assert updated.status == "inconclusive" and not updated.writes_baseline

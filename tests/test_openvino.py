@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -105,3 +106,32 @@ def test_the_matmul_suite_on_openvino_with_bounds_that_follow_the_precision(pyte
     ran_in = default["summary"]["precision"]
     assert default["summary"]["execution"]["compute_ops"] == {ran_in: 1}
     assert default["tolerance"] == {"fp32": 1e-4, "bf16": 1e-2, "fp16": 1e-3}[ran_in]
+
+
+def test_the_gate_self_checks_slowdown_reaches_compiled_models() -> None:
+    """--accel-inject-slowdown (the gate's self-check) slowed PyTorch modules and ONNX Runtime sessions but not a
+    model compiled by OpenVINO: ov:CPU's speed checks saw nothing to detect."""
+    import time
+
+    import numpy as np
+
+    from pytest_accel.devices.onnxruntime import matmul_model
+    from pytest_accel.gatecheck import inject_slowdown
+
+    def best_of(compiled: Any, feeds: dict[str, Any], rounds: int = 15) -> float:
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            compiled.run(feeds)
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    rng = np.random.default_rng(0)
+    feeds = {"a": rng.standard_normal((256, 256), dtype=np.float32),
+             "b": rng.standard_normal((256, 256), dtype=np.float32)}
+    plain = OpenVinoBackend().open("ov:CPU").compile_onnx(matmul_model(256), sample_feeds=feeds)
+    device = OpenVinoBackend().open("ov:CPU")
+    inject_slowdown(device, 1.0)
+    slowed = device.compile_onnx(matmul_model(256), sample_feeds=feeds)
+    assert np.array_equal(slowed.run(feeds)[0], plain.run(feeds)[0])
+    assert best_of(slowed, feeds) > 1.6 * best_of(plain, feeds)
