@@ -27,7 +27,7 @@ from pytest_accel.report.document import ReportedMetric
 from pytest_accel.report.junit import junit_properties
 from pytest_accel.report.safe_text import terminal_text
 from pytest_accel.rerun import CONFIRMING_ENV, rerun_command, run_in_fresh_process
-from pytest_accel.session import RECORD_KEY, AccelSession, TestRecord, WrittenBaseline
+from pytest_accel.session import HOST_LOAD_KEY, RECORD_KEY, AccelSession, TestRecord, WrittenBaseline
 from pytest_accel.timing import (
     PROFILES,
     LatencyMeasurement,
@@ -64,6 +64,8 @@ class AccelChecker:
         self._remeasured: dict[str, LatencyMeasurement] = {}
         #: metrics of this test run again in a fresh process, by name (None until that run is made)
         self._fresh_run: dict[str, ReportedMetric] | None = None
+        #: the share of the host's CPU time other processes used during this test, as of its last check
+        self._others_share: float | None = None
         identity = item_identity(item, device)
         self.suite = identity.suite
         self.test_name = f"{identity.name}@{variant}" if variant else identity.name
@@ -112,6 +114,8 @@ class AccelChecker:
 
         policy = replace(options.policy, family_size=self.session.speed_family_size())
         self._witness_the_machine(metrics)
+        load = self.item.stash.get(HOST_LOAD_KEY, None)
+        self._others_share = load.others_share() if load is not None else None
         verdicts = self._judge(metrics, stored_metrics, policy)
         invalid = [v for v in verdicts if v.regressed and v.metric.basis in ("bound", "reference")]
         if invalid and (policy.update or policy.record_missing):
@@ -164,7 +168,7 @@ class AccelChecker:
                 tolerance = self.tolerance_for(metric)
             except OptionError as error:  # a tolerance given by metric name that its kind cannot mean
                 pytest.fail(f"pytest-accel: {error}", pytrace=False)
-            verdict = compare(metric, stored_record, *tolerance, policy, self._device_probes())
+            verdict = compare(metric, stored_record, *tolerance, policy, self._device_probes(), self._others_share)
             if verdict.regressed and metric.kind_info.timed:
                 verdict = self._confirm(verdict, stored_record, policy)
             verdicts.append(verdict)
@@ -217,7 +221,8 @@ class AccelChecker:
             again, where = self._same_process_metric(first.metric.name), "a second measurement"
         if again is None:
             return first
-        second = compare(again, stored, first.tolerance, first.tolerance_source, policy, self._device_probes())
+        second = compare(again, stored, first.tolerance, first.tolerance_source, policy, self._device_probes(),
+                         self._others_share)
         measured_again = format_value(again.value, again.unit)
         if second.regressed or second.status == "inconclusive":
             # inconclusive: beyond the limit again, on a disturbed machine; the first measurement, on an undisturbed

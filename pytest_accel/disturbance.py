@@ -18,7 +18,9 @@ fails: only the probe's own slowdown, never the workload's, makes a run inconclu
 
 from __future__ import annotations
 
+import os
 import statistics
+import time
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 if TYPE_CHECKING:
@@ -91,6 +93,52 @@ def single_run_disturbance(metric: Metric, against: Mapping[str, Any], alpha: fl
     if spread_now is not None and spread_then is not None:
         found.extend(_spread_beyond(spread_now, spread_then))
     return "; ".join(found)
+
+
+#: Other processes using this share of the host's CPU time while a test ran make its slower speed inconclusive: one
+#: process spinning beside it on 2 cores is 50%; a quiet machine's background stayed under 5% here.
+HOST_BUSY_SHARE = 0.25
+
+
+class HostLoad:
+    """How much of the host's CPU time other processes used during a window (a test, from its setup to its
+    checks): the host's busy time (``psutil.cpu_times``, steal included) less this process's and its waited-for
+    children's. The direct witness of a busy neighbour, which a short probe can miss: beside one spinning and one
+    memory-streaming process the gesture training ran 4-5x slower while a probe burst ran 1.2-2x. None without
+    psutil."""
+
+    def __init__(self) -> None:
+        self._start = self._now()
+
+    @staticmethod
+    def _now() -> tuple[float, float, float] | None:
+        try:
+            import psutil
+        except ImportError:
+            return None
+        host = psutil.cpu_times()
+        busy = sum(getattr(host, field, 0.0) for field in ("user", "nice", "system", "irq", "softirq", "steal"))
+        own = psutil.Process().cpu_times()
+        mine = own.user + own.system + own.children_user + own.children_system
+        return time.monotonic(), busy, mine
+
+    def others_share(self) -> float | None:
+        """The share (0 to 1) of all the host's cores that other processes used since this object was made."""
+        end = self._now()
+        if self._start is None or end is None:
+            return None
+        wall = end[0] - self._start[0]
+        if wall <= 0.05:  # too short for the kernel's tick-resolution counters
+            return None
+        others = (end[1] - self._start[1]) - (end[2] - self._start[2])
+        return min(max(others / (wall * (os.cpu_count() or 1)), 0.0), 1.0)
+
+
+def host_disturbance(others_share: float | None) -> str:
+    """Evidence that other processes had the host's CPUs during the measurement, or ''."""
+    if others_share is not None and others_share > HOST_BUSY_SHARE:
+        return f"other processes used {others_share:.0%} of the host's CPU time during the test"
+    return ""
 
 
 def unstorable_spread(metric: Metric) -> str:

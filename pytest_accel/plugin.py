@@ -18,6 +18,7 @@ from pytest_accel import hookspecs
 from pytest_accel.baselines import BaselineError
 from pytest_accel.checker import AccelChecker
 from pytest_accel.devices import Backend, BackendRegistry, Device
+from pytest_accel.disturbance import HostLoad
 from pytest_accel.environment import cache_dir
 from pytest_accel.errors import DeviceFailure, OptionError, WorkloadUnsupported
 from pytest_accel.executors import TestExecutors, keep_benchmark_storage_out_of_the_project
@@ -37,7 +38,7 @@ from pytest_accel.report.matrix import marks_encodable
 from pytest_accel.report.safe_text import terminal_text
 from pytest_accel.report.scorecard import ScorecardCollector, build_scorecards, write_scorecards
 from pytest_accel.report.terminal import Line, TerminalSummary
-from pytest_accel.session import SESSION_KEY, AccelSession
+from pytest_accel.session import HOST_LOAD_KEY, SESSION_KEY, AccelSession
 from pytest_accel.tolerances import MARKER_TOLERANCE
 from pytest_accel.workers import WORKER_OUTPUT_KEY, dump, is_worker, merge
 
@@ -300,6 +301,8 @@ def _as_test_outcomes() -> Generator[None, None, None]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    if "accel" in getattr(item, "fixturenames", ()):
+        item.stash[HOST_LOAD_KEY] = HostLoad()  # from here to its checks: did other processes have the CPUs?
     return (yield from _as_test_outcomes())
 
 

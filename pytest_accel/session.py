@@ -13,7 +13,7 @@ from pytest_accel import environment
 from pytest_accel.baselines import BaselineError, BaselineStore, may_be_file_of
 from pytest_accel.devices import BackendRegistry, Device, DeviceSpecError, DeviceUnavailable
 from pytest_accel.devices.resolver import DeviceSettings, resolve_devices
-from pytest_accel.disturbance import probe_time
+from pytest_accel.disturbance import HostLoad, probe_time
 from pytest_accel.environment import utc_now
 from pytest_accel.manifest import ManifestPlugin
 from pytest_accel.metrics import KINDS, measurement_of
@@ -44,6 +44,8 @@ class TestRecord:
 
 #: the test's record on its item, for what reports per test (pytest-html's extras)
 RECORD_KEY = pytest.StashKey[TestRecord]()
+#: the host's CPU use by other processes, measured from a test's setup to its checks
+HOST_LOAD_KEY = pytest.StashKey[HostLoad]()
 
 
 @dataclass

@@ -12,7 +12,12 @@ import statistics
 from dataclasses import dataclass
 from typing import Any, Literal, Mapping, NamedTuple, Sequence
 
-from pytest_accel.disturbance import history_disturbance, single_run_disturbance, unstorable_spread
+from pytest_accel.disturbance import (
+    history_disturbance,
+    host_disturbance,
+    single_run_disturbance,
+    unstorable_spread,
+)
 from pytest_accel.history import run_summary
 from pytest_accel.metrics import Metric, format_measured, format_value
 from pytest_accel.stats import HistoryTest, timing_shift
@@ -122,12 +127,14 @@ def compare(
     tolerance_source: str,
     policy: Policy,
     device_probes: Sequence[float] = (),
+    others_share: float | None = None,
 ) -> Verdict:
     """The final verdict on ``metric``. ``stored`` is the device's baseline record for it (or None); a metric that
     carries a device-independent reference (``expected``) is judged against that instead. ``tolerance`` is already
     resolved (marker > CLI > ini > default). ``device_probes``: the calibration probe's times in all of the device's
     baselines, the evidence of a disturbed machine where the metric's own baseline has no probe
-    (:mod:`pytest_accel.disturbance`)."""
+    (:mod:`pytest_accel.disturbance`); ``others_share``: the share of the host's CPU time other processes used
+    during the test, the direct evidence of a busy neighbour."""
     against: Mapping[str, Any] | None = stored
     if metric.basis == "reference":
         against = {"value": metric.expected, "unit": metric.unit}
@@ -140,6 +147,9 @@ def compare(
     judged = _judge(metric, against, tolerance, policy, device_probes)
     status, detail = judged[0], judged[1]
     limit = judged.limit if isinstance(judged, HistoryJudgement) else None
+    if status == "regression" and metric.kind_info.disturbed_by_load and (busy := host_disturbance(others_share)):
+        status, detail = "inconclusive", (f"{detail}; but the machine was disturbed ({busy}): neither passed nor "
+                                          "failed, re-run it on a quiet machine")
     writes = False
     if policy.update:
         writes = True

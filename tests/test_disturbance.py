@@ -4,12 +4,17 @@ inconclusive, with or without a history, while a slower workload beside an undis
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pytest_accel.baselines import BaselineStore, write_document
+from pytest_accel.disturbance import HOST_BUSY_SHARE, HostLoad
 from pytest_accel.metrics import KINDS, METRIC_KINDS, Metric
 from pytest_accel.records import baseline_record
 from pytest_accel.session import device_probe_times
@@ -130,3 +135,41 @@ def test_a_measurement_too_disturbed_to_store_is_inconclusive_and_not_written() 
     updated = compare(wild, baseline_record(steady, 0.05), 0.05, "default",
                       Policy(frozenset(METRIC_KINDS), update=True))
     assert updated.status == "inconclusive" and not updated.writes_baseline
+
+
+def _spin_for(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+@pytest.mark.workload  # a second of real CPU work beside a spinning process
+def test_the_host_load_sees_another_process_spinning_and_not_this_ones_own_work() -> None:
+    quiet = HostLoad()
+    _spin_for(0.6)  # this process's own work is not a neighbour's
+    alone = quiet.others_share()
+    spinner = "import time\nend = time.time() + 1.5\nwhile time.time() < end: pass"
+    neighbour = subprocess.Popen([sys.executable, "-c", spinner])
+    try:
+        busy = HostLoad()
+        time.sleep(1.0)
+        beside = busy.others_share()
+    finally:
+        neighbour.wait()
+    assert alone is not None and beside is not None
+    one_core = 1 / (os.cpu_count() or 1)
+    assert beside > 0.7 * one_core and beside > HOST_BUSY_SHARE, (alone, beside)
+    assert alone < beside - 0.5 * one_core, (alone, beside)
+
+
+def test_a_slower_run_beside_a_busy_host_is_inconclusive_and_beside_a_quiet_one_fails() -> None:
+    stored = baseline_record(first_inference(0.468, None), 1.0)
+    busy = compare(first_inference(2.92, None), stored, 0.05, "default", POLICY, (), others_share=0.48)
+    assert busy.status == "inconclusive", busy.detail
+    assert "other processes used 48% of the host's CPU time during the test" in busy.detail
+    quiet = compare(first_inference(2.92, None), stored, 0.05, "default", POLICY, (), others_share=0.03)
+    assert quiet.status == "regression", quiet.detail
+    accuracy = compare(Metric("m.acc", 0.5, "", "accuracy", "higher"),
+                       baseline_record(Metric("m.acc", 0.9, "", "accuracy", "higher"), 0.01), 0.01, "default",
+                       POLICY, (), others_share=0.9)
+    assert accuracy.status == "regression", "a busy machine explains no accuracy drop"
