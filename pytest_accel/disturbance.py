@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 if TYPE_CHECKING:
     from pytest_accel.metrics import Metric
 
-#: A probe this many times its single-run baseline's is disturbed. The probe's own run-to-run spread between quiet
-#: processes here is up to about 16% (log sd); beside one busy process it ran 2x to 10x its usual time.
+#: A probe this many times its single-run baseline's is disturbed. Probe bursts in one quiet process here took
+#: 0.19-0.26 ms, beside one spinning and one memory-streaming process 0.25-0.50 ms: the probe is a weak witness
+#: alone, so the host's CPU use by other processes (:class:`HostLoad`) is the other.
 DISTURBED_PROBE_RATIO = 1.5
 #: A round-time spread this many times the usual one (taken as at least DISTURBED_MIN_USUAL_SPREAD, so a workload
 #: whose rounds agree to 0.1% is not "disturbed" by ordinary 2% jitter) means the run was disturbed.
