@@ -308,9 +308,14 @@ def _judge_history(
 def _limit_text(limit: float, tolerance: float) -> str:
     """The limit a history holds a run to, or words where its runs vary so much that the number would say nothing
     (a history that allows +45114% detects nothing)."""
-    if limit > max(NOISY_LIMIT, NOISY_LIMIT_TOLERANCES * tolerance):
+    if limit_means_nothing(limit, tolerance):
         return "no useful limit (its runs vary too much: record the history on a quiet machine)"
     return f"limit {_percent(limit)}"
+
+
+def limit_means_nothing(limit: float, tolerance: float | None) -> bool:
+    """Whether a history's limit is so wide (above +100% and three tolerances) that it detects nothing."""
+    return limit > max(NOISY_LIMIT, NOISY_LIMIT_TOLERANCES * (tolerance or 0.0))
 
 
 #: the series ``auto`` judges, the first the history has: probe-adjusted lower quartiles, then medians, then the

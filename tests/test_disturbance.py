@@ -173,3 +173,16 @@ def test_a_slower_run_beside_a_busy_host_is_inconclusive_and_beside_a_quiet_one_
                        baseline_record(Metric("m.acc", 0.9, "", "accuracy", "higher"), 0.01), 0.01, "default",
                        POLICY, (), others_share=0.9)
     assert accuracy.status == "regression", "a busy machine explains no accuracy drop"
+
+
+def test_the_delta_column_says_in_words_when_a_limit_means_nothing() -> None:
+    from pytest_accel.report.matrix import delta_text
+
+    runs = [{"value": value, "recorded_at": "2026-12-01T00:00:00Z"} for value in (0.1, 2.0, 0.05, 4.0, 0.3, 9.0)]
+    stored = {"value": 0.3, "unit": "s", "kind": "latency", "direction": "lower", "tolerance": 0.05,
+              "history": runs}
+    noisy = verdict(Metric("m.latency", 0.4, "s", "latency", "lower"), stored)
+    assert delta_text(noisy).endswith("(no useful limit)") and "limit +" not in delta_text(noisy)
+    steady_runs = [{"value": 0.010 * (1 + 0.01 * i), "recorded_at": "2026-12-01T00:00:00Z"} for i in range(-3, 4)]
+    steady = verdict(Metric("m.latency", 0.0101, "s", "latency", "lower"), {**stored, "history": steady_runs})
+    assert "(limit +" in delta_text(steady)

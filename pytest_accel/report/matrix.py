@@ -10,7 +10,7 @@ from typing import Mapping
 
 from pytest_accel.options import OPT_MISSING
 from pytest_accel.session import TestRecord
-from pytest_accel.verdicts import Verdict
+from pytest_accel.verdicts import Verdict, limit_means_nothing
 
 Markup = Mapping[str, bool]
 PLAIN: Markup = {}
@@ -72,9 +72,12 @@ def delta_text(verdict: Verdict) -> str:
     if verdict.delta is None or verdict.metric.basis == "bound":  # a bound is not a change from a baseline
         return "-"
     text = f"{verdict.delta * 100:+.1f}%"
-    if verdict.effective_tolerance is not None:  # judged on its history: the limit this runner can hold
-        text += f" (limit {verdict.effective_tolerance * 100:+.0f}%)"
-    return text
+    limit = verdict.effective_tolerance  # judged on its history: the limit this runner can hold
+    if limit is None or verdict.status == "inconclusive":  # a disturbed run: no limit applied
+        return text
+    if limit_means_nothing(limit, verdict.tolerance):
+        return text + " (no useful limit)"
+    return text + f" (limit {limit * 100:+.0f}%)"
 
 
 def speedup_text(factor: float | None) -> str:
