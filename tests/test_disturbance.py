@@ -143,23 +143,38 @@ def _spin_for(seconds: float) -> None:
         pass
 
 
-@pytest.mark.workload  # a second of real CPU work beside a spinning process
-def test_the_host_load_sees_another_process_spinning_and_not_this_ones_own_work() -> None:
-    quiet = HostLoad()
-    _spin_for(0.6)  # this process's own work is not a neighbour's
-    alone = quiet.others_share()
+def _host_busy() -> float:
+    import psutil
+
+    host = psutil.cpu_times()
+    return sum(getattr(host, field, 0.0) for field in ("user", "nice", "system", "irq", "softirq", "steal"))
+
+
+@pytest.mark.workload  # a second of real CPU work beside spinning processes
+def test_the_host_load_counts_other_processes_and_not_this_ones_own_work() -> None:
+    """Robust to whatever else the machine runs (a sibling xdist worker included): this process's own spinning is
+    taken out of the host's busy time, and one spinner a core beside the window shows as most of the host."""
+    cores = os.cpu_count() or 1
+    wall_start, busy_start, own_start = time.monotonic(), _host_busy(), time.process_time()
+    window = HostLoad()
+    _spin_for(0.6)
+    others = window.others_share()
+    wall = time.monotonic() - wall_start
+    raw = (_host_busy() - busy_start) / (wall * cores)
+    own = (time.process_time() - own_start) / (wall * cores)
+    assert others is not None and own > 0.2 / cores
+    assert others == pytest.approx(max(raw - own, 0.0), abs=0.1), (others, raw, own)
+
     spinner = "import time\nend = time.time() + 1.5\nwhile time.time() < end: pass"
-    neighbour = subprocess.Popen([sys.executable, "-c", spinner])
+    neighbours = [subprocess.Popen([sys.executable, "-c", spinner]) for _ in range(cores)]
     try:
         busy = HostLoad()
         time.sleep(1.0)
         beside = busy.others_share()
     finally:
-        neighbour.wait()
-    assert alone is not None and beside is not None
-    one_core = 1 / (os.cpu_count() or 1)
-    assert beside > 0.7 * one_core and beside > HOST_BUSY_SHARE, (alone, beside)
-    assert alone < beside - 0.5 * one_core, (alone, beside)
+        for neighbour in neighbours:
+            neighbour.wait()
+    assert beside is not None and beside > max(HOST_BUSY_SHARE, 0.4), beside
 
 
 def test_a_slower_run_beside_a_busy_host_is_inconclusive_and_beside_a_quiet_one_fails() -> None:
