@@ -135,9 +135,9 @@ class HostLoad:
         return min(max(others / (wall * (os.cpu_count() or 1)), 0.0), 1.0)
 
 
-def host_disturbance(others_share: float | None) -> str:
-    """Evidence that other processes had the host's CPUs during the measurement, or ''."""
-    if others_share is not None and others_share > HOST_BUSY_SHARE:
+def host_disturbance(others_share: float | None, limit: float = HOST_BUSY_SHARE) -> str:
+    """Evidence that other processes had the host's CPUs during the measurement (beyond ``limit``), or ''."""
+    if others_share is not None and others_share > limit:
         return f"other processes used {others_share:.0%} of the host's CPU time during the test"
     return ""
 

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import pytest
 
+from pytest_accel.disturbance import HOST_BUSY_SHARE
 from pytest_accel.errors import OptionError
 from pytest_accel.metrics import METRIC_KINDS
 from pytest_accel.optional import matplotlib_missing
@@ -21,6 +22,7 @@ from pytest_accel.options import (
     DEVICE_DEST,
     INI_ALPHA,
     INI_BASELINE_DIR,
+    INI_BUSY_HOST_SHARE,
     INI_DEVICES,
     INI_GATE,
     INI_LATENCY_BASIS,
@@ -133,6 +135,7 @@ def read_options(config: pytest.Config) -> AccelOptions:
         fail_faster_convergence=bool(getoption(OPT_FAIL_FASTER_CONVERGENCE)),
         inject_slowdown=_read_slowdown(getoption(OPT_INJECT_SLOWDOWN)),
         summary=summary,
+        busy_host_share=_read_busy_host_share(config),
         benchmark_table=bool(getoption(OPT_BENCHMARK_TABLE)) or summary == "none",
         scorecard_dir=_read_scorecard_dir(config),
         manifest_paths=_read_manifest_paths(config, ini_dir),
@@ -268,6 +271,17 @@ def _read_alpha(config: pytest.Config) -> float:
     if not 0 < alpha < 1:
         raise OptionError(f"ini {INI_ALPHA}={text!r} must be between 0 and 1 (exclusive)")
     return alpha
+
+
+def _read_busy_host_share(config: pytest.Config) -> float:
+    text = config.getini(INI_BUSY_HOST_SHARE)
+    if text in (None, "", []):
+        return HOST_BUSY_SHARE
+    share = parse_tolerance_value(f"ini {INI_BUSY_HOST_SHARE}", "share", str(text).strip())
+    if not 0 < share <= 1:
+        raise OptionError(f"ini {INI_BUSY_HOST_SHARE}={text!r} must be above 0 and at most 1 (1: never inconclusive "
+                          "for other processes' CPU use)")
+    return share
 
 
 def _read_report_path(config: pytest.Config, ini_dir: Path) -> Path | None:

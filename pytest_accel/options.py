@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 import pytest
 
+from pytest_accel.disturbance import HOST_BUSY_SHARE
 from pytest_accel.metrics import DEFAULT_TOLERANCES, KINDS, METRIC_KINDS
 from pytest_accel.timing import PROFILES
 from pytest_accel.tolerances import INI_TOLERANCE_PREFIX, OPT_TOLERANCE
@@ -51,6 +52,7 @@ INI_BASELINE_DIR = "accel_baseline_dir"
 INI_REFERENCE_DIR = "accel_reference_dir"
 INI_GATE = "accel_gate"
 INI_ALPHA = "accel_alpha"
+INI_BUSY_HOST_SHARE = "accel_busy_host_share"
 #: ini twins of the options a CI configuration wants to fix (the command line still wins)
 INI_DEVICES = "accel_devices"
 INI_PROFILE = "accel_profile"
@@ -113,6 +115,8 @@ class AccelOptions:
     inject_slowdown: float = 0.0
     #: the terminal summary's form: compact, full or none
     summary: str = "compact"
+    #: other processes' share of the host's CPU time beyond which a slower speed is inconclusive
+    busy_host_share: float = HOST_BUSY_SHARE
     #: pytest-benchmark's own table and header line are printed beside the summary
     benchmark_table: bool = False
     #: --accel-scorecard: the folder the per-device scorecards are written to, or None for none
@@ -135,6 +139,7 @@ class AccelOptions:
             record_missing=self.missing_baseline == "record",
             fail_inconclusive=self.fail_inconclusive,
             fail_faster_convergence=self.fail_faster_convergence,
+            busy_host_share=self.busy_host_share,
         )
 
 
@@ -344,6 +349,8 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini(INI_REFERENCE_DIR, "folder of device-independent references, relative to the ini file", default=None)
     parser.addini(INI_GATE, "comma-separated metric kinds that fail tests (see --accel-gate)", default=None)
     parser.addini(INI_ALPHA, f"significance level of the latency test (default {DEFAULT_ALPHA})", default=None)
+    parser.addini(INI_BUSY_HOST_SHARE, "share of the host's CPU time other processes may use during a test before "
+                  f"its slower speed is inconclusive (default {HOST_BUSY_SHARE}; 1 turns the check off)", default=None)
     parser.addini(INI_DEVICES, "devices under test when no --device is given (space- or comma-separated specs)",
                   default=None)
     parser.addini(INI_PROFILE, "measurement profile (see --accel-profile)", default=None)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Mapping, NamedTuple, Sequence
 
 from pytest_accel.disturbance import (
+    HOST_BUSY_SHARE,
     history_disturbance,
     host_disturbance,
     single_run_disturbance,
@@ -58,6 +59,9 @@ class Policy:
     update: bool = False
     #: --accel-missing-baseline=record: metrics with no baseline are written and read "recorded"
     record_missing: bool = False
+    #: ini accel_busy_host_share: other processes' share of the host's CPU time beyond which a slower speed is
+    #: inconclusive (1: never)
+    busy_host_share: float = HOST_BUSY_SHARE
 
 
 @dataclass(frozen=True)
@@ -147,7 +151,8 @@ def compare(
     judged = _judge(metric, against, tolerance, policy, device_probes)
     status, detail = judged[0], judged[1]
     limit = judged.limit if isinstance(judged, HistoryJudgement) else None
-    if status == "regression" and metric.kind_info.disturbed_by_load and (busy := host_disturbance(others_share)):
+    if status == "regression" and metric.kind_info.disturbed_by_load and (
+            busy := host_disturbance(others_share, policy.busy_host_share)):
         status, detail = "inconclusive", (f"{detail}; but the machine was disturbed ({busy}): neither passed nor "
                                           "failed, re-run it on a quiet machine")
     writes = False

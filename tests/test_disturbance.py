@@ -201,3 +201,11 @@ def test_the_delta_column_says_in_words_when_a_limit_means_nothing() -> None:
     steady_runs = [{"value": 0.010 * (1 + 0.01 * i), "recorded_at": "2026-12-01T00:00:00Z"} for i in range(-3, 4)]
     steady = verdict(Metric("m.latency", 0.0101, "s", "latency", "lower"), {**stored, "history": steady_runs})
     assert "(limit +" in delta_text(steady)
+
+
+@pytest.mark.parametrize("value", ["0", "1.5", "many"])
+def test_a_busy_host_share_outside_0_to_1_is_one_line(pytester: pytest.Pytester, value: str) -> None:
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest("-o", f"accel_busy_host_share={value}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*accel_busy_host_share*{value}*"])
