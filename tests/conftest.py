@@ -189,6 +189,7 @@ def pytester(kept_loaded_modules: list[str], pytester: pytest.Pytester, request:
     # (among others) reads the worker's variables from the environment and would disable itself there
     for name in XDIST_WORKER_ENV:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PYTEST_ADDOPTS", INNER_RUN_ADDOPTS)  # pytester's own set-up removes it
     # no .pyc of a project's test files: pytest before 9.2 takes its assertion-rewritten .pyc for current when the
     # source's mtime (whole seconds) and size match, so a test that rewrites a file to the same length within a second
     # (0.95 -> 0.93) ran the old code under pytest 8.x; without a cache every run reads the source
