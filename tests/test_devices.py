@@ -58,6 +58,7 @@ def test_unknown_specs_are_rejected_listing_the_backends(registry: BackendRegist
     assert repr(spec) in message and "torch: cpu, cuda" in message and "onnxruntime: ort:<provider>" in message
 
 
+@pytest.mark.workload  # a fresh interpreter imports torch
 def test_privateuse1_name_is_accepted_once_renamed() -> None:
     import subprocess
     import sys

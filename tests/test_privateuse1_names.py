@@ -106,6 +106,7 @@ except DeviceUnavailable as error:
 """
 
 
+@pytest.mark.workload  # a fresh interpreter imports torch with an installed entry point
 @pytest.mark.parametrize(
     ("autoload", "reason"),
     [
