@@ -93,6 +93,7 @@ class AccelSession:
         self._devices: list[Device] | None = None
         self._family_size: int | None = None
         self._device_probes: dict[str, tuple[float, ...]] = {}
+        self._device_docs: dict[str, BaselineDocuments] = {}
         #: baseline file -> the (test, device) that uses it in this run
         self._claimed: dict[Path, tuple[str, str]] = {}
         #: test files some of whose tests were deselected (-k, -m): pruning keeps their unused baselines
@@ -198,17 +199,22 @@ class AccelSession:
         whose false alarms are controlled together (each is judged at alpha / this). Counted over every baseline
         of these devices, so a run that selects fewer tests is judged conservatively, never the other way."""
         if self._family_size is None:
-            self._family_size = count_history_metrics(
-                self.store, [d.key for d in self.devices() if d.available], MIN_HISTORY
-            )
+            documents = [entry for d in self.devices() if d.available for entry in self._documents(d.key)]
+            self._family_size = count_history_metrics(documents, MIN_HISTORY)
         return max(self._family_size, 1)
 
     def device_probes(self, device_key: str) -> tuple[float, ...]:
         """The calibration probe's times in every baseline of ``device_key`` (read once a run): what the probe
         usually takes on this machine, for metrics whose own baseline has no probe."""
         if device_key not in self._device_probes:
-            self._device_probes[device_key] = tuple(device_probe_times(self.store, device_key))
+            self._device_probes[device_key] = tuple(device_probe_times(self._documents(device_key)))
         return self._device_probes[device_key]
+
+    def _documents(self, device_key: str) -> BaselineDocuments:
+        """The device's baseline documents as the run found them, read once for the family size and the probe."""
+        if device_key not in self._device_docs:
+            self._device_docs[device_key] = device_documents(self.store, device_key)
+        return self._device_docs[device_key]
 
     @cached_property
     def software(self) -> dict[str, str]:
@@ -228,45 +234,47 @@ class AccelSession:
         }
 
 
-def count_history_metrics(store: BaselineStore, device_keys: list[str], min_history: int) -> int:
-    """How many independent speed measurements with a usable history these device keys' baselines hold. The
-    latency and throughput of one measurement come from the same rounds and always agree, so they count once."""
+BaselineDocuments = list[tuple[Path, Mapping[str, Any]]]
+
+
+def device_documents(store: BaselineStore, device_key: str) -> BaselineDocuments:
+    """Every readable baseline document of ``device_key``, with its path; a damaged file is skipped (the test that
+    uses it fails with the reason)."""
+    folder = store.root / device_key
+    documents: BaselineDocuments = []
+    for path in sorted(folder.rglob("*.json")) if folder.is_dir() else []:
+        try:
+            document = store.load(path)
+        except BaselineError:
+            continue
+        if document is not None:
+            documents.append((path, document))
+    return documents
+
+
+def count_history_metrics(documents: BaselineDocuments, min_history: int) -> int:
+    """How many independent speed measurements with a usable history these baseline documents hold. The latency
+    and throughput of one measurement come from the same rounds and always agree, so they count once."""
     measurements: set[tuple[Path, str]] = set()
-    for key in device_keys:
-        for path in sorted((store.root / key).rglob("*.json")) if (store.root / key).is_dir() else []:
-            try:
-                document = store.load(path)
-            except BaselineError:
-                continue  # the test that uses it fails with the reason
-            for name, record in (document or {}).get("metrics", {}).items():
-                speed = KINDS.get(record.get("kind"), KINDS["info"]).speed
-                if speed and len(record.get("history") or []) >= min_history:
-                    measurements.add((path, measurement_of(name, record.get("kind", ""))))
+    for path, document in documents:
+        for name, record in document.get("metrics", {}).items():
+            speed = KINDS.get(record.get("kind"), KINDS["info"]).speed
+            if speed and len(record.get("history") or []) >= min_history:
+                measurements.add((path, measurement_of(name, record.get("kind", ""))))
     return len(measurements)
 
 
-def device_probe_times(store: BaselineStore, device_key: str) -> list[float]:
-    """Every probe time the device's baselines hold: each speed metric's history runs', and the probe samples'
-    median of a metric stored without a history. A damaged file is skipped (the test that uses it fails on it)."""
-    folder = store.root / device_key
+def device_probe_times(documents: BaselineDocuments) -> list[float]:
+    """Every probe time these baseline documents hold: each speed metric's history runs', and the probe samples'
+    median of a metric stored without a history."""
     times: list[float] = []
-    for path in sorted(folder.rglob("*.json")) if folder.is_dir() else []:
-        times.extend(_probe_times(store, path))
-    return times
-
-
-def _probe_times(store: BaselineStore, path: Path) -> list[float]:
-    try:
-        document = store.load(path)
-    except BaselineError:
-        return []
-    times = []
-    for record in (document or {}).get("metrics", {}).values():
-        history = [float(h["probe"]) for h in record.get("history") or [] if h.get("probe")]
-        if history:
-            times.extend(history)
-        elif (median := probe_time(record.get("probe_samples"))) is not None:
-            times.append(median)
+    for _, document in documents:
+        for record in document.get("metrics", {}).values():
+            history = [float(h["probe"]) for h in record.get("history") or [] if h.get("probe")]
+            if history:
+                times.extend(history)
+            elif (median := probe_time(record.get("probe_samples"))) is not None:
+                times.append(median)
     return [t for t in times if t > 0]
 
 

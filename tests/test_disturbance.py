@@ -17,7 +17,7 @@ from pytest_accel.baselines import BaselineStore, write_document
 from pytest_accel.disturbance import HOST_BUSY_SHARE, HostLoad
 from pytest_accel.metrics import KINDS, METRIC_KINDS, Metric
 from pytest_accel.records import baseline_record
-from pytest_accel.session import device_probe_times
+from pytest_accel.session import device_documents, device_probe_times
 from pytest_accel.verdicts import Policy, Verdict, compare
 
 POLICY = Policy(frozenset(METRIC_KINDS))
@@ -115,9 +115,9 @@ def test_the_device_probe_times_come_from_every_baseline_of_the_device(tmp_path:
     single.pop("history")
     write_document(tmp_path / "cpu-test-2c" / "suite" / "test_b.json", header, {"w.first_inference": single})
     (tmp_path / "cpu-test-2c" / "suite" / "test_c.json").write_text("{damaged")  # skipped: its test fails on it
-    found = device_probe_times(store, "cpu-test-2c")
+    found = device_probe_times(device_documents(store, "cpu-test-2c"))
     assert found == pytest.approx([record["history"][0]["probe"], float(np.median(single["probe_samples"]))])
-    assert device_probe_times(store, "no-such-device") == []
+    assert device_probe_times(device_documents(store, "no-such-device")) == []
 
 
 def test_a_measurement_too_disturbed_to_store_is_inconclusive_and_not_written() -> None:
