@@ -10,6 +10,7 @@ import pytest
 
 from pytest_accel.options import OPT_MISSING, OPT_UPDATE
 from pytest_accel.report.markdown import STEP_SUMMARY_ENV
+from tests.helpers import HOST_DEVICE_CONFTEST
 
 PROJECT = """
 from pathlib import Path
@@ -102,13 +103,18 @@ def test_an_unwritable_summary_path_warns_and_fails_nothing(project: pytest.Pyte
 def test_under_xdist_the_controller_appends_one_summary(project: pytest.Pytester,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("xdist")
+    torch_free = ("--device=host", "--device=ort:cpu")  # workers that need not import torch
+    project.makeconftest(HOST_DEVICE_CONFTEST)
+    project.path.joinpath("value.txt").write_text("0.90")
+    assert project.runpytest(*torch_free, "-k", "test_toy", f"{OPT_MISSING}=record").ret == pytest.ExitCode.OK
+    project.path.joinpath("value.txt").write_text("0.50")
     summary = project.path / "step-summary.md"
     monkeypatch.setenv(STEP_SUMMARY_ENV, str(summary))
-    result = project.runpytest("-n", "2", "-p", "no:cacheprovider", *DEVICES)
+    result = project.runpytest("-n", "2", "-p", "no:cacheprovider", *torch_free)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     text = summary.read_text()
     assert text.count("## pytest-accel") == 1
-    assert "**2 regression(s)**" in text and "| metric | cpu | ort:cpu |" in text
+    assert "**2 regression(s)**" in text and "| metric | host | ort:cpu |" in text
 
 
 def test_without_the_variable_nothing_is_written(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:

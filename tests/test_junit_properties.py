@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from pytest_accel.options import OPT_MISSING
+from tests.helpers import HOST_DEVICE_CONFTEST
 
 PROJECT = """
 from pathlib import Path
@@ -57,10 +58,11 @@ def test_junitxml_carries_each_metric_and_its_verdict(pytester: pytest.Pytester)
 def test_junitxml_properties_travel_from_xdist_workers(pytester: pytest.Pytester) -> None:
     pytest.importorskip("xdist")
     _project(pytester, "0.90")
-    result = pytester.runpytest("-n", "2", "-p", "no:cacheprovider", "--device=cpu", "--junitxml=out.xml")
+    pytester.makeconftest(HOST_DEVICE_CONFTEST)  # workers without torch
+    result = pytester.runpytest("-n", "2", "-p", "no:cacheprovider", "--device=host", "--junitxml=out.xml")
     assert result.ret == pytest.ExitCode.OK
-    props = _properties(pytester.path / "out.xml")["test_accuracy[cpu]"]
-    assert props["accel.device"] == "cpu"
+    props = _properties(pytester.path / "out.xml")["test_accuracy[host]"]
+    assert props["accel.device"] == "host"
     assert props["accel.toy.accuracy.verdict"] == "missing"
     assert "accel.toy.accuracy.baseline" not in props
     assert float(props["accel.toy.accuracy.value"]) == 0.9

@@ -78,8 +78,9 @@ def test_the_wheel_ships_the_suites_and_their_references(installed_wheel: Path, 
 
 @pytest.mark.workload
 def test_installed_suites_run_with_pyargs_outside_any_checkout(installed_wheel: Path, tmp_path: Path) -> None:
+    # on ort:cpu: the fresh processes need not import torch
     result = _run(installed_wheel, tmp_path, "-m", "pytest", "--pyargs", "pytest_accel.suites", "-k", "matmul",
-                  "--device=cpu", "--accel-missing-baseline=record", "-p", "no:cacheprovider", "-q")
+                  "--device=ort:cpu", "--accel-missing-baseline=record", "-p", "no:cacheprovider", "-q")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
     written = sorted(p.relative_to(tmp_path / "baselines") for p in (tmp_path / "baselines").rglob("*.json"))
@@ -88,7 +89,7 @@ def test_installed_suites_run_with_pyargs_outside_any_checkout(installed_wheel: 
     # found again: with =fail a metric whose baseline is not found fails, gated or not; latency is not gated, since
     # two runs of real timing beside a busy neighbour differ beyond any tolerance (+22%, confirmed, seen here)
     again = _run(installed_wheel, tmp_path, "-m", "pytest", "--pyargs", "pytest_accel.suites", "-k", "matmul",
-                 "--device=cpu", "--accel-missing-baseline=fail", "--accel-gate=accuracy,parity", "-p",
+                 "--device=ort:cpu", "--accel-missing-baseline=fail", "--accel-gate=accuracy,parity", "-p",
                  "no:cacheprovider", "-q")
     assert again.returncode == 0, again.stdout + again.stderr
 

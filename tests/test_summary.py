@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_accel.options import OPT_DEVICE, OPT_MISSING, OPT_REPORT, OPT_SUMMARY
+from tests.helpers import HOST_DEVICE_CONFTEST
 
 #: a test in two dtypes (their values from value-<dtype>.txt) beside a test without parameters
 DTYPES_TEST = """
@@ -144,10 +145,13 @@ def test_a_bad_form_is_a_usage_error(pytester: pytest.Pytester, ini: str, args: 
 
 
 @pytest.mark.workload
-def test_an_output_that_cannot_write_the_marks_gets_ascii_ones(recorded: pytest.Pytester,
+def test_an_output_that_cannot_write_the_marks_gets_ascii_ones(dtypes_project: pytest.Pytester,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    dtypes_project.makeconftest(HOST_DEVICE_CONFTEST)  # the fresh process need not import torch
+    dtypes_project.makeini(f"[pytest]\naddopts = {OPT_DEVICE}=host {OPT_DEVICE}=ort:cpu\n")
+    dtypes_project.runpytest(f"{OPT_MISSING}=record").assert_outcomes(passed=6)
     monkeypatch.setenv("PYTHONIOENCODING", "ascii")
-    result = recorded.runpytest_subprocess("-p", "no:cacheprovider")
+    result = dtypes_project.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=6)
     result.stdout.fnmatch_lines(["    accuracy  * 0.9 ok * 0.9 ok * 0.9 ok * 0.9 ok",
                                  "  legend: ok pass   empty: not run there*"])
