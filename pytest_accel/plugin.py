@@ -33,11 +33,12 @@ from pytest_accel.references import ReferenceStore
 from pytest_accel.report.extras import PytestHtmlCharts, charts_wanted
 from pytest_accel.report.facts import RunFacts
 from pytest_accel.report.json_report import build_report, write_report
+from pytest_accel.report.lines import Line
 from pytest_accel.report.markdown import STEP_SUMMARY_ENV, MarkdownSummary, append_step_summary, step_summary_path
 from pytest_accel.report.matrix import marks_encodable
 from pytest_accel.report.safe_text import terminal_text
 from pytest_accel.report.scorecard import ScorecardCollector, build_scorecards, write_scorecards
-from pytest_accel.report.terminal import Line, TerminalSummary
+from pytest_accel.report.terminal import TerminalSummary
 from pytest_accel.session import HOST_LOAD_KEY, SESSION_KEY, AccelSession
 from pytest_accel.tolerances import MARKER_TOLERANCE
 from pytest_accel.workers import WORKER_OUTPUT_KEY, dump, is_worker, merge

@@ -1,5 +1,6 @@
 """docs/architecture.md names every module of the package with its job, every console-script subcommand, every
-fixture, marker, hook and entry-point group: a module or command added without a line there fails here."""
+fixture, marker, hook and entry-point group: a module or command added without a line there fails here; no module
+is over 450 lines."""
 
 from __future__ import annotations
 
@@ -74,3 +75,20 @@ def test_every_extension_point_is_named(what: str, names: Callable[[], list[str]
     spans = _named(_page())
     missing = [name for name in found if not any(re.match(rf"{re.escape(name)}\b", span) for span in spans)]
     assert not missing, f"{what} missing from {PAGE}: {', '.join(missing)}"
+
+
+#: The architecture pass's limits: a module longer than this has more than one job; `type: ignore` hides a type the
+#: code should state.
+MAX_MODULE_LINES = 450
+MAX_TYPE_IGNORES = 3
+
+
+def test_no_module_outgrows_one_job_and_types_are_not_silenced() -> None:
+    modules = sorted(path for path in PACKAGE.rglob("*.py") if "__pycache__" not in path.parts)
+    too_long = {str(path.relative_to(PACKAGE)): lines for path in modules
+                if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES}
+    assert not too_long, f"modules over {MAX_MODULE_LINES} lines: {too_long}"
+    ignores = [f"{path.relative_to(PACKAGE)}:{number}" for path in modules
+               for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+               if "type: ignore" in line]
+    assert len(ignores) <= MAX_TYPE_IGNORES, ignores

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from pytest_accel.options import OPT_BENCHMARK_TABLE, OPT_SUMMARY
+from pytest_accel.report.lines import MAX_LINE_WIDTH, Line
 from pytest_accel.report.matrix import RED
-from pytest_accel.report.terminal import MAX_LINE_WIDTH, Line
 
 
 def test_the_benchmark_table_and_header_are_hidden_unless_asked_for(latency_project: pytest.Pytester) -> None:

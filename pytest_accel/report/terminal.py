@@ -20,7 +20,6 @@ only prints them. pytest drops the markup itself under ``--color=no`` and where 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -35,6 +34,7 @@ from pytest_accel.options import (
 )
 from pytest_accel.paths import display_path
 from pytest_accel.report.facts import RunFacts, SpeedKey
+from pytest_accel.report.lines import MAX_LINE_WIDTH, Line, wrapped
 from pytest_accel.report.matrix import (
     CYAN,
     MARKS,
@@ -59,54 +59,6 @@ from pytest_accel.verdicts import Verdict
 MAX_LISTED = 12
 #: the legend's lines wrap at this width when the terminal's is not known
 DEFAULT_WIDTH = 100
-#: prose lines (verdict reasons, warnings, commands) wrap at this width, with a hanging indent; the tables do not
-MAX_LINE_WIDTH = 160
-
-@dataclass(frozen=True)
-class Line:
-    """One printed line, in pieces that each carry pytest's markup (``{"red": True, "bold": True}``)."""
-
-    parts: tuple[tuple[str, Markup], ...] = ()
-
-    @classmethod
-    def of(cls, text: str, markup: Markup = PLAIN) -> Line:
-        return cls(((text, markup),))
-
-    @property
-    def text(self) -> str:
-        return "".join(text for text, _ in self.parts)
-
-    def wrapped(self, width: int = MAX_LINE_WIDTH) -> Iterator[Line]:
-        """This line in lines of at most ``width`` characters, broken at spaces (a word longer than a line, such as
-        a path, stays whole), continued under a 4-space indent deeper than its own; markup is kept."""
-        text = self.text
-        if len(text) <= width:
-            yield self
-            return
-        indent = " " * (len(text) - len(text.lstrip(" ")) + 4)
-        start, room = 0, width
-        while start < len(text):
-            end = len(text) if len(text) - start <= room else text.rfind(" ", start + 1, start + room + 1)
-            if end <= start:  # no space within reach: break after the long word
-                end = text.find(" ", start + room)
-                end = len(text) if end < 0 else end
-            piece = self._slice(start, end)
-            yield Line(piece if start == 0 else ((indent, PLAIN), *piece))
-            start, room = end + 1, width - len(indent)
-
-    def _slice(self, start: int, end: int) -> tuple[tuple[str, Markup], ...]:
-        pieces, offset = [], 0
-        for text, markup in self.parts:
-            low, high = max(start - offset, 0), min(end - offset, len(text))
-            if low < high:
-                pieces.append((text[low:high], markup))
-            offset += len(text)
-        return tuple(pieces)
-
-
-def _wrapped(lines: Iterator[Line]) -> Iterator[Line]:
-    for line in lines:
-        yield from line.wrapped()
 
 
 def _table(rows: list[list[str]], indent: str = "  ") -> Iterator[str]:
@@ -155,7 +107,7 @@ class TerminalSummary:
     def lines(self) -> Iterator[Line]:
         records = [r for r in self.session.records if r.verdicts]
         if self.form == "none":
-            yield from _wrapped(self._warnings(records))
+            yield from wrapped(self._warnings(records))
             return
         if not records and not self.session.written:
             return
@@ -169,8 +121,8 @@ class TerminalSummary:
                 yield from self._side_by_side(by_device)
         elif records:
             yield from self._matrix(records)
-            yield from _wrapped(self._not_passing(records))
-        yield from _wrapped(self._attention(records))
+            yield from wrapped(self._not_passing(records))
+        yield from wrapped(self._attention(records))
 
     # -- compact ----------------------------------------------------------------------------------------------
 
