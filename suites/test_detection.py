@@ -39,7 +39,13 @@ from pytest_accel.workloads.detection.model import BUNDLED_WEIGHTS, DetectorSour
 from pytest_accel.workloads.detection.pipeline import DEPLOY_CONF, detect, postprocess
 from pytest_accel.workloads.detection.quantize import CalibrationSettings
 from pytest_accel.workloads.detection.reference import SUITE, data_identity, identity, reference_name
-from pytest_accel.workloads.detection.runners import CompiledOnnxRunner, DetectorRunner, OrtRunner, make_runner
+from pytest_accel.workloads.detection.runners import (
+    CompiledOnnxRunner,
+    CompiledTorchRunner,
+    DetectorRunner,
+    OrtRunner,
+    make_runner,
+)
 from pytest_accel.workloads.detection.splits import LabelledImage, load_split
 
 PARITY_IMAGES = 16
@@ -210,9 +216,10 @@ def test_parity(runner: DetectorRunner, golden: Golden, detection_source: Detect
 
 
 def _execution_precision(runner: DetectorRunner) -> ExecutionPrecision | None:
-    """What the runtime really computed in, where it can say: a device's ONNX compiler always (it may lower fp32),
+    """What the runtime really computed in, where it can say: a device's compiler always (it may lower fp32),
     ONNX Runtime for int8 (a profiled run; its fp32 kernels run in fp32)."""
-    if isinstance(runner, CompiledOnnxRunner) or (isinstance(runner, OrtRunner) and runner.dtype == "int8"):
+    if isinstance(runner, (CompiledOnnxRunner, CompiledTorchRunner)) or (isinstance(runner, OrtRunner) and
+                                                                         runner.dtype == "int8"):
         return runner.execution_precision()
     return None
 
@@ -291,8 +298,14 @@ def test_latency_end_to_end(runner: DetectorRunner, detection_val: ValData, dete
 
 def test_throughput(runner: DetectorRunner, device: Device, detection_options: DetectionOptions,
                     detection_val: ValData, detection_source: DetectorSource, accel: Any) -> None:
-    """Images/s of the model-only forward at each batch size (Offline scenario)."""
+    """Images/s of the model-only forward at each batch size (Offline scenario); a model compiled for one fixed
+    batch (LiteRT, ExecuTorch exports) is measured at that batch only, and says so."""
     sizes = detection_options.batch_sizes_for(device)
+    static = runner.static_batch if isinstance(runner, CompiledTorchRunner) else None
+    if static is not None and static not in sizes:
+        raise WorkloadUnsupported(f"{device.spec}'s model was compiled for batch {static} only; the throughput "
+                                  f"batches are {', '.join(map(str, sizes))}")
+    sizes = sizes if static is None else (static,)
     one = golden_inputs(detection_val.samples, detection_source.imgsz, 1).tensor
     metrics: list[Metric] = []
     for size in sizes:

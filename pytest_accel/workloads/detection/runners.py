@@ -1,5 +1,6 @@
-"""Run the detector's forward pass on a device: PyTorch (fp32/fp16/bf16), ONNX Runtime or a device's own ONNX
-compiler (OpenVINO, a vendor SDK): the fp32 export, or its INT8 quantization (int8).
+"""Run the detector's forward pass on a device: PyTorch (fp32/fp16/bf16), ONNX Runtime, a device's own ONNX
+compiler (OpenVINO, a vendor SDK): the fp32 export, or its INT8 quantization (int8), or a device that compiles the
+PyTorch module ahead of time (LiteRT, ExecuTorch).
 
 A runner splits one inference into ``to_device`` (host batch in), ``forward`` (device-resident output, not
 synchronised) and ``to_host`` (float32 numpy out), so model-only and end-to-end timings cut at the same places on
@@ -15,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from pytest_accel.devices import Device, ExecutionPrecision, OnnxModelRuntime, OrtRuntime, TorchRuntime
+from pytest_accel.devices.compiled import CompiledModel, Delegation, TorchModelCompiler
 from pytest_accel.devices.onnxruntime import OrtDevice, ShapeRange
 from pytest_accel.devices.ort_placement import graph_input_names
 from pytest_accel.errors import WorkloadUnsupported
@@ -186,6 +188,69 @@ class CompiledOnnxRunner:
         return self.compiled.execution_precision()
 
 
+class CompiledTorchRunner:
+    """The fp32 PyTorch detector compiled ahead of time by the device's SDK (:class:`TorchModelCompiler`), its first
+    output (the one the ONNX export has) run on host arrays. A model compiled for a fixed batch is given larger
+    batches in pieces of that size (for accuracy and parity); the throughput test skips batches it was not compiled
+    for (see :attr:`static_batch`)."""
+
+    def __init__(self, device: Device, source: DetectorSource, dtype: str, max_batch: int = 1) -> None:
+        if not isinstance(device, TorchModelCompiler):
+            raise WorkloadUnsupported(f"{device.spec} does not compile PyTorch modules")
+        if dtype != "fp32":
+            raise WorkloadUnsupported(f"{device.spec} compiles the fp32 PyTorch detector (its SDK picks the "
+                                      f"precision it runs in, read back as the execution precision); {dtype} is "
+                                      "not one of its dtypes")
+        import torch
+
+        self.device: Device = device
+        self.dtype = dtype
+
+        class FirstOutput(torch.nn.Module):
+            def __init__(self, detector: Any) -> None:
+                super().__init__()
+                self.detector = detector
+
+            def forward(self, images: Any) -> Any:
+                output = self.detector(images)
+                return output[0] if isinstance(output, (tuple, list)) else output
+
+        example = (torch.zeros((1, 3, source.imgsz, source.imgsz), dtype=torch.float32),)
+        self.compiled: CompiledModel = device.compile_torch(
+            FirstOutput(source.torch_module()).eval(), example, cache_key=f"{source.digest}-{source.imgsz}",
+            cache_dir=source.cache_dir / "detection" / "compiled", max_batch=max_batch)
+
+    @property
+    def static_batch(self) -> int | None:
+        return self.compiled.static_batch
+
+    def to_device(self, batch: np.ndarray) -> Any:
+        return np.ascontiguousarray(batch, dtype=np.float32)
+
+    def forward(self, prepared: Any) -> Any:
+        step = self.compiled.static_batch
+        if step is None or len(prepared) == step:
+            return self.compiled.run([prepared])[0]
+        if len(prepared) % step:
+            raise WorkloadUnsupported(f"{self.device.spec}'s model was compiled for batch {step}; a batch of "
+                                      f"{len(prepared)} does not split into it")
+        return np.concatenate([self.compiled.run([prepared[i:i + step]])[0] for i in range(0, len(prepared), step)])
+
+    def output_for_nms(self, output: Any) -> Any:
+        import torch
+
+        return torch.from_numpy(self.to_host(output))
+
+    def to_host(self, output: Any) -> np.ndarray:
+        return np.asarray(output, dtype=np.float32)
+
+    def execution_precision(self) -> ExecutionPrecision | None:
+        return self.compiled.execution_precision()
+
+    def delegation(self) -> Delegation | None:
+        return self.compiled.delegation()
+
+
 def _decode_in_fp32(module: Any) -> None:
     """Keep the Detect head's box decode (DFL, anchors, strides: no learned weights) in fp32.
 
@@ -227,4 +292,6 @@ def make_runner(device: Device, source: DetectorSource, dtype: str, max_batch: i
         return OrtRunner(device, source, dtype, max_batch)
     if isinstance(device, OnnxModelRuntime):
         return CompiledOnnxRunner(device, source, dtype, max_batch)
+    if isinstance(device, TorchModelCompiler):
+        return CompiledTorchRunner(device, source, dtype, max_batch)
     raise WorkloadUnsupported(f"no detection runner for runtime {device.runtime!r} of {device.spec}")
