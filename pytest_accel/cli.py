@@ -328,6 +328,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("b", metavar="B.json")
     compare.set_defaults(run=_compare)
 
+    from pytest_accel.ab import add_command as add_ab_command
+
+    add_ab_command(commands)
+
     report = commands.add_parser("report", help="render a saved --accel-report JSON file as the self-contained "
                                  "HTML page --accel-html writes (needs pytest-accel[html])")
     report.add_argument("report", metavar="REPORT.json")

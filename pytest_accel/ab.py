@@ -1,0 +1,324 @@
+"""``pytest-accel ab``: two software stacks compared on this machine, now — is B slower than A?
+
+Each side is an interpreter (its environment: another driver, runtime or compiler build) with its own extra pytest
+options and environment variables; both run the same tests, each run a fresh ``python -m pytest`` process writing
+a JSON report, ``pairs`` times each, in a balanced order (:func:`pytest_accel.paired.balanced_order`). The runs
+keep no baselines (a throwaway folder, nothing written) and gate nothing themselves; the comparison is here:
+
+- every timed metric (latency, throughput, first runs, energy) gets B/A over the pairs with its interval and test
+  (:mod:`pytest_accel.paired`), Holm over all of them: ``slower`` / ``faster`` / ``no difference detected``
+  (with the smallest difference the pairs could have seen);
+- every accuracy, parity and convergence metric is compared too: B less accurate than A beyond the metric kind's
+  tolerance, or B outside a metric's bound in any run, is reported and fails the comparison as a slowdown does
+  (a faster B that is less accurate is not a win).
+
+The exit code gates: 0 no finding, 1 B slower beyond ``threshold`` (the estimate) with significance, less
+accurate or outside a bound; 2 a run that failed to produce its report, or bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from pytest_accel.metrics import KINDS, Metric
+from pytest_accel.paired import (
+    DEFAULT_ALPHA,
+    DEFAULT_POWER,
+    MIN_PAIRS,
+    PairedEstimate,
+    balanced_order,
+    holm,
+    paired_estimate,
+)
+from pytest_accel.report.document import ReportError, load_report, read_metrics
+from pytest_accel.rerun import CONFIRMING_ENV
+
+#: a metric of one test on one device: (device spec, suite, test, metric name)
+MetricKey = tuple[str, str, str, str]
+QUALITY_KINDS = ("accuracy", "parity", "convergence")
+
+
+class AbError(Exception):
+    """A comparison that cannot be made; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Side:
+    """One stack: an interpreter, with its extra pytest options and environment variables."""
+
+    name: str
+    python: str
+    options: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        extra = [*self.options, *(f"{key}={value}" for key, value in sorted(self.env.items()))]
+        return " ".join([self.python, *extra])
+
+
+def parse_env(assignments: Sequence[str], side: str) -> dict[str, str]:
+    """``NAME=VALUE`` strings as a mapping; AbError naming the bad one otherwise."""
+    env: dict[str, str] = {}
+    for assignment in assignments:
+        name, equals, value = assignment.partition("=")
+        if not equals or not name or not name.replace("_", "a").isalnum():
+            raise AbError(f"--{side.lower()}-env {assignment!r}: expected NAME=VALUE, e.g. OMP_NUM_THREADS=2")
+        env[name] = value
+    return env
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    pair: int
+    side: str
+    status: int | None
+    seconds: float
+    report: Path
+
+
+def run_sides(a: Side, b: Side, pytest_args: Sequence[str], pairs: int, workdir: Path, *,
+              timeout: float | None = None, progress: Any = None) -> list[RunOutcome]:
+    """Both sides' runs in the balanced order, each a fresh pytest process with its own JSON report under
+    ``workdir``; no baselines are read or written (a throwaway folder) and the runs confirm nothing themselves."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    outcomes = []
+    order = balanced_order(pairs)
+    for index, (pair, name) in enumerate(order):
+        side = a if name == "A" else b
+        report = workdir / f"run-{index:03d}-pair-{pair:02d}-{name}.json"
+        report.unlink(missing_ok=True)
+        command = [side.python, "-m", "pytest", *pytest_args, *side.options, f"--accel-report={report}",
+                   f"--accel-baseline-dir={workdir / 'no-baselines'}", "--accel-missing-baseline=warn",
+                   "--accel-gate=none", "-p", "no:cacheprovider", "-q"]
+        env = {**os.environ, **side.env, CONFIRMING_ENV: "1"}
+        if progress is not None:
+            progress(f"run {index + 1}/{len(order)}: pair {pair + 1}, {name}")
+        start = time.perf_counter()
+        try:
+            status: int | None = subprocess.run(command, env=env, capture_output=True, timeout=timeout,
+                                                check=False).returncode
+        except (OSError, subprocess.SubprocessError):
+            status = None
+        outcomes.append(RunOutcome(pair, name, status, time.perf_counter() - start, report))
+    return outcomes
+
+
+@dataclass(frozen=True)
+class SpeedFinding:
+    key: MetricKey
+    kind: str
+    unit: str
+    direction: str
+    a_values: tuple[float, ...]
+    b_values: tuple[float, ...]
+    estimate: PairedEstimate
+    adjusted_p: float
+    verdict: str
+    gates: bool
+
+    @property
+    def slowdown(self) -> float:
+        """How much slower B is (0.05: 5%), from the estimate: B/A - 1 for times, A/B - 1 for rates."""
+        ratio = self.estimate.ratio
+        return ratio - 1 if self.direction == "lower" else 1 / ratio - 1
+
+
+@dataclass(frozen=True)
+class QualityFinding:
+    key: MetricKey
+    kind: str
+    a_median: float
+    b_median: float
+    #: B's runs whose own verdict put this metric outside its bound (or below the reference)
+    b_failed_runs: int
+    runs: int
+    verdict: str
+
+    @property
+    def gates(self) -> bool:
+        return self.verdict != "held"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    a: Side
+    b: Side
+    pairs: int
+    alpha: float
+    threshold: float
+    speed: tuple[SpeedFinding, ...]
+    quality: tuple[QualityFinding, ...]
+    #: metrics one side has and the other does not, or that some run did not report
+    unpaired: tuple[str, ...]
+    seconds: dict[str, float]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if any(f.gates for f in self.speed) or any(f.gates for f in self.quality) else 0
+
+
+def _read_runs(outcomes: Sequence[RunOutcome]) -> dict[tuple[int, str], dict[MetricKey, tuple[Metric, str]]]:
+    """Each run's metrics with its own verdict status; AbError naming the first run that wrote no report."""
+    runs: dict[tuple[int, str], dict[MetricKey, tuple[Metric, str]]] = {}
+    for outcome in outcomes:
+        try:
+            document = load_report(outcome.report)
+        except ReportError as error:
+            status = "could not start or timed out" if outcome.status is None else f"exit {outcome.status}"
+            raise AbError(f"{outcome.side}'s run of pair {outcome.pair + 1} ({status}) wrote no report to compare: "
+                          f"{error}") from None
+        read, _ = read_metrics(document)
+        runs[(outcome.pair, outcome.side)] = {
+            (r.result["device"], r.result["suite"], r.result["test"], r.metric.name): (r.metric, r.entry["verdict"])
+            for r in read}
+    return runs
+
+
+def _median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def compare(a: Side, b: Side, outcomes: Sequence[RunOutcome], pairs: int, alpha: float = DEFAULT_ALPHA,
+            threshold: float = 0.0, power: float = DEFAULT_POWER) -> Comparison:
+    """The comparison of the runs' reports (see the module's description)."""
+    if not 0 < alpha < 1 or not 0 <= threshold < 1:
+        raise AbError(f"alpha {alpha} must lie in (0, 1) and threshold {threshold} in [0, 1)")
+    runs = _read_runs(outcomes)
+    keys = sorted({key for metrics in runs.values() for key in metrics})
+    unpaired, timed, quality = [], [], []
+    for key in keys:
+        per_pair = [(runs[(p, "A")].get(key), runs[(p, "B")].get(key)) for p in range(pairs)]
+        if any(x is None or y is None for x, y in per_pair):
+            unpaired.append(" ".join((key[0], f"{key[1]}::{key[2]}", key[3])))
+            continue
+        pairs_of = [(x, y) for x, y in per_pair if x is not None and y is not None]
+        metric = pairs_of[0][0][0]
+        if KINDS.get(metric.kind) is not None and KINDS[metric.kind].disturbed_by_load:
+            timed.append((key, pairs_of))
+        elif metric.kind in QUALITY_KINDS:
+            quality.append((key, pairs_of))
+    level = alpha / max(len(timed), 1)
+    estimates = [paired_estimate([x[0].value for x, _ in p], [y[0].value for _, y in p], level, power)
+                 for _, p in timed]
+    adjusted = holm([e.p_value for e in estimates])
+    speed = []
+    for (key, pairs_of), estimate, p_adjusted in zip(timed, estimates, adjusted, strict=True):
+        metric = pairs_of[0][0][0]
+        slower_ratio = estimate.ratio > 1 if metric.direction == "lower" else estimate.ratio < 1
+        verdict = "no difference detected" if p_adjusted >= alpha else ("slower" if slower_ratio else "faster")
+        finding = SpeedFinding(key, metric.kind, metric.unit, metric.direction,
+                               tuple(x[0].value for x, _ in pairs_of), tuple(y[0].value for _, y in pairs_of),
+                               estimate, p_adjusted, verdict, False)
+        speed.append(replace(finding, gates=verdict == "slower" and finding.slowdown >= threshold))
+    return Comparison(a, b, pairs, alpha, threshold, tuple(speed),
+                      tuple(_quality(key, pairs_of) for key, pairs_of in quality), tuple(unpaired),
+                      {name: sum(o.seconds for o in outcomes if o.side == name) for name in ("A", "B")})
+
+
+def _quality(key: MetricKey, pairs_of: Sequence[tuple[tuple[Metric, str], tuple[Metric, str]]]) -> QualityFinding:
+    metric = pairs_of[0][0][0]
+    a_median = _median([x[0].value for x, _ in pairs_of])
+    b_median = _median([y[0].value for _, y in pairs_of])
+    failed = sum(y[1] == "regression" for _, y in pairs_of)
+    verdict = "held"
+    if metric.kind == "accuracy":
+        tolerance = KINDS["accuracy"].default_tolerance or 0.0
+        drop = (a_median - b_median) / abs(a_median) if a_median else 0.0
+        drop = drop if metric.direction == "higher" else -drop
+        if drop > tolerance:
+            verdict = f"less accurate: {drop:.1%} below A (tolerance {tolerance:g})"
+    if failed:
+        verdict = f"outside its bound in {failed} of {len(pairs_of)} runs of B"
+    return QualityFinding(key, metric.kind, a_median, b_median, failed, len(pairs_of), verdict)
+
+
+def run_python_version(python: str) -> str:
+    """The interpreter's version line, to name a side in reports; AbError where it does not run."""
+    try:
+        done = subprocess.run([python, "-c", "import sys; print(sys.version.split()[0])"], capture_output=True,
+                              text=True, timeout=60, check=False)
+    except (OSError, subprocess.SubprocessError) as error:
+        raise AbError(f"interpreter {python!r} does not run: {error}") from None
+    if done.returncode != 0:
+        raise AbError(f"interpreter {python!r} does not run: exit {done.returncode}")
+    return done.stdout.strip()
+
+
+def add_command(commands: Any) -> None:
+    """The ``ab`` subcommand on the console script's parser."""
+    ab = commands.add_parser(
+        "ab", help="compare two stacks on this machine now: the same tests run by interpreter A and B (or one "
+        "interpreter with two sets of options or variables), interleaved ABBA in fresh processes; B/A per timed "
+        "metric with intervals, accuracy and parity held; exit 1 when B is slower beyond the threshold or worse",
+        description="pytest-accel ab --a-python PY_A --b-python PY_B --pairs 12 -- suites --device=cpu -k latency")
+    for side in ("a", "b"):
+        ab.add_argument(f"--{side}-python", default=None, metavar="PYTHON",
+                        help=f"interpreter of side {side.upper()} (default: this one)")
+        ab.add_argument(f"--{side}-option", action="append", default=[], metavar="ARG",
+                        help=f"an extra pytest argument for side {side.upper()} only (repeatable; write "
+                        f"--{side}-option=--accel-inject-slowdown=0.05 for one that starts with -)")
+        ab.add_argument(f"--{side}-env", action="append", default=[], metavar="NAME=VALUE",
+                        help=f"an environment variable for side {side.upper()} only (repeatable)")
+    ab.add_argument("--pairs", type=int, default=12, help="pairs of runs (default 12; see docs/ab.md for how many a "
+                    "change needs on a runner)")
+    ab.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
+                    help=f"chance of any false alarm over all timed metrics (default {DEFAULT_ALPHA})")
+    ab.add_argument("--threshold", type=float, default=0.0,
+                    help="fail only when B is significantly slower by at least this much (0.03: 3%%; default 0)")
+    ab.add_argument("--out", default="ab", metavar="DIR",
+                    help="folder for the runs' reports and ab.json, ab.md, ab.html (default ./ab)")
+    ab.add_argument("--timeout", type=float, default=None, help="seconds one run may take (default: no limit)")
+    ab.add_argument("pytest_args", nargs=argparse.REMAINDER,
+                    help="after --: the pytest arguments both sides run (tests, devices, -k)")
+    ab.set_defaults(run=run_command)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from pytest_accel.baselines import atomic_write_json, atomic_write_text
+    from pytest_accel.report import ab_report
+    from pytest_accel.report.markdown import step_summary_path
+
+    pytest_args = list(args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args)
+    try:
+        if args.pairs < MIN_PAIRS:
+            raise AbError(f"--pairs {args.pairs}: at least {MIN_PAIRS} pairs are needed for an interval")
+        if not pytest_args:
+            raise AbError("no tests given: pytest-accel ab ... -- suites --device=cpu -k latency")
+        sides = []
+        for name in ("A", "B"):
+            python = getattr(args, f"{name.lower()}_python") or sys.executable
+            run_python_version(python)
+            sides.append(Side(name, python, tuple(getattr(args, f"{name.lower()}_option")),
+                              parse_env(getattr(args, f"{name.lower()}_env"), name)))
+        if (sides[0].python, sides[0].options, sides[0].env) == (sides[1].python, sides[1].options, sides[1].env):
+            print("pytest-accel ab: A and B are the same stack: an A/A comparison (the false-alarm check)",
+                  file=sys.stderr)
+        out = Path(args.out)
+        outcomes = run_sides(sides[0], sides[1], pytest_args, args.pairs, out / "runs", timeout=args.timeout,
+                             progress=lambda line: print(f"pytest-accel ab: {line}", file=sys.stderr))
+        comparison = compare(sides[0], sides[1], outcomes, args.pairs, args.alpha, args.threshold)
+    except AbError as error:
+        print(f"pytest-accel ab: {error}", file=sys.stderr)
+        return 2
+    atomic_write_json(out / "ab.json", ab_report.to_dict(comparison))
+    atomic_write_text(out / "ab.md", ab_report.markdown(comparison))
+    atomic_write_text(out / "ab.html", ab_report.html_page(comparison))
+    summary = step_summary_path()
+    if summary is not None:
+        try:
+            with summary.open("a", encoding="utf-8") as file:
+                file.write(ab_report.markdown(comparison) + "\n")
+        except OSError as error:
+            print(f"pytest-accel ab: cannot append to the step summary {summary}: {error}", file=sys.stderr)
+    print("\n".join(ab_report.terminal_lines(comparison)))
+    print(f"written: {out / 'ab.json'}, {out / 'ab.md'}, {out / 'ab.html'}")
+    return comparison.exit_code
