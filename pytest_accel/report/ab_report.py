@@ -33,7 +33,9 @@ def _ratio(finding: SpeedFinding) -> str:
 
 def _verdict(finding: SpeedFinding) -> str:
     if finding.verdict == "no difference detected":
-        return f"no difference detected (could have seen ±{finding.estimate.detectable - 1:.1%})"
+        detectable = finding.estimate.detectable
+        seen = f"±{detectable - 1:.1%}" if detectable < 2 else f"only a factor over {detectable:.3g}: more pairs"
+        return f"no difference detected (could have seen {seen})"
     change = finding.slowdown if finding.verdict == "slower" else -finding.slowdown
     text = f"{finding.verdict} by {abs(change):.1%} (p={finding.adjusted_p:.2g} adjusted)"
     return text + (": fails the comparison" if finding.gates else "")
