@@ -98,7 +98,8 @@ def parse_spec(spec: str) -> LiteRtSpec | None:
             raise _bad(spec, f"unknown option {name!r} for {owner} (its options: {known})")
         values = allowed[name]
         if values is None and not (value.isdigit() and int(value) > 0) or values is not None and value not in values:
-            raise _bad(spec, f"{name}={value!r} is not one of {', '.join(values) if values else 'a positive integer'}")
+            raise _bad(spec, f"{name}={value!r} is not " + (f"one of {', '.join(values)}" if values else
+                                                              "a positive integer"))
         options[name] = value
     return LiteRtSpec(accelerator, vendor or None, tuple(sorted(options.items())))
 
@@ -213,6 +214,16 @@ class LiteRtDevice(Device):
             configs_map={k: v for k, v in spec.options if _OV_PROPERTY.match(k)})
         return Options(hardware_accelerators=accelerator, cpu_options=cpu, intel_openvino_options=intel)
 
+    def compile_model(self, model: bytes, what: str = "the model") -> Any:
+        """A ``.tflite`` model (its bytes) compiled here, held to the no-host-fallback rule: a
+        :class:`~pytest_accel.devices.litert_model.LiteRtCompiled`; DeviceFailure where it would not run whole on the
+        accelerator or does not compile."""
+        try:
+            compiled, _ = self._compile(model, what)
+        except DeviceUnavailable as error:
+            raise DeviceFailure(f"{self.spec}: {error.reason}") from None
+        return compiled
+
     def _compile(self, source: str | bytes, what: str) -> tuple[Any, Delegation | None]:
         """Compile a model file (a path) or buffer for this device, held to the no-host-fallback rule."""
         from ai_edge_litert.compiled_model import CompiledModel
@@ -261,11 +272,12 @@ class LiteRtDevice(Device):
         if conversion.seconds is not None:
             self.conversion_seconds = conversion.seconds
             self.add_info({"conversion_s": f"{conversion.seconds:.1f}"})
-        try:
-            compiled, _ = self._compile(str(conversion.path), conversion.path.name)
-        except DeviceUnavailable as error:
-            raise DeviceFailure(error.reason) from None
+        compiled = self.compile_model(conversion.path.read_bytes(), conversion.path.name)
         compiled.static_batch = int(example_inputs[0].shape[0])
+        delegation = compiled.delegation()
+        if delegation is not None:
+            self.add_info({"delegated_ops": f"{delegation.delegated_ops}/{delegation.total_ops}",
+                           "partitions": str(delegation.partitions)})
         return compiled
 
 

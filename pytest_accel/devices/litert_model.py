@@ -39,6 +39,7 @@ def write_atomically(target: Path, write: Callable[[Path], None]) -> None:
     os.close(handle)
     try:
         write(Path(temporary))
+        os.chmod(temporary, 0o644)  # mkstemp's 0600 would keep a shared cache's model from its other users
         with open(temporary, "rb") as written:
             os.fsync(written.fileno())
         os.replace(temporary, target)
@@ -195,17 +196,21 @@ class LiteRtCompiled:
         return self._delegation
 
 
-def probe_model() -> bytes:
-    """A LiteRT model of one fixed fp32 fully connected layer: ``a`` (256 x 256) times fixed weights, built directly
-    as a flatbuffer (no converter needed)."""
+def probe_model(weights: Any = None) -> bytes:
+    """A LiteRT model of one fp32 fully connected layer, ``a @ weights.T`` for a square ``a`` of the weights' size
+    (default: the probe's fixed 256 x 256 weights), built directly as a flatbuffer (no converter needed)."""
     import numpy as np
+
+    weights = probe_weights() if weights is None else np.ascontiguousarray(weights, dtype=np.float32)
+    size = weights.shape[0]
+    if weights.shape != (size, size):
+        raise ValueError(f"fully connected weights of shape {weights.shape}: square ones only")
     from ai_edge_litert import schema_py_generated as schema
     from ai_edge_litert.tools import flatbuffer_utils
 
     def tensor(name: str, buffer: int) -> Any:
         made = schema.TensorT()
-        made.name, made.shape, made.type, made.buffer = name, [PROBE_SIZE, PROBE_SIZE], schema.TensorType.FLOAT32, \
-            buffer
+        made.name, made.shape, made.type, made.buffer = name, [size, size], schema.TensorType.FLOAT32, buffer
         return made
 
     def buffer(data: bytes | None = None) -> Any:
@@ -234,7 +239,7 @@ def probe_model() -> bytes:
     signature.inputs, signature.outputs = [mapped("a", 0)], [mapped("y", 2)]
     model = schema.ModelT()
     model.version, model.description, model.operatorCodes, model.subgraphs = 3, "accel probe", [code], [graph]
-    model.buffers = [buffer(), buffer(), buffer(probe_weights().tobytes()), buffer()]
+    model.buffers = [buffer(), buffer(), buffer(weights.tobytes()), buffer()]
     model.signatureDefs = [signature]
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
