@@ -140,6 +140,7 @@ def _openvino_version() -> str | None:
         return None
 
 
+@pytest.mark.workload  # loads the LiteRT runtime and compiles models (about 2 s)
 def test_the_cpu_path_runs_fp32_with_the_suites_threads(litert_cpu: Any) -> None:
     from pytest_accel import environment
 
@@ -151,11 +152,13 @@ def test_the_cpu_path_runs_fp32_with_the_suites_threads(litert_cpu: Any) -> None
     assert "ai-edge-litert" in litert_cpu.info.runtime
 
 
+@pytest.mark.workload  # loads the LiteRT runtime and compiles models (about 2 s)
 def test_a_thread_count_is_a_setting_of_its_own_baselines(litert: Any, litert_cpu: Any) -> None:
     one = LiteRtBackend().open("litert:cpu/threads=1")
     assert one.threads == 1 and one.key.startswith("litert-cpu-t1-") and one.key != litert_cpu.key
 
 
+@pytest.mark.workload  # loads the LiteRT runtime and compiles models (about 2 s)
 def test_a_compiled_model_computes_what_float64_does(litert_cpu: Any) -> None:
     from pytest_accel.devices.litert_model import probe_model
 
@@ -170,6 +173,7 @@ def test_a_compiled_model_computes_what_float64_does(litert_cpu: Any) -> None:
         compiled.run([a[:2]])
 
 
+@pytest.mark.workload  # loads the LiteRT runtime and compiles models (about 2 s)
 def test_an_absent_gpu_is_unavailable_with_the_runtimes_reason(litert: Any) -> None:
     try:
         device = LiteRtBackend().open("litert:gpu")
@@ -180,6 +184,7 @@ def test_an_absent_gpu_is_unavailable_with_the_runtimes_reason(litert: Any) -> N
     assert device.key.startswith("litert-gpu-")  # a machine with a GPU LiteRT can use
 
 
+@pytest.mark.workload  # loads the LiteRT runtime and compiles models (about 2 s)
 @pytest.mark.skipif(_openvino_version() in (None, PLUGIN_OPENVINO), reason="needs an OpenVINO other than the plugin's")
 def test_the_intel_plugin_names_the_openvino_release_it_needs(litert: Any) -> None:
     with pytest.raises(DeviceUnavailable) as raised:
@@ -188,6 +193,7 @@ def test_the_intel_plugin_names_the_openvino_release_it_needs(litert: Any) -> No
     assert f"(.2631: openvino 2026.3.1), here openvino {_openvino_version()}" in raised.value.reason
 
 
+@pytest.mark.workload  # loads the LiteRT runtime and compiles models (about 2 s)
 @pytest.mark.skipif(_openvino_version() != PLUGIN_OPENVINO, reason=NO_PLUGIN_RUNTIME)
 def test_the_intel_plugin_takes_the_probe_whole_and_its_precision_is_measured(litert: Any) -> None:
     device = LiteRtBackend().open(INTEL)
