@@ -134,11 +134,11 @@ class LiteRtDevice(Device):
         self.threads = int(spec.option("threads") or environment.cpu_cores())
         self.conversion_seconds: float | None = None
         self._environment = _environment(spec, vendor)
-        probe, log = self._compile(_probe_source(), "the calibration probe")
-        from pytest_accel.devices.litert_model import measured_precision
+        from pytest_accel.devices.litert_model import measured_precision, probe_model
 
-        self._probe = probe
-        self.fp32_runs_in = measured_precision(probe)
+        self.fp32_runs_in = "fp32"  # stated for the probe itself, until it has measured what runs
+        self._probe = self._compile(probe_model(), "the calibration probe")
+        self.fp32_runs_in = measured_precision(self._probe)
 
     @property
     def id(self) -> str:
@@ -219,13 +219,14 @@ class LiteRtDevice(Device):
         :class:`~pytest_accel.devices.litert_model.LiteRtCompiled`; DeviceFailure where it would not run whole on the
         accelerator or does not compile."""
         try:
-            compiled, _ = self._compile(model, what)
+            compiled = self._compile(model, what)
         except DeviceUnavailable as error:
             raise DeviceFailure(f"{self.spec}: {error.reason}") from None
         return compiled
 
-    def _compile(self, source: str | bytes, what: str) -> tuple[Any, Delegation | None]:
-        """Compile a model file (a path) or buffer for this device, held to the no-host-fallback rule."""
+    def _compile(self, model: bytes, what: str) -> Any:
+        """Compile a model for this device, held to the no-host-fallback rule; DeviceUnavailable where LiteRT
+        refuses it."""
         from ai_edge_litert.compiled_model import CompiledModel
 
         from pytest_accel.devices.litert_model import (
@@ -236,8 +237,6 @@ class LiteRtDevice(Device):
             operator_counts,
             plugin_problems,
         )
-
-        model = source if isinstance(source, bytes) else Path(source).read_bytes()
 
         def create() -> Any:
             return CompiledModel.from_buffer(model, environment=self._environment, options=self.options())
@@ -252,9 +251,8 @@ class LiteRtDevice(Device):
         if self.litert_spec.accelerator != "cpu":
             _check_accelerated(self.spec, what, compiled, delegation, operators, log,
                                needs_plugin=self.litert_spec.accelerator == "npu")
-        precision = getattr(self, "fp32_runs_in", "fp32")
-        return LiteRtCompiled(compiled, precision=precision, operators=operators, delegation=delegation,
-                              static_batch=None), delegation
+        return LiteRtCompiled(compiled, precision=self.fp32_runs_in, operators=operators, delegation=delegation,
+                              static_batch=None)
 
     def compile_torch(self, module: Any, example_inputs: tuple[Any, ...], *, cache_key: str, cache_dir: Path,
                       max_batch: int = 1) -> Any:
@@ -279,12 +277,6 @@ class LiteRtDevice(Device):
             self.add_info({"delegated_ops": f"{delegation.delegated_ops}/{delegation.total_ops}",
                            "partitions": str(delegation.partitions)})
         return compiled
-
-
-def _probe_source() -> bytes:
-    from pytest_accel.devices.litert_model import probe_model
-
-    return probe_model()
 
 
 def _one_line(message: str, problems: list[str]) -> str:
