@@ -394,12 +394,16 @@ class LiteRtBackend(Backend):
                 raise DeviceUnavailable(spec, "ai-edge-litert has no NPU dispatch library installed; available: "
                                               "litert:cpu")
             vendor = found[0]
+        available = "litert:cpu"
+        if vendor == "intel_openvino" and parsed.option("graph_backend") is None:
+            available += ("; without an Intel NPU the plugin compiles for the CPU: "
+                          "litert:npu:intel_openvino/graph_backend=cpu")
         try:
             return LiteRtDevice(parsed, vendor)
         except DeviceUnavailable as error:
-            raise DeviceUnavailable(spec, f"{error.reason}; available: litert:cpu") from None
+            raise DeviceUnavailable(spec, f"{error.reason}; available: {available}") from None
         except DeviceFailure as error:
-            raise DeviceUnavailable(spec, f"{error}; available: litert:cpu") from None
+            raise DeviceUnavailable(spec, f"{error}; available: {available}") from None
 
 
 __all__ = ["ACCELERATORS", "GRAMMAR", "LiteRtBackend", "LiteRtDevice", "LiteRtSpec", "VENDORS", "parse_spec"]

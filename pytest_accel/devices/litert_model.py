@@ -146,12 +146,17 @@ def delegation_from_log(log: str) -> Delegation | None:
     return Delegation(selected, max(total, 1), sum(int(s[3]) for s in stats))
 
 
+#: warnings the runtime gives on every run that works as well: every environment after the first, every plugin
+#: whose SoC does not report an SDK version
+_NOISE = ("NPU accelerator could not be loaded", "unknown SDK version")
+
+
 def plugin_problems(log: str) -> list[str]:
     """The runtime's warnings and errors about compiler plugins and accelerators, one line each."""
     lines = [line.strip() for line in log.splitlines()]
     keep = [line for line in lines if line.startswith(("WARNING", "ERROR", "└")) and
             any(word in line for word in ("plugin", "Plugin", "accelerat", "shared library", "adapter")) and
-            "NPU accelerator could not be loaded" not in line]  # said by every environment after the first
+            not any(noise in line for noise in _NOISE)]
     return list(dict.fromkeys(keep))
 
 
