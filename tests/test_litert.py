@@ -206,3 +206,19 @@ def test_the_intel_plugin_takes_the_probe_whole_and_its_precision_is_measured(li
     assert compiled.execution_precision().dominant == device.effective_precision("fp32")
     assert device.key.startswith("litert-npu-intel-openvino-graph-backend-cpu-")
     assert device.info.runtime["openvino"] == PLUGIN_OPENVINO
+
+
+def test_a_failed_conversion_leaves_no_model_under_the_name(tmp_path: Path) -> None:
+    from pytest_accel.devices.litert_model import write_atomically
+
+    target = tmp_path / "litert" / "model.tflite"
+
+    def half_written(path: Path) -> None:
+        path.write_bytes(b"TFL3 half")
+        raise KeyboardInterrupt  # the run stopped mid-conversion
+
+    with pytest.raises(KeyboardInterrupt):
+        write_atomically(target, half_written)
+    assert not target.exists() and list(target.parent.iterdir()) == []
+    write_atomically(target, lambda path: path.write_bytes(b"TFL3 whole"))
+    assert target.read_bytes() == b"TFL3 whole" and target.stat().st_mode & 0o777 == 0o644
