@@ -107,3 +107,16 @@ def test_two_scorecards_of_the_same_suite_list_their_rows_in_the_same_order(pyte
         return [line.split("|")[1:4] for line in path.read_text().splitlines() if line.startswith("| toy")]
 
     assert rows("first") == rows("second") and len(rows("first")) > 10
+
+
+def test_a_test_that_skips_itself_is_skipped_not_failed(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_meter="""
+        import pytest
+
+        def test_energy(device):
+            pytest.skip("no energy meter here")
+        """)
+    pytester.runpytest(f"{OPT_DEVICE}=cpu", "--accel-scorecard=cards").assert_outcomes(skipped=1)
+    [card] = (pytester.path / "cards").glob("*.json")
+    [test] = load_json(card)["tests"]
+    assert (test["outcome"], test["reason"]) == ("skipped", "no energy meter here")
