@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
@@ -18,7 +19,7 @@ from pytest_accel.devices import Device, DeviceUnavailable
 from pytest_accel.devices.executorch import DELEGATES, ExecuTorchBackend, parse_spec
 from pytest_accel.options import OPT_DEVICE, OPT_HTML, OPT_MANIFEST, OPT_REPORT, OPT_SKIP_UNAVAILABLE
 from pytest_accel.testing import BackendContract
-from tests.helpers import copy_suites, literal, load_json
+from tests.helpers import REPO, copy_suites, literal, load_json
 
 INSTALLED = importlib.util.find_spec("executorch") is not None
 needs_executorch = pytest.mark.skipif(not INSTALLED, reason="executorch is not installed (pytest-accel[executorch])")
@@ -115,34 +116,67 @@ min_delegation = {floor}
 """
 
 
+@pytest.fixture
+def lowered_runner(executorch_loaded: None, workload_cache: Path) -> Any:
+    """The bundled detector lowered to XNNPACK: once, in the shared workloads' cache, then loaded from there."""
+    from pytest_accel.workloads.detection.model import BUNDLED_WEIGHTS, DetectorSource
+    from pytest_accel.workloads.detection.runners import make_runner
+
+    return make_runner(ExecuTorchBackend().open("et:xnnpack"), DetectorSource(BUNDLED_WEIGHTS, 320, workload_cache),
+                       "fp32", max_batch=4)
+
+
 @pytest.mark.workload
 @needs_executorch
-def test_delegation_coverage_is_reported_and_held_to_a_manifests_floor(executorch_loaded: None,
-                                                                       suite_project: pytest.Pytester) -> None:
-    """The real detector lowered to XNNPACK (once, in the shared workloads' cache): without a floor the share is
-    reported with the host's operators; a manifest's floor above it fails the parity test naming floor and file."""
-    copy_suites(suite_project.path, "test_detection.py")
-    args = ("suites/test_detection.py", f"{OPT_DEVICE}=et:xnnpack", "-k", "test_parity")
-    reported = suite_project.runpytest(*args, f"{OPT_REPORT}=plain.json", f"{OPT_HTML}=plain.html")
-    reported.assert_outcomes(passed=1)
-    metric = _metric(load_json(suite_project.path / "plain.json"), "detection.delegation_coverage")
-    summary = metric["summary"]
-    assert metric["kind"] == "info" and 0.5 < metric["value"] < 1
-    assert metric["value"] == pytest.approx(summary["delegated_ops"] / summary["total_ops"])
-    assert summary["partitions"] >= 1 and summary["on_host"]  # the detector's split and upsample stay on the host
-    assert sum(summary["on_host"].values()) == summary["total_ops"] - summary["delegated_ops"]
-    first_op, count = next(iter(summary["on_host"].items()))
-    assert f"on the host: {first_op} {count}" in (suite_project.path / "plain.html").read_text()
+def test_the_lowered_detector_reports_its_delegation_and_a_floor_makes_it_a_bound(lowered_runner: Any,
+                                                                                  tmp_path: Path) -> None:
+    from pytest_accel.manifest import load_manifest
 
+    _delegation = _detection_suite()._delegation
+    delegation = lowered_runner.delegation()
+    assert lowered_runner.static_batch == 1 and 0.5 < delegation.coverage < 1 and delegation.partitions > 1
+    assert sum(delegation.on_host.values()) == delegation.total_ops - delegation.delegated_ops
+    assert lowered_runner.execution_precision().compute == {"fp32": 64}  # the detector's 64 convolutions
+    [reported] = _delegation(lowered_runner, None)
+    assert (reported.kind, reported.limit, reported.value) == ("info", None, delegation.coverage)
+    (tmp_path / "floor.toml").write_text(FLOOR.format(floor=0.7))
+    [gated] = _delegation(lowered_runner, load_manifest(tmp_path / "floor.toml"))
+    assert (gated.kind, gated.limit) == ("parity", 0.7) and "min_delegation = 0.7 of manifest floor.toml" in str(
+        gated.limit_reason)
+
+
+@pytest.mark.workload
+@needs_executorch
+def test_below_a_manifests_floor_the_parity_test_fails_and_the_reports_list_the_hosts_operators(
+        executorch_loaded: None, suite_project: pytest.Pytester) -> None:
+    """The real suite on the lowered detector (from the shared cache), held to a floor above its coverage."""
+    copy_suites(suite_project.path, "test_detection.py")
     (suite_project.path / "floor.toml").write_text(FLOOR.format(floor=0.99))
-    gated = suite_project.runpytest(*args, f"{OPT_MANIFEST}=floor.toml", f"{OPT_REPORT}=gated.json")
-    gated.assert_outcomes(failed=1)
-    gated.stdout.fnmatch_lines([literal("*detection.delegation_coverage [parity]: obtained *, expected >= 0.99 (the "
-                                        "metric's limit: the floor min_delegation = 0.99 of manifest floor.toml: "
-                                        "operators the delegate does not take run on the host CPU); outside the "
-                                        "bound")])
-    gated_metric = _metric(load_json(suite_project.path / "gated.json"), "detection.delegation_coverage")
-    assert gated_metric["kind"] == "parity" and gated_metric["summary"]["on_host"] == summary["on_host"]
+    result = suite_project.runpytest("suites/test_detection.py", f"{OPT_DEVICE}=et:xnnpack", "--yolo-dtypes=fp32",
+                                     "-k", "test_parity", f"{OPT_MANIFEST}=floor.toml", f"{OPT_REPORT}=r.json",
+                                     f"{OPT_HTML}=r.html")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([literal("*detection.delegation_coverage [parity]: obtained *, expected >= 0.99 (the "
+                                         "metric's limit: the floor min_delegation = 0.99 of manifest floor.toml: "
+                                         "operators the delegate does not take run on the host CPU); outside the "
+                                         "bound")])
+    metric = _metric(load_json(suite_project.path / "r.json"), "detection.delegation_coverage")
+    summary = metric["summary"]
+    assert metric["kind"] == "parity" and metric["value"] == pytest.approx(summary["delegated_ops"] /
+                                                                           summary["total_ops"])
+    first_op, count = next(iter(summary["on_host"].items()))  # most first: the detector's splits
+    assert f"on the host: {first_op} {count}" in (suite_project.path / "r.html").read_text()
+
+
+def _detection_suite() -> Any:
+    """The repository's detection suite as a module of another name: as ``suites.test_detection`` it would clash with
+    the copies pytester projects import under that name."""
+    spec = importlib.util.spec_from_file_location("accel_detection_suite", REPO / "suites" / "test_detection.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
 
 def _metric(report: dict[str, Any], name: str) -> dict[str, Any]:
