@@ -47,7 +47,8 @@ def test_a_bad_spec_is_one_line_naming_every_delegate(pytester: pytest.Pytester)
 
 @pytest.mark.skipif(INSTALLED, reason="executorch is installed here")
 def test_without_executorch_the_device_names_the_extra() -> None:
-    with pytest.raises(DeviceUnavailable, match=r"executorch is not installed .*pip install 'pytest-accel\[executorch"):
+    with pytest.raises(DeviceUnavailable, match=r"'et:xnnpack' is not available: executorch is not installed .*pip "
+                                                r"install 'pytest-accel\[executorch"):
         ExecuTorchBackend().open("et:xnnpack")
 
 

@@ -92,12 +92,12 @@ def parse_spec(spec: str) -> str | None:
     return f"et:{name}" if name in DELEGATES else None
 
 
-def _import_executorch() -> tuple[Any, str]:
+def _import_executorch(spec: str) -> tuple[Any, str]:
     try:
         from executorch import version
         from executorch.runtime import Runtime
     except ImportError as error:
-        raise DeviceUnavailable("et", f"executorch is not installed ({error}); {INSTALL}") from None
+        raise DeviceUnavailable(spec, f"executorch is not installed ({error}); {INSTALL}") from None
     return Runtime.get(), str(version.__version__)
 
 
@@ -121,7 +121,7 @@ def _partitioner_import_error(delegate: Delegate) -> str | None:
 def check_delegate(spec: str, delegate: Delegate) -> tuple[Any, str]:
     """The runtime and ExecuTorch's version where ``delegate`` can be used here; else DeviceUnavailable naming what
     is missing and what to install."""
-    runtime, version = _import_executorch()
+    runtime, version = _import_executorch(spec)
     present = sorted(runtime.backend_registry.registered_backend_names)
     if delegate.runtime_backend not in present:
         raise DeviceUnavailable(spec, f"this ExecuTorch runtime (executorch {version}) was built without "
