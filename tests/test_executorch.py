@@ -58,18 +58,9 @@ def test_registered_through_the_entry_point_a_vendor_uses() -> None:
     assert entry_points.get("executorch") == "pytest_accel.devices.executorch:ExecuTorchBackend"
 
 
-@pytest.fixture(scope="module")
-def executorch_loaded() -> None:
-    """Loaded before any in-process pytest run: such a run drops the modules first imported inside it, and a second
-    import of ExecuTorch's C extension fails."""
-    pytest.importorskip("executorch.runtime")
-    pytest.importorskip("executorch.exir")
-
-
 @pytest.mark.workload
 @needs_executorch
-def test_absent_delegates_say_what_the_runtime_has_and_what_to_install(executorch_loaded: None,
-                                                                       pytester: pytest.Pytester) -> None:
+def test_absent_delegates_say_what_the_runtime_has_and_what_to_install(pytester: pytest.Pytester) -> None:
     with pytest.raises(DeviceUnavailable, match=r"built without CoreMLBackend; it has .*XnnpackBackend.*Core ML"):
         ExecuTorchBackend().open("et:coreml")
     if "QNN_SDK_ROOT" not in os.environ:
@@ -118,7 +109,7 @@ min_delegation = {floor}
 
 
 @pytest.fixture
-def lowered_runner(executorch_loaded: None, workload_cache: Path) -> Any:
+def lowered_runner(workload_cache: Path) -> Any:
     """The bundled detector lowered to XNNPACK: once, in the shared workloads' cache, then loaded from there."""
     from pytest_accel.workloads.detection.model import BUNDLED_WEIGHTS, DetectorSource
     from pytest_accel.workloads.detection.runners import make_runner
@@ -149,7 +140,7 @@ def test_the_lowered_detector_reports_its_delegation_and_a_floor_makes_it_a_boun
 @pytest.mark.workload
 @needs_executorch
 def test_below_a_manifests_floor_the_parity_test_fails_and_the_reports_list_the_hosts_operators(
-        executorch_loaded: None, suite_project: pytest.Pytester) -> None:
+        suite_project: pytest.Pytester) -> None:
     """The real suite on the lowered detector (from the shared cache), held to a floor above its coverage."""
     copy_suites(suite_project.path, "test_detection.py")
     (suite_project.path / "floor.toml").write_text(FLOOR.format(floor=0.99))
