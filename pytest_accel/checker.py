@@ -19,6 +19,7 @@ from pytest_accel.devices import Device
 from pytest_accel.errors import OptionError
 from pytest_accel.executors import TestExecutors
 from pytest_accel.identity import item_identity, test_location
+from pytest_accel.manifest import Manifest
 from pytest_accel.metrics import Metric, format_value
 from pytest_accel.options import OPT_MISSING, OPT_UPDATE
 from pytest_accel.paths import display_path
@@ -82,6 +83,12 @@ class AccelChecker:
     def profile(self) -> Profile:
         name = self.session.options.profile
         return PROFILES[name] if name else default_profile_for(self.device)
+
+    @property
+    def manifest(self) -> Manifest | None:
+        """The manifest that speaks for this test's device (its backend's own, or one given by option or ini), for
+        what a suite holds a device to beyond tolerances (``min_delegation``); None without one."""
+        return self.session.manifest_for(self.device)
 
     def measure_latency(self, name: str, fn: Callable[[], object], *, batch_size: int = 1) -> LatencyMeasurement:
         """Time ``fn`` (one inference/step on this device) per the profile; see :func:`timing.measure_latency`."""

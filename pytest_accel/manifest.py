@@ -10,6 +10,8 @@ filters and its minimum-node-cases floor. It comes from ``--accel-manifest PATH`
     devices = ["ov:NPU*"]         # and of those, these specs or keys (fnmatch; default: all)
     strict = true                 # an expected failure that passes fails the run, so the manifest stays true
     min_tests = 12                # a full run executing fewer tests on any of these devices fails
+    min_delegation = 0.7          # ahead-of-time compiled models (ExecuTorch, LiteRT): operators delegated to the
+                                  # accelerator / all at least this, else detection.delegation_coverage fails
 
     [[expected_failures]]
     test = "test_parity"          # fnmatch on the node id, on it without parameters, or on the test's name
@@ -44,7 +46,7 @@ from pytest_accel.tolerances import check_tolerance_key, check_tolerance_range, 
 ManifestError = pytest.UsageError
 
 _TOP_KEYS = {"manifest", "expected_failures", "unsupported", "tolerances"}
-_HEADER_KEYS = {"backend", "devices", "strict", "min_tests"}
+_HEADER_KEYS = {"backend", "devices", "strict", "min_tests", "min_delegation"}
 _ENTRY_KEYS = {"test", "dtype", "devices", "reason"}
 #: how a test the manifest does not support is skipped (the scorecard counts such skips as "unsupported")
 UNSUPPORTED_REASON = "unsupported (manifest "
@@ -84,6 +86,8 @@ class Manifest:
     devices: tuple[str, ...] = ()
     strict: bool = False
     min_tests: int | None = None
+    #: the least share of a compiled model's operators its delegate must take (None: reported, not gated)
+    min_delegation: float | None = None
     expected_failures: tuple[ManifestEntry, ...] = ()
     unsupported: tuple[ManifestEntry, ...] = ()
     tolerances: Mapping[str, float] = field(default_factory=dict)
@@ -222,12 +226,18 @@ def load_manifest(path: Path) -> Manifest:
     min_tests = header.get("min_tests")
     if min_tests is not None and (isinstance(min_tests, bool) or not isinstance(min_tests, int) or min_tests < 1):
         raise ManifestError(f"manifest {path}: min_tests must be a whole number >= 1, got {min_tests!r}")
+    min_delegation = header.get("min_delegation")
+    if min_delegation is not None and (isinstance(min_delegation, bool) or not isinstance(min_delegation, (int, float))
+                                       or not 0 < min_delegation <= 1):
+        raise ManifestError(f"manifest {path}: min_delegation must be a share of operators above 0 and at most 1 (e.g. "
+                            f"0.7), got {min_delegation!r}")
     return Manifest(
         path=path,
         backend=backend,
         devices=_strings(f"manifest {path}: devices", header["devices"]) if "devices" in header else (),
         strict=strict,
         min_tests=min_tests,
+        min_delegation=float(min_delegation) if min_delegation is not None else None,
         expected_failures=_entries(path, "expected_failures", document.get("expected_failures", [])),
         unsupported=_entries(path, "unsupported", document.get("unsupported", [])),
         tolerances=_tolerances(path, document.get("tolerances", {})),

@@ -15,7 +15,7 @@ from pytest_accel.devices import BackendRegistry, Device, DeviceSpecError, Devic
 from pytest_accel.devices.resolver import DeviceSettings, resolve_devices
 from pytest_accel.disturbance import HostLoad, probe_time
 from pytest_accel.environment import utc_now
-from pytest_accel.manifest import ManifestPlugin
+from pytest_accel.manifest import Manifest, ManifestPlugin
 from pytest_accel.metrics import KINDS, measurement_of
 from pytest_accel.options import OPT_SKIP_UNAVAILABLE, AccelOptions
 from pytest_accel.references import ReferenceStore
@@ -104,6 +104,10 @@ class AccelSession:
         self.pruned: list[Path] = []
         #: scorecard files written at the end of the run (--accel-scorecard)
         self.scorecards: list[Path] = []
+
+    def manifest_for(self, device: Device) -> Manifest | None:
+        """The manifest that speaks for ``device``, if any (see :meth:`ManifestPlugin.manifest_for`)."""
+        return self.manifests.manifest_for(device.backend_name, (device.spec, device.key))
 
     def manifest_tolerances(self, device: Device) -> tuple[Mapping[str, float], str]:
         """The tolerance overrides of the manifest that speaks for ``device`` (none without one), and its name."""

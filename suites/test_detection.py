@@ -14,6 +14,7 @@ import pytest
 from pytest_accel.devices import Device, ExecutionPrecision
 from pytest_accel.energy import measure_energy
 from pytest_accel.errors import WorkloadUnsupported
+from pytest_accel.manifest import Manifest
 from pytest_accel.metrics import Metric
 from pytest_accel.progress import Progress
 from pytest_accel.references import Reference, ReferenceStore
@@ -187,7 +188,7 @@ def test_accuracy(runner: DetectorRunner, detection_val: ValData, detection_sour
 def test_parity(runner: DetectorRunner, golden: Golden, detection_source: DetectorSource, accel: Any) -> None:
     precision = runner.device.effective_precision(runner.dtype)  # tf32 where fp32 convolutions run in TF32
     execution = _execution_precision(runner)
-    extra: list[Metric] = []
+    extra: list[Metric] = _delegation(runner, accel.manifest)
     if runner.dtype == "int8":
         extra.extend(_int8_compute(execution))
     elif execution is not None and execution.dominant:
@@ -213,6 +214,22 @@ def test_parity(runner: DetectorRunner, golden: Golden, detection_source: Detect
         Metric(f"{SUITE}.box_score_error_max", boxes.max_score_error, "", "info", "lower"),
         *extra,
     )
+
+
+def _delegation(runner: DetectorRunner, manifest: Manifest | None) -> list[Metric]:
+    """The share of a compiled model's operators its delegate took (the rest run on the host CPU, silently), with
+    the host's operators in the summary: reported, and held to the floor the device's manifest sets
+    (``min_delegation``) where it sets one."""
+    delegation = runner.delegation() if isinstance(runner, CompiledTorchRunner) else None
+    if delegation is None:
+        return []
+    name, summary = f"{SUITE}.delegation_coverage", delegation.summary()
+    floor = manifest.min_delegation if manifest is not None else None
+    if manifest is None or floor is None:
+        return [Metric(name, delegation.coverage, "", "info", "higher", summary=summary, sections=("parity",))]
+    return [Metric(name, delegation.coverage, "", "parity", "higher", limit=floor, summary=summary,
+                   limit_reason=f"the floor min_delegation = {floor:g} of manifest {manifest.path.name}: operators "
+                                "the delegate does not take run on the host CPU")]
 
 
 def _execution_precision(runner: DetectorRunner) -> ExecutionPrecision | None:

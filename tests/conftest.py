@@ -21,7 +21,10 @@ pytest_plugins = ["pytester"]
 #: pytester's in-process runs drop the modules first imported inside them, and a second import of torch's or
 #: onnxruntime's (or numpy.fft's, via scipy) C extension then crashes or fails. Those not installed are left out:
 #: a run that cannot import them cannot import them twice either.
-KEPT_LOADED = ("torch", "onnxruntime", "onnx", "scipy.stats", "ultralytics")
+KEPT_LOADED = ("torch", "onnxruntime", "onnx", "scipy.stats", "ultralytics",
+               # ExecuTorch, where installed: a run that discovers or opens et:xnnpack imports it (and torch._dynamo,
+               # which torch.manual_seed imports too), and both register operators that cannot be registered twice
+               "executorch.exir", "executorch.runtime", "executorch.backends.xnnpack.partition.xnnpack_partitioner")
 #: Light libraries the plugin imports lazily in every run: loaded once, not again in each in-process run (about 0.1 s
 #: a run here, over hundreds of runs). hypothesis: its pytest plugin imports the package at every run's terminal
 #: summary, and each fresh import is assertion-rewritten (about 1.3 s a run where nothing imported it before).

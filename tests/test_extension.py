@@ -51,7 +51,7 @@ def test_unknown_spec_lists_the_conftest_backend(pytester: pytest.Pytester) -> N
     result = pytester.runpytest(f"{OPT_DEVICE}=hostblass")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: --device='hostblass' is not a device *; registered: torch: *; "
-                                 "onnxruntime: *; hostblas: hostblas; openvino: ov:*; or 'auto'*"])
+                                 "onnxruntime: *; hostblas: hostblas; *openvino: ov:*; or 'auto'*"])
 
 
 def _install_entry_point(site: Path, value: str) -> None:

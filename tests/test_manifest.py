@@ -198,8 +198,18 @@ def test_a_backend_brings_its_own_manifest(pytester: pytest.Pytester) -> None:
         ("[manifest]\nbackend = 3\n", "backend must be a backend name such as openvino"),
         ("[manifest]\nmin_tests = 0\n", "min_tests must be a whole number >= 1, got 0"),
         ("[manifest]\nstrict = 'yes'\n", "strict must be true or false, got 'yes'"),
-        ("[manifest]\nfloor = 3\n", "unknown key(s) in [manifest]: floor; allowed: backend, devices, min_tests, "
-                                    "strict"),
+        ("[manifest]\nfloor = 3\n", "unknown key(s) in [manifest]: floor; allowed: backend, devices, "
+                                    "min_delegation, min_tests, strict"),
+        ("[manifest]\nmin_delegation = 0\n", "min_delegation must be a share of operators above 0 and at most 1 "
+                                             "(e.g. 0.7), got 0"),
+        ("[manifest]\nmin_delegation = 70\n", "min_delegation must be a share of operators above 0 and at most 1 "
+                                              "(e.g. 0.7), got 70"),
+        ("[manifest]\nmin_delegation = nan\n", "min_delegation must be a share of operators above 0 and at most "
+                                               "1 (e.g. 0.7), got nan"),
+        ("[manifest]\nmin_delegation = '0.7'\n", "min_delegation must be a share of operators above 0 and at "
+                                                 "most 1 (e.g. 0.7), got '0.7'"),
+        ("[manifest]\nmin_delegation = true\n", "min_delegation must be a share of operators above 0 and at most "
+                                                "1 (e.g. 0.7), got True"),
         ("[xfail]\n", "unknown section(s) xfail; allowed: expected_failures, manifest, tolerances, unsupported"),
         ('[[expected_failures]]\ntest = "test_x"\n', "expected_failures #1 (test_x): 'reason' is required"),
         ('[[unsupported]]\nreason = "r"\n', "unsupported #1: 'test' must name a test pattern"),

@@ -120,3 +120,32 @@ def test_a_test_that_skips_itself_is_skipped_not_failed(pytester: pytest.Pyteste
     [card] = (pytester.path / "cards").glob("*.json")
     [test] = load_json(card)["tests"]
     assert (test["outcome"], test["reason"]) == ("skipped", "no energy meter here")
+
+
+DELEGATING_SUITE = """
+import pytest
+from pytest_accel.devices.compiled import Delegation
+from pytest_accel.metrics import Metric
+
+def test_parity(device, accel):
+    delegation = Delegation(220, 300, 13, {"aten.split": 20, "aten.arange": 40, "aten.softmax": 20})
+    accel.check(Metric("toy.delegation_coverage", delegation.coverage, "", "info", "higher",
+                       summary=delegation.summary(), sections=("parity",)))
+
+def test_energy(device):
+    pytest.skip("no energy meter here")
+"""
+
+
+def test_a_delegation_lists_the_hosts_operators_and_a_skip_inside_a_test_is_no_failure(
+        pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_toy=DELEGATING_SUITE)
+    result = pytester.runpytest(f"{OPT_DEVICE}=cpu", "--accel-scorecard=cards")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["  1 reported-only metric(s): --accel-summary=full"])  # no matrix of nothing
+    [card_md] = (pytester.path / "cards").glob("cpu-*.md")
+    text = card_md.read_text()
+    assert ("## Delegation\n\n| suite | dtype | operators delegated | partitions | operators left on the host |\n"
+            "|---|---|---|---|---|\n| toy | - | 220 of 300 (73.3%) | 13 | aten.arange 40, aten.softmax 20, "
+            "aten.split 20 |") in text
+    assert "| toy | - | test_energy | skipped | no energy meter here |" in text

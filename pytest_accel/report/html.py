@@ -89,6 +89,16 @@ def _change(metric: Mapping[str, Any]) -> str:
     return text + (f" (tol {tolerance * 100:.0f}%)" if tolerance is not None else "")
 
 
+def _detail(metric: Mapping[str, Any]) -> str:
+    """The verdict's detail, and for a compiled model's delegation the operators its delegate left on the host."""
+    detail = str(metric.get("detail", ""))
+    summary = metric.get("summary")
+    on_host = summary.get("on_host") if isinstance(summary, Mapping) else None
+    if isinstance(on_host, Mapping) and on_host:
+        detail += ("; " if detail else "") + "on the host: " + ", ".join(f"{op} {n}" for op, n in on_host.items())
+    return detail
+
+
 def _row(cells: Sequence[tuple[str, str]]) -> str:
     return "<tr>" + "".join(f'<td class="{cls}">{text}</td>' if cls else f"<td>{text}</td>" for text, cls in cells) \
         + "</tr>"
@@ -105,7 +115,7 @@ def _metric_table(rows: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]], w
         cells += [(escape(f"{result['suite']}::{result['test']}"), ""), (escape(metric["name"]), ""),
                   (escape(str(metric.get("kind", ""))), ""), (escape(_value(metric)), "num"),
                   (escape(_against(metric)), "num"), (escape(_change(metric)), "num"),
-                  (escape(str(metric.get("detail", ""))), "detail")]
+                  (escape(_detail(metric)), "detail")]
         lines.append(_row(cells))
     lines.append("</tbody></table>")
     return "\n".join(lines)

@@ -160,6 +160,9 @@ def _section_row(section: str, row: dict[str, Any], verdict: Verdict, speedups: 
     elif section == "parity":
         row["bound"] = verdict.tolerance
         row["precision"] = metric.summary.get("precision")
+        if "on_host" in metric.summary:  # a compiled model's delegation (devices/compiled.py: Delegation.summary)
+            row["delegation"] = {key: metric.summary.get(key) for key in ("delegated_ops", "total_ops", "partitions",
+                                                                           "on_host")}
     elif section == "precision":
         if metric.kind == "parity":  # listed under parity too: the precision table repeats that row's fields
             row |= {"bound": verdict.tolerance, "precision": metric.summary.get("precision")}
@@ -208,6 +211,14 @@ def markdown(card: dict[str, Any]) -> str:
         lines += _table(["suite", "dtype", "metric", "value", "bound", "precision that ran", "verdict"],
                         [[r["suite"], r["dtype"], r["metric"], f"{r['value']:.4g}", _number(r["bound"]),
                           str(r["precision"] or "-"), r["verdict"]] for r in card["parity"]])
+    delegated = [r for r in card["parity"] if r.get("delegation")]
+    if delegated:
+        lines += ["", "## Delegation", ""]
+        lines += _table(["suite", "dtype", "operators delegated", "partitions", "operators left on the host"],
+                        [[r["suite"], r["dtype"], f"{r['delegation']['delegated_ops']} of "
+                          f"{r['delegation']['total_ops']} ({r['value']:.1%})", str(r["delegation"]["partitions"]),
+                          ", ".join(f"{op} {n}" for op, n in r["delegation"]["on_host"].items()) or "none"]
+                         for r in delegated])
     if card["precision"]:
         lines += ["", "## Precision compute ran in", ""]
         lines += _table(["suite", "dtype", "metric", "compute operations per precision"],

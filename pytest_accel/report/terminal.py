@@ -151,6 +151,9 @@ class TerminalSummary:
         columns = [c for c in columns if any(c in cells for metrics in rows.values() for cells in metrics.values())]
         cells = {(label, name): {column: self._cell(verdict) for column, (_, verdict) in per_column.items()}
                  for label, metrics in rows.items() for name, per_column in metrics.items()}
+        if not cells:  # nothing but reported-only metrics: no matrix to draw
+            yield Line.of(f"  {reported_only} reported-only metric(s): {OPT_SUMMARY}=full")
+            return
         label_width = max(len("metric"), *(len(name) + 2 for _, name in cells))
         widths = [
             max([len(column_label(column))]
