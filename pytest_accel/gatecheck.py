@@ -15,6 +15,7 @@ import time
 from typing import Any, Callable
 
 from pytest_accel.devices import CompiledOnnx, Device, OnnxModelRuntime, OrtRuntime, TorchRuntime
+from pytest_accel.devices.compiled import TorchModelCompiler
 
 
 def spin(seconds: float) -> None:
@@ -58,9 +59,16 @@ def inject_slowdown(device: Device, fraction: float) -> None:
         compile_onnx = device.compile_onnx
 
         def slowed_compile(model: Any, **kwargs: Any) -> CompiledOnnx:
-            return SlowedCompiledOnnx(compile_onnx(model, **kwargs), fraction)
+            return SlowedCompiledModel(compile_onnx(model, **kwargs), fraction)
 
         _override(device, "compile_onnx", slowed_compile)
+    if isinstance(device, TorchModelCompiler):  # LiteRT, ExecuTorch: the compiled model's runs
+        compile_torch = device.compile_torch
+
+        def slowed_compile_torch(module: Any, example_inputs: tuple[Any, ...], **kwargs: Any) -> Any:
+            return SlowedCompiledModel(compile_torch(module, example_inputs, **kwargs), fraction)
+
+        _override(device, "compile_torch", slowed_compile_torch)
 
 
 def _override(device: Device, method: str, replacement: Callable[..., Any]) -> None:
@@ -95,11 +103,11 @@ def _slow_torch_module(module: Any, device: Any, fraction: float) -> None:
         parameters[0].register_post_accumulate_grad_hook(after_backward)
 
 
-class SlowedCompiledOnnx:
-    """A compiled ONNX model whose runs (host arrays in, host arrays out: synchronous) are followed by proportional
-    CPU work."""
+class SlowedCompiledModel:
+    """A model compiled by a device's SDK (from ONNX or from PyTorch; host arrays in, host arrays out: synchronous)
+    whose runs are followed by proportional CPU work; everything else is the compiled model's."""
 
-    def __init__(self, compiled: CompiledOnnx, fraction: float) -> None:
+    def __init__(self, compiled: Any, fraction: float) -> None:
         self._compiled = compiled
         self._fraction = fraction
 
@@ -107,10 +115,10 @@ class SlowedCompiledOnnx:
         start = time.perf_counter()
         result = self._compiled.run(feeds)
         spin(self._fraction * (time.perf_counter() - start))
-        return result
+        return list(result)
 
-    def execution_precision(self) -> Any:
-        return self._compiled.execution_precision()
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._compiled, name)
 
 
 class SlowedSession:

@@ -114,3 +114,19 @@ def test_the_delegation_summary_lists_the_hosts_operators_most_first() -> None:
     delegation = Delegation(220, 300, 13, {"aten.split": 20, "aten.arange": 40, "aten.softmax": 20})
     assert not delegation.complete and delegation.coverage == pytest.approx(220 / 300)
     assert list(delegation.summary()["on_host"]) == ["aten.arange", "aten.softmax", "aten.split"]
+
+
+def test_the_gate_self_checks_slowdown_reaches_the_compiled_model(tmp_path: Path) -> None:
+    import time
+
+    from pytest_accel.gatecheck import inject_slowdown
+
+    device = CompilingDevice(static_batch=1)
+    inject_slowdown(device, 1.0)
+    runner = CompiledTorchRunner(device, FakeSource(tmp_path), "fp32", 1)
+    real_run = runner.compiled._compiled.run
+    runner.compiled._compiled.run = lambda inputs: (time.sleep(0.02), real_run(inputs))[1]
+    start = time.perf_counter()
+    runner.forward(np.zeros((1, 3, 8, 8), dtype=np.float32))
+    assert time.perf_counter() - start >= 0.039, "the run's own 20 ms, then as much again of work"
+    assert runner.static_batch == 1 and runner.delegation().coverage == 0.75
