@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from pytest_accel.devices import Device, TorchRuntime
+from pytest_accel.devices.counters import RuntimeCounters, read_counters
 from pytest_accel.errors import DeviceFailure, WorkloadUnsupported
 from pytest_accel.workloads.gesture.data import FEATURES, LandmarkSet
 
@@ -74,6 +75,9 @@ class TrainingRun:
     samples: int = 0
     epochs_to_target: int | None = None
     seconds_to_target: float | None = None
+    #: a compiling runtime's counters over the first epoch (with its evaluation) and over the epochs after it
+    warmup_counters: RuntimeCounters | None = None
+    steady_counters: RuntimeCounters | None = None
 
     @property
     def final_accuracy(self) -> float:
@@ -165,6 +169,7 @@ class Trainer:
         run = TrainingRun(seed, self.dtype)
         model.train()
         elapsed = 0.0
+        counters = [read_counters(self.device)]
         for epoch in range(1, recipe.epochs_for(len(train.labels)) + 1):
             permutation = torch.from_numpy(order.permutation(len(train.labels))).to(self.torch_device)
             if probe is not None:
@@ -195,11 +200,17 @@ class Trainer:
             self._require_finite(run.epoch_losses[-1], val_loss, epoch, seed)
             run.val_accuracy.append(accuracy)
             run.val_losses.append(val_loss)
+            if epoch == 1:
+                counters.append(read_counters(self.device))
             if run.epochs_to_target is None and run.val_accuracy[-1] >= recipe.target_accuracy:
                 run.epochs_to_target = epoch
                 run.seconds_to_target = elapsed
                 if stop_at_target:
                     break
+        counters.append(read_counters(self.device))
+        before, warm, after = counters[0], counters[1], counters[-1]
+        if before is not None and warm is not None and after is not None:
+            run.warmup_counters, run.steady_counters = warm - before, after - warm
         return run
 
     def _require_finite(self, train_loss: float, val_loss: float, epoch: int, seed: int) -> None:
