@@ -51,6 +51,15 @@ class CountingRuntime(Protocol):
     def runtime_counters(self) -> RuntimeCounters: ...
 
 
+@runtime_checkable
+class StepMarking(Protocol):
+    """A runtime that traces lazily and runs what it traced when a step is marked (torch_xla): a training loop
+    marks the end of every optimiser step, so each step is one graph, compiled once, instead of a whole epoch
+    unrolled into a graph that grows with it."""
+
+    def mark_step(self) -> None: ...
+
+
 def read_counters(device: Any) -> RuntimeCounters | None:
     """The device's counters now, or None for a device that keeps none."""
     return device.runtime_counters() if isinstance(device, CountingRuntime) else None
@@ -79,4 +88,4 @@ def counter_metrics(name: str, warmup: RuntimeCounters, steady: RuntimeCounters)
     ]
 
 
-__all__ = ["CountingRuntime", "RuntimeCounters", "counter_metrics", "read_counters"]
+__all__ = ["CountingRuntime", "RuntimeCounters", "StepMarking", "counter_metrics", "read_counters"]

@@ -33,6 +33,9 @@ INSTALL_HINT = ("pip install 'torch==2.9.*' 'torch_xla==2.9.*' (torch_xla matche
                 "TPU VM")
 #: torch_xla's metric and counter names (torch_xla/csrc: computation_client.cpp, xla_graph_executor.cpp)
 COMPILE_TIME, EXECUTE_TIME, UNCACHED_COMPILE = "CompileTime", "ExecuteTime", "UncachedCompile"
+#: what torch_xla runs through its CPU fallback to read a value to the host (``.item()``): a transfer the workload
+#: asked for, not an operation computed on the host instead of the device
+HOST_READS = frozenset({"aten::_local_scalar_dense"})
 #: XLA's fp32 matmul precision (torch_xla.backends.set_mat_mul_precision) -> the precision fp32 work gets on a TPU
 _MATMUL_PRECISION = {"default": "bf16", "high": "tf32", "highest": "fp32"}
 
@@ -110,6 +113,11 @@ class XlaDevice(TorchDevice):
         """Launch what was traced (compiling it the first time) and wait until the device has run it."""
         self.xla.torch_xla.sync()
         self.xla.xm.wait_device_ops()
+        self._pending.clear()
+
+    def mark_step(self) -> None:
+        """End of a training step: launch its graph without waiting (as torch_xla's own data loader does)."""
+        self.xla.torch_xla.sync()
         self._pending.clear()
 
     def keep(self, output: Any) -> Any:
@@ -222,7 +230,8 @@ class XlaDevice(TorchDevice):
 
         compiled, compile_seconds = total(COMPILE_TIME)
         executions, execute_seconds = total(EXECUTE_TIME)
-        fallbacks = {str(name): int(met.counter_value(name) or 0) for name in met.executed_fallback_ops()}
+        fallbacks = {str(name): int(met.counter_value(name) or 0) for name in met.executed_fallback_ops()
+                     if name not in HOST_READS}
         return RuntimeCounters(compilations=int(met.counter_value(UNCACHED_COMPILE) or 0),
                                compile_seconds=compile_seconds, executions=executions,
                                execute_seconds=execute_seconds, host_fallbacks=fallbacks)

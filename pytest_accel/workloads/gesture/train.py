@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from pytest_accel.devices import Device, TorchRuntime
-from pytest_accel.devices.counters import RuntimeCounters, read_counters
+from pytest_accel.devices.counters import RuntimeCounters, StepMarking, read_counters
 from pytest_accel.errors import DeviceFailure, WorkloadUnsupported
 from pytest_accel.workloads.gesture.data import FEATURES, LandmarkSet
 
@@ -143,7 +143,9 @@ class Trainer:
             logits = model(features).float()
         model.train()
         loss = self.torch.nn.functional.cross_entropy(logits, labels)
-        return float((logits.argmax(dim=1) == labels).float().mean().item()), float(loss.item())
+        accuracy = (logits.argmax(dim=1) == labels).float().mean()
+        self.device.synchronize()  # a lazy runtime computes both in one graph; each read would trace its own
+        return float(accuracy.item()), float(loss.item())
 
     def train(
         self,
@@ -170,19 +172,25 @@ class Trainer:
         model.train()
         elapsed = 0.0
         counters = [read_counters(self.device)]
+        mark_step = self.device.mark_step if isinstance(self.device, StepMarking) else None
         for epoch in range(1, recipe.epochs_for(len(train.labels)) + 1):
-            permutation = torch.from_numpy(order.permutation(len(train.labels))).to(self.torch_device)
+            permutation = order.permutation(len(train.labels))
+            # each batch's indices a tensor of its own: slices of one device tensor would put each offset into the
+            # graph, and a compiling runtime (XLA) would compile every step of the epoch anew
+            batches = [torch.from_numpy(permutation[first : first + recipe.batch_size]).to(self.torch_device)
+                       for first in range(0, len(permutation), recipe.batch_size)]
             if probe is not None:
                 self.device.synchronize()
                 start = time.perf_counter()
                 probe()
                 self.device.synchronize()
                 run.probe_seconds.append(time.perf_counter() - start)
+            # copied from the host, not made on the device: a lazy runtime would trace a made zero as a constant and
+            # compile each epoch's first step apart from the steps that add to a computed total
+            total = torch.zeros(()).to(self.torch_device)
             self.device.synchronize()
             start = time.perf_counter()
-            total = torch.zeros((), device=self.torch_device)
-            for first in range(0, len(permutation), recipe.batch_size):
-                batch = permutation[first : first + recipe.batch_size]
+            for batch in batches:
                 optimiser.zero_grad(set_to_none=True)
                 with self._autocast():
                     loss = loss_fn(model(features[batch]).float(), labels[batch])
@@ -190,6 +198,8 @@ class Trainer:
                 scaler.step(optimiser)
                 scaler.update()
                 total += loss.detach() * len(batch)
+                if mark_step is not None:
+                    mark_step()
             self.device.synchronize()
             seconds = time.perf_counter() - start
             elapsed += seconds
