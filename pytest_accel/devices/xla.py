@@ -74,6 +74,13 @@ def load_torch_xla(spec: str) -> TorchXla:
 
 class XlaDevice(TorchDevice):
     runtime = "torch_xla"
+    #: workloads run models under torch.no_grad(), not torch.inference_mode(): torch_xla's functionalised tensors
+    #: need the version counters inference tensors lack ("Cannot set version_counter for inference tensor")
+    inference_mode = False
+    #: no: every new output shape is a new graph to compile, so post-processing whose shapes follow the data (NMS)
+    #: runs on the host; on the device it compiled on nearly every call and ultralytics' NMS, past its time limit,
+    #: returned a fraction of the boxes (6.6% matched the CPU's)
+    data_dependent_shapes = False
 
     def __init__(self, spec: str, xla: TorchXla, index: int) -> None:
         super().__init__("cpu")  # TorchDevice's set-up; the device itself is set below
