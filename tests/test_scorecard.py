@@ -107,3 +107,18 @@ def test_two_scorecards_of_the_same_suite_list_their_rows_in_the_same_order(pyte
         return [line.split("|")[1:4] for line in path.read_text().splitlines() if line.startswith("| toy")]
 
     assert rows("first") == rows("second") and len(rows("first")) > 10
+
+
+@pytest.mark.parametrize(("when", "outcome", "expected"), [("setup", "skipped", "skipped"),
+                                                           ("call", "skipped", "skipped"),
+                                                           ("call", "failed", "failed"),
+                                                           ("call", "passed", "passed")])
+def test_a_skip_inside_the_test_counts_as_skipped_not_failed(when: str, outcome: str, expected: str) -> None:
+    """test_energy skips in its body on devices without an energy meter: the scorecards of cpu and xla had counted
+    it as a failure."""
+    from pytest_accel.report.scorecard import _outcome
+
+    longrepr = ("test_x.py", 1, "Skipped: no energy metrics") if outcome == "skipped" else None
+    report = pytest.TestReport("test_x.py::test_energy", ("test_x.py", 1, "test_energy"), {}, outcome, longrepr,
+                               when)
+    assert _outcome(report) == expected

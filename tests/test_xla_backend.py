@@ -345,9 +345,9 @@ def test_shapes(accel, device):
     result.assert_outcomes(passed=2, failed=1)
     metrics = {(r["nodeid"].split("::")[-1], m["name"]): m for r in load_json(pytester.path / "r.json")["results"]
                for m in r["metrics"]}
-    compiled = [m for (test, name), m in metrics.items() if name.endswith(".warmup_compilations")
-                and test.startswith("test_matmul")]
-    assert compiled and all(m["value"] >= 1 for m in compiled)
-    assert all(m["value"] == 0 for (test, name), m in metrics.items()
-               if name.endswith(".steady_compilations") and test.startswith("test_matmul"))
+    # the matmul's graph was compiled by the parity test before its latency test: torch_xla caches it per process
+    assert metrics[("test_matmul_latency[xla]", "matmul.steady_compilations")]["value"] == 0
+    # the first run and the quick profile's 3 warm-up rounds each had a shape of their own, and so every round after
+    assert metrics[("test_shapes[xla]", "shapes.warmup_compilations")]["value"] >= 4
+    assert metrics[("test_shapes[xla]", "shapes.steady_compilations")]["value"] >= 20
     result.stdout.fnmatch_lines(["*shapes.steady_compilations [[]parity[]]: obtained *, expected <= 0*"])
