@@ -82,9 +82,11 @@ def pytest_accel_register_backends(registry: BackendRegistry) -> None:
     """The built-in backends, through the same hook third parties use (tryfirst: plugins may override them)."""
     from pytest_accel.devices.onnxruntime import OrtBackend
     from pytest_accel.devices.torch import TorchBackend
+    from pytest_accel.devices.xla import XlaBackend
 
     registry.register(TorchBackend())
     registry.register(OrtBackend())
+    registry.register(XlaBackend())
 
 
 def register_entry_point_backends(registry: BackendRegistry) -> None:

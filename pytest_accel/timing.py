@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
+from pytest_accel.devices.counters import RuntimeCounters, counter_metrics, read_counters
 from pytest_accel.executors import LocalExecutor, RoundExecutor
 from pytest_accel.metrics import Metric
 
@@ -86,6 +87,10 @@ class LatencyMeasurement:
     executor: str  # "pytest-benchmark" or "local"
     peak_memory_bytes: int | None = None
     probe_repeats: int = 0
+    #: a compiling runtime's counters (:mod:`pytest_accel.devices.counters`) over the first run and warm-up, and
+    #: over the timed rounds; None for devices that keep none
+    warmup_counters: RuntimeCounters | None = None
+    steady_counters: RuntimeCounters | None = None
 
     @property
     def median(self) -> float:
@@ -132,6 +137,8 @@ class LatencyMeasurement:
         ]
         if self.peak_memory_bytes is not None:
             result.append(Metric(f"{self.name}.peak_memory", self.peak_memory_bytes, "B", "memory", "lower"))
+        if self.warmup_counters is not None and self.steady_counters is not None:
+            result.extend(counter_metrics(self.name, self.warmup_counters, self.steady_counters))
         return result
 
 
@@ -194,6 +201,7 @@ def measure_latency(
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     device.synchronize()
     device.reset_peak_memory()
+    before = read_counters(device)
     first_run = _timed(fn, device)
     warmup = [_timed(fn, device) for _ in range(profile.warmup_rounds)]
     per_round = sorted(warmup)[len(warmup) // 2] if warmup else first_run
@@ -202,6 +210,7 @@ def measure_latency(
     probe = device.calibration_probe()
     probe_samples: list[float] = []
     repeats = _probe_repeats(probe, device, per_round) if probe is not None else 0
+    warm = read_counters(device)  # after the probe's first calls too: what compiles later is the steady state's
 
     def timed_probe() -> None:
         if probe is not None:
@@ -217,6 +226,7 @@ def measure_latency(
 
     executor = executor or LocalExecutor()
     samples = executor.run(target, timed_probe, rounds)
+    after = read_counters(device)
     measurement = LatencyMeasurement(
         name=name,
         samples=samples,
@@ -227,6 +237,8 @@ def measure_latency(
         executor=executor.name,
         peak_memory_bytes=device.peak_memory_bytes(),
         probe_repeats=repeats,
+        warmup_counters=warm - before if warm is not None and before is not None else None,
+        steady_counters=after - warm if after is not None and warm is not None else None,
     )
     executor.annotate(
         {"accel_device": device.spec, "accel_device_key": device.key, "accel_metric": name}

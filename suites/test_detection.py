@@ -328,7 +328,8 @@ def test_throughput(runner: DetectorRunner, device: Device, detection_options: D
     for size in sizes:
         prepared = runner.to_device(np.repeat(one, size, axis=0))
         measurement = accel.measure_latency(f"{SUITE}.b{size}", lambda p=prepared: runner.forward(p), batch_size=size)
-        metrics.extend(m for m in measurement.metrics() if m.name.endswith((".throughput", ".peak_memory")))
+        metrics.extend(m for m in measurement.metrics()
+                       if m.name.endswith((".throughput", ".peak_memory", ".steady_compilations", ".host_fallbacks")))
     accel.check(*metrics)
 
 

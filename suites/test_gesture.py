@@ -11,6 +11,7 @@ import pytest
 
 from pytest_accel.convergence import ALPHA, judge_convergence
 from pytest_accel.devices import Device
+from pytest_accel.devices.counters import counter_metrics
 from pytest_accel.metrics import Metric
 from pytest_accel.references import Reference, ReferenceStore
 from pytest_accel.suite_options import OPT_GESTURE_DTYPES, GestureOptions, skip_emulated_by_default
@@ -139,6 +140,8 @@ def test_training(trainer: Trainer, device: Device, gesture_data: GestureData,
         metrics.append(Metric(f"{SUITE}.time_to_accuracy", run.seconds_to_target, "s", "latency", "lower",
                               probe_samples=run.probe_seconds or None,
                               summary={"epochs": run.epochs_to_target, "target_accuracy": RECIPE.target_accuracy}))
+    if run.warmup_counters is not None and run.steady_counters is not None:  # a compiling runtime: epoch 1 warms up
+        metrics.extend(counter_metrics(f"{SUITE}.training", run.warmup_counters, run.steady_counters))
     accel.check(*metrics)
 
 

@@ -149,3 +149,18 @@ def test_a_delegation_lists_the_hosts_operators_and_a_skip_inside_a_test_is_no_f
             "|---|---|---|---|---|\n| toy | - | 220 of 300 (73.3%) | 13 | aten.arange 40, aten.softmax 20, "
             "aten.split 20 |") in text
     assert "| toy | - | test_energy | skipped | no energy meter here |" in text
+
+
+@pytest.mark.parametrize(("when", "outcome", "expected"), [("setup", "skipped", "skipped"),
+                                                           ("call", "skipped", "skipped"),
+                                                           ("call", "failed", "failed"),
+                                                           ("call", "passed", "passed")])
+def test_a_skip_inside_the_test_counts_as_skipped_not_failed(when: str, outcome: str, expected: str) -> None:
+    """test_energy skips in its body on devices without an energy meter: the scorecards of cpu and xla had counted
+    it as a failure."""
+    from pytest_accel.report.scorecard import _outcome
+
+    longrepr = ("test_x.py", 1, "Skipped: no energy metrics") if outcome == "skipped" else None
+    report = pytest.TestReport("test_x.py::test_energy", ("test_x.py", 1, "test_energy"), {}, outcome, longrepr,
+                               when)
+    assert _outcome(report) == expected

@@ -71,12 +71,16 @@ class TorchRunner:
         return self.torch.from_numpy(batch).to(self.torch_device, self.torch_dtype)
 
     def forward(self, prepared: Any) -> Any:
-        with self.torch.inference_mode():
+        # a device may refuse inference tensors (torch_xla's functionalised tensors need version counters)
+        no_grad = self.torch.inference_mode if getattr(self.device, "inference_mode", True) else self.torch.no_grad
+        with no_grad():
             output = self.module(prepared)
         return output[0] if isinstance(output, (tuple, list)) else output
 
     def output_for_nms(self, output: Any) -> Any:
-        return output.float()
+        """On the device, except where every new data-dependent shape (NMS keeps a different number of boxes each
+        call) is a compilation: there NMS runs on the host, as such devices are deployed."""
+        return output.float() if getattr(self.device, "data_dependent_shapes", True) else output.float().cpu()
 
     def to_host(self, output: Any) -> np.ndarray:
         return output.float().cpu().numpy()

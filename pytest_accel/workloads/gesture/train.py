@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from pytest_accel.devices import Device, TorchRuntime
+from pytest_accel.devices.counters import RuntimeCounters, StepMarking, read_counters
 from pytest_accel.errors import DeviceFailure, WorkloadUnsupported
 from pytest_accel.workloads.gesture.data import FEATURES, LandmarkSet
 
@@ -74,6 +75,9 @@ class TrainingRun:
     samples: int = 0
     epochs_to_target: int | None = None
     seconds_to_target: float | None = None
+    #: a compiling runtime's counters over the first epoch (with its evaluation) and over the epochs after it
+    warmup_counters: RuntimeCounters | None = None
+    steady_counters: RuntimeCounters | None = None
 
     @property
     def final_accuracy(self) -> float:
@@ -139,7 +143,9 @@ class Trainer:
             logits = model(features).float()
         model.train()
         loss = self.torch.nn.functional.cross_entropy(logits, labels)
-        return float((logits.argmax(dim=1) == labels).float().mean().item()), float(loss.item())
+        accuracy = (logits.argmax(dim=1) == labels).float().mean()
+        self.device.synchronize()  # a lazy runtime computes both in one graph; each read would trace its own
+        return float(accuracy.item()), float(loss.item())
 
     def train(
         self,
@@ -165,19 +171,26 @@ class Trainer:
         run = TrainingRun(seed, self.dtype)
         model.train()
         elapsed = 0.0
+        counters = [read_counters(self.device)]
+        mark_step = self.device.mark_step if isinstance(self.device, StepMarking) else None
         for epoch in range(1, recipe.epochs_for(len(train.labels)) + 1):
-            permutation = torch.from_numpy(order.permutation(len(train.labels))).to(self.torch_device)
+            permutation = order.permutation(len(train.labels))
+            # each batch's indices a tensor of its own: slices of one device tensor would put each offset into the
+            # graph, and a compiling runtime (XLA) would compile every step of the epoch anew
+            batches = [torch.from_numpy(permutation[first : first + recipe.batch_size]).to(self.torch_device)
+                       for first in range(0, len(permutation), recipe.batch_size)]
             if probe is not None:
                 self.device.synchronize()
                 start = time.perf_counter()
                 probe()
                 self.device.synchronize()
                 run.probe_seconds.append(time.perf_counter() - start)
+            # copied from the host, not made on the device: a lazy runtime would trace a made zero as a constant and
+            # compile each epoch's first step apart from the steps that add to a computed total
+            total = torch.zeros(()).to(self.torch_device)
             self.device.synchronize()
             start = time.perf_counter()
-            total = torch.zeros((), device=self.torch_device)
-            for first in range(0, len(permutation), recipe.batch_size):
-                batch = permutation[first : first + recipe.batch_size]
+            for batch in batches:
                 optimiser.zero_grad(set_to_none=True)
                 with self._autocast():
                     loss = loss_fn(model(features[batch]).float(), labels[batch])
@@ -185,6 +198,8 @@ class Trainer:
                 scaler.step(optimiser)
                 scaler.update()
                 total += loss.detach() * len(batch)
+                if mark_step is not None:
+                    mark_step()
             self.device.synchronize()
             seconds = time.perf_counter() - start
             elapsed += seconds
@@ -195,11 +210,17 @@ class Trainer:
             self._require_finite(run.epoch_losses[-1], val_loss, epoch, seed)
             run.val_accuracy.append(accuracy)
             run.val_losses.append(val_loss)
+            if epoch == 1:
+                counters.append(read_counters(self.device))
             if run.epochs_to_target is None and run.val_accuracy[-1] >= recipe.target_accuracy:
                 run.epochs_to_target = epoch
                 run.seconds_to_target = elapsed
                 if stop_at_target:
                     break
+        counters.append(read_counters(self.device))
+        before, warm, after = counters[0], counters[1], counters[-1]
+        if before is not None and warm is not None and after is not None:
+            run.warmup_counters, run.steady_counters = warm - before, after - warm
         return run
 
     def _require_finite(self, train_loss: float, val_loss: float, epoch: int, seed: int) -> None:
