@@ -328,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("b", metavar="B.json")
     compare.set_defaults(run=_compare)
 
-    from pytest_accel.ab import add_command as add_ab_command
+    from pytest_accel.ab_command import add_command as add_ab_command
 
     add_ab_command(commands)
 
