@@ -1,11 +1,13 @@
-"""Small path helpers shared by the option readers, the console script and the reports."""
+"""Small path helpers shared by the option readers, the console script, the reports and the workloads' caches."""
 
 from __future__ import annotations
 
 import configparser
+import os
 import sys
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 
 def readable_file(text: str | Path, suffixes: tuple[str, ...], kind: str) -> Path:
@@ -97,3 +99,21 @@ def _ini_value(path: Path, section: str, name: str) -> str | None:
 
 def _found(folder: Path, value: object) -> tuple[Path, str] | None:
     return (folder, str(value).strip()) if value not in (None, "") else None
+
+
+def write_atomically(target: Path, write: Callable[[Path], object]) -> None:
+    """Call ``write`` with a temporary path beside ``target``, then rename it to ``target``: readers see no file or
+    the whole one, and a failed or interrupted ``write`` leaves nothing under ``target``'s name. The file is made
+    readable to all (mkstemp's 0600 would keep a shared cache's model from its other users)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(Path(temporary))
+        os.chmod(temporary, 0o644)
+        with open(temporary, "rb") as written:
+            os.fsync(written.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -20,7 +20,6 @@ import functools
 import importlib
 import json
 import os
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from typing import Any, Callable, Sequence
 from pytest_accel.devices import Backend, Device, DeviceInfo, DeviceUnavailable, ExecutionPrecision, host_cpu_info
 from pytest_accel.devices.compiled import Delegation
 from pytest_accel.errors import WorkloadUnsupported
+from pytest_accel.paths import write_atomically
 
 INSTALL = "pip install 'pytest-accel[executorch]'"
 
@@ -134,20 +134,6 @@ def check_delegate(spec: str, delegate: Delegate) -> tuple[Any, str]:
         raise DeviceUnavailable(spec, f"its partitioner ({delegate.partitioner}) does not import: {failure}; {spec} "
                                       f"needs {delegate.needs}")
     return runtime, version
-
-
-def write_atomically(target: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``target`` and rename it there: readers see all or nothing."""
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _op_name(target: Any) -> str:
@@ -267,8 +253,8 @@ class EtDevice(Device):
         if not (program.is_file() and facts_file.is_file()):
             folder.mkdir(parents=True, exist_ok=True)
             data, facts = self._lower(module, example_inputs)
-            write_atomically(facts_file, json.dumps(facts, sort_keys=True).encode())
-            write_atomically(program, data)
+            write_atomically(facts_file, lambda path: path.write_text(json.dumps(facts, sort_keys=True)))
+            write_atomically(program, lambda path: path.write_bytes(data))
         facts = json.loads(facts_file.read_text(encoding="utf-8"))
         method = self.et_runtime.load_program(program).load_method("forward")
         return EtCompiled(method, int(example_inputs[0].shape[0]), facts)

@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from pytest_accel.devices import ExecutionPrecision
 from pytest_accel.devices.compiled import Delegation
+from pytest_accel.paths import write_atomically
 
 #: the runtime's log line for one subgraph partitioned by a compiler plugin
 PARTITION_LINE = re.compile(r"Partitioned subgraph<(\d+)>, selected (\d+) ops, from a total of (\d+) ops\. "
@@ -30,22 +31,6 @@ COMPUTE_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULL
                          "CONV_3D"})
 PROBE_SIZE = 256
 SIGNATURE = "serving_default"
-
-
-def write_atomically(target: Path, write: Callable[[Path], None]) -> None:
-    """``write`` to a temporary file beside ``target``, then rename it: readers see no file or the whole one."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(Path(temporary))
-        os.chmod(temporary, 0o644)  # mkstemp's 0600 would keep a shared cache's model from its other users
-        with open(temporary, "rb") as written:
-            os.fsync(written.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Literal, Sequence
+from typing import Any, Iterator, Literal, Sequence
 
+from pytest_accel.paths import write_atomically
 from pytest_accel.workloads.cache import file_digest
 
 #: bump when the recipe below changes what a cached model holds
@@ -123,21 +122,6 @@ def int8_model_path(fp32_model: Path, imgsz: int, calibration_images: Sequence[P
     folder.mkdir(parents=True, exist_ok=True)
     write_atomically(target, lambda path: quantize(fp32_model, path, imgsz, calibration_images, settings, form))
     return target
-
-
-def write_atomically(target: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write`` with a temporary path beside ``target``, then rename it to ``target``: readers see no file or
-    the whole one. A failed or interrupted ``write`` leaves nothing under ``target``'s name."""
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(Path(temporary))
-        with open(temporary, "rb") as written:
-            os.fsync(written.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def quantize(fp32_model: Path, output: Path, imgsz: int, calibration_images: Sequence[Path],
