@@ -52,7 +52,11 @@ def shipped_reference_dir() -> Path:
     """``reference/`` of the bundled suites: ``suites/reference`` in a checkout, inside the package in a wheel."""
     spec = importlib.util.find_spec("pytest_accel.suites")
     locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    base = Path(locations[0]) if locations else Path(__file__).parent / "suites"
+    if locations:
+        return Path(locations[0]) / REFERENCE_FOLDER
+    # A checkout imported through PYTHONPATH, without the install that maps pytest_accel.suites to suites/
+    checkout_suites = Path(__file__).resolve().parent.parent / "suites"
+    base = checkout_suites if (checkout_suites / REFERENCE_FOLDER).is_dir() else Path(__file__).parent / "suites"
     return base / REFERENCE_FOLDER
 
 

@@ -99,6 +99,21 @@ def test_shipped_references_are_found_wherever_the_baselines_are_kept(pytester: 
     result.stdout.fnmatch_lines([f"*REFERENCES IN {shipped}"])
 
 
+def test_a_checkout_on_pythonpath_finds_its_own_suites_references(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regression: with the checkout on PYTHONPATH and no editable install (nothing maps pytest_accel.suites to
+    suites/), the bundled defaults' reference was looked for in pytest_accel/suites/ and every detection test
+    errored at setup."""
+    import importlib.util
+
+    from pytest_accel import references
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "pytest_accel.suites" else real_find_spec(name, *a))
+    found = references.shipped_reference_dir()
+    assert (found / "detection" / "shapes-yolov8n.json").is_file(), found
+
+
 def test_the_reference_folder_from_the_ini_file_and_its_errors(pytester: pytest.Pytester) -> None:
     (pytester.path / "sub" / "refs").mkdir(parents=True)
     pytester.makeini("[pytest]\naccel_reference_dir = sub/refs\n")
