@@ -29,8 +29,10 @@ from pytest_accel.metrics import KINDS, Metric
 from pytest_accel.paired import (
     DEFAULT_ALPHA,
     DEFAULT_POWER,
+    MIN_PAIRS,
     PairedEstimate,
     balanced_order,
+    fewest_pairs,
     holm,
     paired_estimate,
 )
@@ -60,13 +62,13 @@ class Side:
         return " ".join([self.python, *extra])
 
 
-def parse_env(assignments: Sequence[str], side: str) -> dict[str, str]:
-    """``NAME=VALUE`` strings as a mapping; AbError naming the bad one otherwise."""
+def parse_env(assignments: Sequence[str], option: str) -> dict[str, str]:
+    """``NAME=VALUE`` strings given to ``option`` as a mapping; AbError naming the bad one otherwise."""
     env: dict[str, str] = {}
     for assignment in assignments:
         name, equals, value = assignment.partition("=")
         if not equals or not name or not name.replace("_", "a").isalnum():
-            raise AbError(f"--{side.lower()}-env {assignment!r}: expected NAME=VALUE, e.g. OMP_NUM_THREADS=2")
+            raise AbError(f"{option} {assignment!r}: expected NAME=VALUE, e.g. OMP_NUM_THREADS=2")
         env[name] = value
     return env
 
@@ -84,26 +86,33 @@ def run_sides(a: Side, b: Side, pytest_args: Sequence[str], pairs: int, workdir:
               timeout: float | None = None, progress: Any = None) -> list[RunOutcome]:
     """Both sides' runs in the balanced order, each a fresh pytest process with its own JSON report under
     ``workdir``; no baselines are read or written (a throwaway folder) and the runs confirm nothing themselves."""
+    return run_schedule({"A": a, "B": b}, balanced_order(pairs), pytest_args, workdir, timeout=timeout,
+                        progress=progress)
+
+
+def run_schedule(sides: Mapping[str, Side], order: Sequence[tuple[int, str]], pytest_args: Sequence[str],
+                 workdir: Path, *, timeout: float | None = None, progress: Any = None) -> list[RunOutcome]:
+    """The runs of ``order`` (group, side name), each a fresh pytest process with its own JSON report under
+    ``workdir``, reading and writing no baselines (a throwaway folder) and confirming nothing themselves."""
     workdir.mkdir(parents=True, exist_ok=True)
     outcomes = []
-    order = balanced_order(pairs)
-    for index, (pair, name) in enumerate(order):
-        side = a if name == "A" else b
-        report = workdir / f"run-{index:03d}-pair-{pair:02d}-{name}.json"
+    for index, (group, name) in enumerate(order):
+        side = sides[name]
+        report = workdir / f"run-{index:03d}-pair-{group:02d}-{name}.json"
         report.unlink(missing_ok=True)
         command = [side.python, "-m", "pytest", *pytest_args, *side.options, f"--accel-report={report}",
                    f"--accel-baseline-dir={workdir / 'no-baselines'}", "--accel-missing-baseline=warn",
                    "--accel-gate=none", "-p", "no:cacheprovider", "-q"]
         env = {**os.environ, **side.env, CONFIRMING_ENV: "1"}
         if progress is not None:
-            progress(f"run {index + 1}/{len(order)}: pair {pair + 1}, {name}")
+            progress(f"run {index + 1}/{len(order)}: pair {group + 1}, {name}")
         start = time.perf_counter()
         try:
             status: int | None = subprocess.run(command, env=env, capture_output=True, timeout=timeout,
                                                 check=False).returncode
         except (OSError, subprocess.SubprocessError):
             status = None
-        outcomes.append(RunOutcome(pair, name, status, time.perf_counter() - start, report))
+        outcomes.append(RunOutcome(group, name, status, time.perf_counter() - start, report))
     return outcomes
 
 
@@ -119,6 +128,8 @@ class SpeedFinding:
     adjusted_p: float
     verdict: str
     gates: bool
+    #: the fewest pairs with which this comparison's level can be reached at all
+    fewest_pairs: int = MIN_PAIRS
 
     @property
     def slowdown(self) -> float:
@@ -161,7 +172,7 @@ class Comparison:
         return 1 if any(f.gates for f in self.speed) or any(f.gates for f in self.quality) else 0
 
 
-def _read_runs(outcomes: Sequence[RunOutcome]) -> dict[tuple[int, str], dict[MetricKey, tuple[Metric, str]]]:
+def read_runs(outcomes: Sequence[RunOutcome]) -> dict[tuple[int, str], dict[MetricKey, tuple[Metric, str]]]:
     """Each run's metrics with its own verdict status; AbError naming the first run that wrote no report."""
     runs: dict[tuple[int, str], dict[MetricKey, tuple[Metric, str]]] = {}
     for outcome in outcomes:
@@ -178,6 +189,12 @@ def _read_runs(outcomes: Sequence[RunOutcome]) -> dict[tuple[int, str], dict[Met
     return runs
 
 
+def is_timed(metric: Metric) -> bool:
+    """Latency, throughput, first runs, energy: what a paired comparison of speed judges."""
+    kind = KINDS.get(metric.kind)
+    return kind is not None and kind.disturbed_by_load
+
+
 def _median(values: Sequence[float]) -> float:
     ordered = sorted(values)
     middle = len(ordered) // 2
@@ -189,7 +206,7 @@ def compare(a: Side, b: Side, outcomes: Sequence[RunOutcome], pairs: int, alpha:
     """The comparison of the runs' reports (see the module's description)."""
     if not 0 < alpha < 1 or not 0 <= threshold < 1:
         raise AbError(f"alpha {alpha} must lie in (0, 1) and threshold {threshold} in [0, 1)")
-    runs = _read_runs(outcomes)
+    runs = read_runs(outcomes)
     keys = sorted({key for metrics in runs.values() for key in metrics})
     unpaired, timed, quality = [], [], []
     for key in keys:
@@ -199,7 +216,7 @@ def compare(a: Side, b: Side, outcomes: Sequence[RunOutcome], pairs: int, alpha:
             continue
         pairs_of = [(x, y) for x, y in per_pair if x is not None and y is not None]
         metric = pairs_of[0][0][0]
-        if KINDS.get(metric.kind) is not None and KINDS[metric.kind].disturbed_by_load:
+        if is_timed(metric):
             timed.append((key, pairs_of))
         elif metric.kind in QUALITY_KINDS:
             quality.append((key, pairs_of))
@@ -214,7 +231,7 @@ def compare(a: Side, b: Side, outcomes: Sequence[RunOutcome], pairs: int, alpha:
         verdict = "no difference detected" if p_adjusted >= alpha else ("slower" if slower_ratio else "faster")
         finding = SpeedFinding(key, metric.kind, metric.unit, metric.direction,
                                tuple(x[0].value for x, _ in pairs_of), tuple(y[0].value for _, y in pairs_of),
-                               estimate, p_adjusted, verdict, False)
+                               estimate, p_adjusted, verdict, False, fewest_pairs(level))
         speed.append(replace(finding, gates=verdict == "slower" and finding.slowdown >= threshold))
     return Comparison(a, b, pairs, alpha, threshold, tuple(speed),
                       tuple(_quality(key, pairs_of) for key, pairs_of in quality), tuple(unpaired),

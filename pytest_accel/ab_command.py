@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_accel.ab import AbError, Side, compare, parse_env, run_python_version, run_sides
-from pytest_accel.paired import DEFAULT_ALPHA, MIN_PAIRS
+from pytest_accel.paired import DEFAULT_ALPHA, MIN_PAIRS, fewest_pairs
 
 
 def add_command(commands: Any) -> None:
@@ -39,6 +39,7 @@ def add_command(commands: Any) -> None:
     ab.add_argument("pytest_args", nargs=argparse.REMAINDER,
                     help="after --: the pytest arguments both sides run (tests, devices, -k)")
     ab.set_defaults(run=run_command)
+    add_power_command(commands)
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -57,10 +58,14 @@ def run_command(args: argparse.Namespace) -> int:
             python = getattr(args, f"{name.lower()}_python") or sys.executable
             run_python_version(python)
             sides.append(Side(name, python, tuple(getattr(args, f"{name.lower()}_option")),
-                              parse_env(getattr(args, f"{name.lower()}_env"), name)))
+                              parse_env(getattr(args, f"{name.lower()}_env"), f"--{name.lower()}-env")))
         if (sides[0].python, sides[0].options, sides[0].env) == (sides[1].python, sides[1].options, sides[1].env):
             print("pytest-accel ab: A and B are the same stack: an A/A comparison (the false-alarm check)",
                   file=sys.stderr)
+        if args.pairs < fewest_pairs(args.alpha):
+            print(f"pytest-accel ab: {args.pairs} pairs cannot show any difference at alpha {args.alpha:g} (the "
+                  f"signed-rank test needs at least {fewest_pairs(args.alpha)} with one timed metric, more with "
+                  "several): the comparison will only check accuracy and parity", file=sys.stderr)
         out = Path(args.out)
         outcomes = run_sides(sides[0], sides[1], pytest_args, args.pairs, out / "runs", timeout=args.timeout,
                              progress=lambda line: print(f"pytest-accel ab: {line}", file=sys.stderr))
@@ -81,3 +86,99 @@ def run_command(args: argparse.Namespace) -> int:
     print("\n".join(ab_report.terminal_lines(comparison)))
     print(f"written: {out / 'ab.json'}, {out / 'ab.md'}, {out / 'ab.html'}")
     return comparison.exit_code
+
+
+def add_power_command(commands: Any) -> None:
+    """The ``ab-power`` subcommand: the runner's own measurement of what an A/B comparison sees."""
+    power = commands.add_parser(
+        "ab-power", help="measure what pytest-accel ab can see on this runner: groups of fresh runs of A, A again "
+        "and A with an injected slowdown; the A/A false-alarm rate and the power per number of pairs",
+        description="pytest-accel ab-power --groups 40 --slowdown 0.05 -- suites --device=cpu -k latency")
+    power.add_argument("--python", default=None, help="the interpreter of all three arms (default: this one)")
+    power.add_argument("--option", action="append", default=[], metavar="ARG",
+                       help="an extra pytest argument for every arm (repeatable)")
+    power.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                       help="an environment variable for every arm (repeatable)")
+    power.add_argument("--groups", type=int, default=24, help="groups of three runs (default 24)")
+    power.add_argument("--slowdown", type=float, default=0.05,
+                       help="the slowdown injected into B, as real work per model call (default 0.05: 5%%)")
+    power.add_argument("--changes", default="0.02,0.05,0.1",
+                       help="slowdowns to estimate by shifting the A/A pairs (default 0.02,0.05,0.1)")
+    power.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
+                       help=f"family-wise false-alarm rate of each comparison (default {DEFAULT_ALPHA})")
+    power.add_argument("--resamples", type=int, default=400, help="comparisons drawn per number of pairs")
+    power.add_argument("--out", default="ab-power", metavar="DIR",
+                       help="folder for the runs' reports and ab-power.json, ab-power.md (default ./ab-power)")
+    power.add_argument("--timeout", type=float, default=None, help="seconds one run may take (default: no limit)")
+    power.add_argument("--reuse", action="store_true",
+                       help="analyse the reports already under DIR/runs (from an earlier ab-power) instead of running")
+    power.add_argument("pytest_args", nargs=argparse.REMAINDER,
+                       help="after --: the pytest arguments every arm runs (tests, devices, -k)")
+    power.set_defaults(run=run_power_command)
+
+
+def _changes(text: str) -> tuple[float, ...]:
+    try:
+        changes = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise AbError(f"--changes {text!r}: expected fractions separated by commas, e.g. 0.02,0.05,0.1") from None
+    bad = [c for c in changes if not 0 < c < 1]
+    if bad:
+        raise AbError(f"--changes {text!r}: {bad[0]} is not a slowdown between 0 and 1 (0.05: 5%)")
+    return changes
+
+
+def run_power_command(args: argparse.Namespace) -> int:
+    from pytest_accel import ab_power
+    from pytest_accel.ab import RunOutcome, run_schedule
+    from pytest_accel.baselines import atomic_write_json, atomic_write_text
+    from pytest_accel.report.markdown import step_summary_path
+
+    pytest_args = list(args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args)
+    out = Path(args.out)
+    try:
+        if args.groups < MIN_PAIRS:
+            raise AbError(f"--groups {args.groups}: at least {MIN_PAIRS} are needed")
+        if not 0 < args.slowdown < 1:
+            raise AbError(f"--slowdown {args.slowdown}: a fraction between 0 and 1 (0.05: 5%)")
+        if not 0 < args.alpha < 1 or args.resamples < 1:
+            raise AbError(f"--alpha {args.alpha} must lie in (0, 1) and --resamples {args.resamples} be at least 1")
+        changes = _changes(args.changes)
+        order = ab_power.power_order(args.groups)
+        if args.reuse:
+            outcomes = [RunOutcome(group, arm, 0, 0.0, out / "runs" / f"run-{index:03d}-pair-{group:02d}-{arm}.json")
+                        for index, (group, arm) in enumerate(order)]
+        else:
+            if not pytest_args:
+                raise AbError("no tests given: pytest-accel ab-power ... -- suites --device=cpu -k latency")
+            python = args.python or sys.executable
+            run_python_version(python)
+            env = parse_env(args.env, "--env")
+            options = tuple(args.option)
+            sides = {"A": Side("A", python, options, env), "A2": Side("A2", python, options, env),
+                     "B": Side("B", python, (*options, f"--accel-inject-slowdown={args.slowdown:g}"), env)}
+            outcomes = run_schedule(sides, order, pytest_args, out / "runs", timeout=args.timeout,
+                                    progress=lambda line: print(f"pytest-accel ab-power: {line}", file=sys.stderr))
+        series, unpaired = ab_power.collect(outcomes, args.groups)
+        seconds = [o.seconds for o in outcomes if o.seconds > 0]
+        per_run = sum(seconds) / len(seconds) if seconds else 0.0
+        rows = ab_power.analyse(series, args.groups, args.slowdown, args.alpha, changes,
+                                resamples=args.resamples, seconds_per_run=per_run)
+    except AbError as error:
+        print(f"pytest-accel ab-power: {error}", file=sys.stderr)
+        return 2
+    check = ab_power.PowerCheck(args.groups, args.slowdown, args.alpha, changes, tuple(series), tuple(rows), per_run,
+                                tuple(unpaired))
+    atomic_write_json(out / "ab-power.json", ab_power.to_dict(check))
+    table = ab_power.markdown(check)
+    atomic_write_text(out / "ab-power.md", table)
+    summary = step_summary_path()
+    if summary is not None:
+        try:
+            with summary.open("a", encoding="utf-8") as file:
+                file.write(table + "\n")
+        except OSError as error:
+            print(f"pytest-accel ab-power: cannot append to the step summary {summary}: {error}", file=sys.stderr)
+    print(table)
+    print(f"written: {out / 'ab-power.json'}, {out / 'ab-power.md'}")
+    return 0

@@ -35,7 +35,9 @@ def test_b_slower_and_outside_a_bound_fails_while_the_unchanged_metric_shows_no_
     pytester.makeconftest(CLOCKED_CONFTEST)
     pytester.makeini("[pytest]\naddopts = --device=spin --accel-profile=quick --benchmark-disable\n")
     out = pytester.path / "ab-out"
-    status = main(["ab", "--pairs", "3", "--b-env", "TOY_FACTOR=1.15", "--b-env", "TOY_ERROR=0.02",
+    # 8 pairs: the fewest with which a signed-rank test can flag 3 slower metrics of 6 at a family-wise 5%
+    status = main(["ab", "--pairs", "8", "--alpha", "0.05", "--b-env", "TOY_FACTOR=1.15",
+                   "--b-env", "TOY_ERROR=0.02",
                    "--threshold", "0.05", "--out", str(out), "--", str(pytester.path), f"--rootdir={pytester.path}"])
     printed = capsys.readouterr()
     assert status == 1, printed.out + printed.err
@@ -46,8 +48,8 @@ def test_b_slower_and_outside_a_bound_fails_while_the_unchanged_metric_shows_no_
         1.15, rel=0.03)
     assert speed["toy.same.latency"]["verdict"] == "no difference detected" and not speed["toy.same.latency"]["fails"]
     [error] = document["quality"]
-    assert error["verdict"] == "outside its bound in 3 of 3 runs of B" and error["fails"]
-    assert len(list((out / "runs").glob("run-*-A.json"))) == len(list((out / "runs").glob("run-*-B.json"))) == 3
+    assert error["verdict"] == "outside its bound in 8 of 8 runs of B" and error["fails"]
+    assert len(list((out / "runs").glob("run-*-A.json"))) == len(list((out / "runs").glob("run-*-B.json"))) == 8
     assert sorted(p.name[:7] for p in (out / "runs").glob("*.json"))[:4] == ["run-000", "run-001", "run-002",
                                                                             "run-003"]
     assert "| device | test | metric |" in (out / "ab.md").read_text()
@@ -64,4 +66,4 @@ def test_bad_arguments_are_one_line_and_exit_2(capsys: pytest.CaptureFixture[str
     assert main(["ab", "--a-python", "/no/such/python", "--", "tests"]) == 2
     assert "interpreter '/no/such/python' does not run" in capsys.readouterr().err
     with pytest.raises(AbError, match="--b-env 'NOPE': expected NAME=VALUE"):
-        parse_env(["NOPE"], "B")
+        parse_env(["NOPE"], "--b-env")

@@ -4,6 +4,7 @@ document (``pytest-accel/ab``), Markdown for a job's step summary, and a self-co
 from __future__ import annotations
 
 import html
+import math
 from typing import TYPE_CHECKING, Any
 
 from pytest_accel.metrics import format_value
@@ -34,6 +35,9 @@ def _ratio(finding: SpeedFinding) -> str:
 def _verdict(finding: SpeedFinding) -> str:
     if finding.verdict == "no difference detected":
         detectable = finding.estimate.detectable
+        if not math.isfinite(detectable):
+            return (f"no difference detected (could have seen none: {finding.estimate.pairs} pairs cannot reach "
+                    f"this comparison's level; at least {finding.fewest_pairs} are needed)")
         seen = f"±{detectable - 1:.1%}" if detectable < 2 else f"only a factor over {detectable:.3g}: more pairs"
         return f"no difference detected (could have seen {seen})"
     change = finding.slowdown if finding.verdict == "slower" else -finding.slowdown

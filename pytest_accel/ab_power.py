@@ -1,0 +1,208 @@
+"""``pytest-accel ab-power``: what an A/B comparison can see on this runner, measured by the runner itself.
+
+Three stacks run the chosen tests in groups of fresh processes: ``A``, ``A2`` (the same stack again) and ``B`` (the
+same stack with ``--accel-inject-slowdown``: real work proportional to every model call, as the gate self-check
+injects it). The order inside a group cycles through all six orders of the three, so a drift over the check falls on
+each stack alike. From ``groups`` groups, comparisons of ``k`` pairs are drawn again and again (subsamples of the
+groups, without replacement) and judged exactly as ``pytest-accel ab`` judges (signed-rank test per timed metric,
+Holm over all of them):
+
+- **A against A2**: the share of comparisons that flag any metric — the false-alarm rate, to be at most ``alpha``;
+- **A2 against B**: per metric, the share that call B slower — the power at the injected slowdown, measured;
+- **A against A2 with B's values scaled** by ``1 + change`` (a rate divided by it) for each of ``changes``: the power
+  at other slowdowns, from the measured pairs under a pure-shift model. The measured column at the injected slowdown
+  is the check of that model.
+
+Subsamples of ``k`` from ``groups`` overlap more as ``k`` nears ``groups``: rows with ``k`` above half the groups
+are marked, their rates lean optimistic.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from pytest_accel.ab import AbError, MetricKey, RunOutcome, is_timed, read_runs
+from pytest_accel.paired import holm, signed_rank_p_value
+
+ARMS = ("A", "A2", "B")
+DEFAULT_CHANGES = (0.02, 0.05, 0.10)
+DEFAULT_RESAMPLES = 400
+#: the comparison sizes tried by default (those up to the number of groups)
+DEFAULT_KS = (6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64)
+
+
+def power_order(groups: int) -> list[tuple[int, str]]:
+    """The runs of ``groups`` groups of A, A2 and B, each group in the next of the six orders of the three."""
+    if groups < 1:
+        raise ValueError(f"groups must be at least 1, got {groups}")
+    orders = list(itertools.permutations(ARMS))
+    return [(group, arm) for group in range(groups) for arm in orders[group % len(orders)]]
+
+
+@dataclass(frozen=True)
+class MetricSeries:
+    key: MetricKey
+    direction: str
+    #: one value per group for each arm
+    values: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class PowerRow:
+    pairs: int
+    subsamples: int
+    #: share of A/A comparisons flagging any metric
+    false_alarms: float
+    #: per metric: share of A2/B comparisons that call B slower (the injected slowdown, measured)
+    measured: dict[MetricKey, float]
+    #: per change, per metric: share of shifted A/A2 comparisons that call B slower
+    shifted: dict[float, dict[MetricKey, float]]
+    #: more than half the groups in each subsample: the rates lean optimistic
+    overlapping: bool
+    #: seconds an A/B comparison of this many pairs takes here (two runs a pair)
+    seconds: float
+
+
+@dataclass(frozen=True)
+class PowerCheck:
+    groups: int
+    slowdown: float
+    alpha: float
+    changes: tuple[float, ...]
+    metrics: tuple[MetricSeries, ...]
+    rows: tuple[PowerRow, ...]
+    seconds_per_run: float
+    unpaired: tuple[str, ...]
+
+    def smallest_pairs(self, change: float, power: float = 0.95) -> dict[MetricKey, int | None]:
+        """Per metric, the fewest pairs whose rows reach ``power`` at ``change`` (the measured column at the
+        injected slowdown, else the shifted one), without a smaller power at a larger k after it."""
+        found: dict[MetricKey, int | None] = {}
+        for series in self.metrics:
+            found[series.key] = None
+            for row in reversed(self.rows):
+                rate = row.measured[series.key] if math.isclose(change, self.slowdown) else \
+                    row.shifted.get(change, {}).get(series.key, 0.0)
+                if rate < power:
+                    break
+                found[series.key] = row.pairs
+        return found
+
+
+def collect(outcomes: Sequence[RunOutcome], groups: int) -> tuple[list[MetricSeries], list[str]]:
+    """Each timed metric's values per arm and group; the ones some run did not report, named."""
+    runs = read_runs(outcomes)
+    keys = sorted({key for metrics in runs.values() for key in metrics})
+    series, unpaired = [], []
+    for key in keys:
+        cells = [[runs[(group, arm)].get(key) for group in range(groups)] for arm in ARMS]
+        first = next(cell for row in cells for cell in row if cell is not None)[0]
+        if not is_timed(first):
+            continue
+        if any(cell is None for row in cells for cell in row):
+            unpaired.append(" ".join((key[0], f"{key[1]}::{key[2]}", key[3])))
+            continue
+        values = {arm: np.array([cell[0].value for cell in row if cell is not None]) for arm, row in
+                  zip(ARMS, cells, strict=True)}
+        if any(not np.all(np.isfinite(v) & (v > 0)) for v in values.values()):
+            unpaired.append(" ".join((key[0], f"{key[1]}::{key[2]}", key[3])) + " (a value not above 0)")
+            continue
+        series.append(MetricSeries(key, first.direction, values))
+    return series, unpaired
+
+
+def _slower_flags(logs: np.ndarray, directions: Sequence[str], alpha: float) -> list[bool]:
+    """Per metric (rows of ``logs``: ln(B/A) per pair), whether the comparison calls B slower after Holm."""
+    p_values = [signed_rank_p_value(list(row)) for row in logs]
+    adjusted = holm(p_values)
+    flags = []
+    for row, direction, p in zip(logs, directions, adjusted, strict=True):
+        centre = float(np.median(row))
+        slower = centre > 0 if direction == "lower" else centre < 0
+        flags.append(p < alpha and slower)
+    return flags
+
+
+def _any_flag(logs: np.ndarray, alpha: float) -> bool:
+    return min(holm([signed_rank_p_value(list(row)) for row in logs]), default=1.0) < alpha
+
+
+def analyse(series: Sequence[MetricSeries], groups: int, slowdown: float, alpha: float,
+            changes: Sequence[float] = DEFAULT_CHANGES, ks: Sequence[int] = DEFAULT_KS,
+            resamples: int = DEFAULT_RESAMPLES, seconds_per_run: float = 0.0, seed: int = 0) -> list[PowerRow]:
+    """The rows of the power table (see the module's description)."""
+    if not series:
+        raise AbError("no timed metric was reported by every run: nothing to measure the power of")
+    rng = np.random.default_rng(seed)
+    log_aa = np.array([np.log(s.values["A2"] / s.values["A"]) for s in series])
+    log_ab = np.array([np.log(s.values["B"] / s.values["A2"]) for s in series])
+    directions = [s.direction for s in series]
+    sign = np.array([1.0 if d == "lower" else -1.0 for d in directions])[:, None]
+    rows = []
+    for k in sorted({*(k for k in ks if 3 <= k <= groups), groups}):
+        draws = 1 if k == groups else min(resamples, math.comb(groups, k))
+        false_alarms = 0
+        measured = np.zeros(len(series))
+        shifted = {change: np.zeros(len(series)) for change in changes}
+        for _ in range(draws):
+            chosen = rng.choice(groups, size=k, replace=False)
+            aa = log_aa[:, chosen]
+            false_alarms += _any_flag(aa, alpha)
+            measured += _slower_flags(log_ab[:, chosen], directions, alpha)
+            for change in changes:
+                shifted[change] += _slower_flags(aa + sign * math.log1p(change), directions, alpha)
+        keys = [s.key for s in series]
+        rows.append(PowerRow(
+            k, draws, false_alarms / draws, dict(zip(keys, (measured / draws).tolist(), strict=True)),
+            {change: dict(zip(keys, (counts / draws).tolist(), strict=True)) for change, counts in shifted.items()},
+            2 * k > groups, 2 * k * seconds_per_run))
+    return rows
+
+
+def to_dict(check: PowerCheck) -> dict[str, Any]:
+    def name(key: MetricKey) -> str:
+        return f"{key[0]} {key[1]}::{key[2]} {key[3]}"
+
+    return {
+        "schema": "pytest-accel/ab-power", "schema_version": 1, "groups": check.groups,
+        "injected_slowdown": check.slowdown, "alpha": check.alpha, "changes": list(check.changes),
+        "seconds_per_run": check.seconds_per_run, "unpaired": list(check.unpaired),
+        "spread": {name(s.key): {"a_a": float(np.std(np.log(s.values["A2"] / s.values["A"]), ddof=1)),
+                                 "a_b": float(np.std(np.log(s.values["B"] / s.values["A2"]), ddof=1))}
+                   for s in check.metrics},
+        "rows": [{"pairs": r.pairs, "subsamples": r.subsamples, "false_alarms": r.false_alarms,
+                  "overlapping": r.overlapping, "seconds": r.seconds,
+                  "measured": {name(k): v for k, v in r.measured.items()},
+                  "shifted": {f"{c:g}": {name(k): v for k, v in per.items()} for c, per in r.shifted.items()}}
+                 for r in check.rows],
+        "smallest_pairs": {f"{c:g}": {name(k): v for k, v in check.smallest_pairs(c).items()}
+                           for c in sorted({*check.changes, check.slowdown})},
+    }
+
+
+def markdown(check: PowerCheck) -> str:
+    """The power table: one row per comparison size, one column per metric at the injected slowdown."""
+    def short(key: MetricKey) -> str:
+        return f"{key[0]} {key[2].split('[')[0]} {key[3]}"
+
+    header = ["pairs", "minutes", "A/A any flag", *(short(s.key) for s in check.metrics)]
+    lines = [f"### A/B power on this runner: {check.groups} groups, {check.slowdown:.0%} injected, "
+             f"family-wise alpha {check.alpha:g}", "",
+             "Each cell: share of comparisons of that many pairs calling B slower at the injected "
+             f"{check.slowdown:.0%} (measured) / at {', '.join(f'{c:.0%}' for c in check.changes)} (shift model). "
+             "`*`: more than half the groups in each subsample, leaning optimistic.", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in check.rows:
+        cells = [f"{row.pairs}{'*' if row.overlapping else ''}", f"{row.seconds / 60:.1f}", f"{row.false_alarms:.1%}"]
+        for series in check.metrics:
+            shifted = " ".join(f"{row.shifted[c][series.key]:.0%}" for c in check.changes)
+            cells.append(f"{row.measured[series.key]:.0%} / {shifted}")
+        lines.append("| " + " | ".join(cells) + " |")
+    if check.unpaired:
+        lines += ["", f"Not measured (missing from some run): {', '.join(check.unpaired)}"]
+    return "\n".join(lines) + "\n"
