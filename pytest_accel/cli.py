@@ -329,8 +329,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare.set_defaults(run=_compare)
 
     from pytest_accel.ab_command import add_command as add_ab_command
+    from pytest_accel.repeat import add_command as add_repeat_command
 
     add_ab_command(commands)
+    add_repeat_command(commands)
 
     report = commands.add_parser("report", help="render a saved --accel-report JSON file as the self-contained "
                                  "HTML page --accel-html writes (needs pytest-accel[html])")

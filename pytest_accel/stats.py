@@ -124,9 +124,12 @@ def measurement_noise(spreads: Sequence[float], rounds: Sequence[int]) -> float:
     return statistics.median(errors) if errors else 0.0
 
 
-def history_test(history: Sequence[float], obtained: float, alpha: float, noise_floor: float = 0.0) -> HistoryTest:
+def history_test(history: Sequence[float], obtained: float, alpha: float, noise_floor: float = 0.0,
+                 candidates: int = 1) -> HistoryTest:
     """One-sided prediction-interval test of ``obtained`` against ``history`` (Student t, n-1 degrees of
-    freedom, as MLPerf's RCP checker and Bencher's t-test threshold use)."""
+    freedom, as MLPerf's RCP checker and Bencher's t-test threshold use). ``obtained`` may be the geometric mean of
+    ``candidates`` runs of the candidate in fresh processes: the interval is then the one for a mean of that many
+    new runs, ``t * s * sqrt(1/k + 1/n)`` instead of ``t * s * sqrt(1 + 1/n)``."""
     from scipy.stats import t as student_t
 
     if len(history) < 2:
@@ -140,7 +143,7 @@ def history_test(history: Sequence[float], obtained: float, alpha: float, noise_
     logs = [value for value, keep in zip(logs, kept, strict=True) if keep]
     centre = statistics.fmean(logs)
     spread = max(statistics.stdev(logs), MIN_LOG_SPREAD, noise_floor)
-    scale = spread * math.sqrt(1 + 1 / len(logs))
+    scale = spread * math.sqrt(1 / _checked_candidates(candidates) + 1 / len(logs))
     dof = len(logs) - 1
     t_value = (math.log(obtained) - centre) / scale
     critical = float(student_t.ppf(1 - alpha, dof))
@@ -161,11 +164,18 @@ def history_test(history: Sequence[float], obtained: float, alpha: float, noise_
 MAX_PROBE_SENSITIVITY = 4.0
 
 
+def _checked_candidates(candidates: int) -> int:
+    if candidates < 1:
+        raise ValueError(f"candidates must be at least 1, got {candidates}")
+    return candidates
+
+
 def adjusted_history_test(history: Sequence[tuple[float, float]], obtained: tuple[float, float],
-                          alpha: float, noise_floor: float = 0.0) -> HistoryTest:
+                          alpha: float, noise_floor: float = 0.0, candidates: int = 1) -> HistoryTest:
     """Like :func:`history_test`, with the calibration probe as a control variate: over the earlier runs the log
     value is regressed on the log probe time (least squares), and the obtained value is held against the value
-    predicted for its own probe time, with the regression's prediction interval (n-2 degrees of freedom).
+    predicted for its own probe time, with the regression's prediction interval (n-2 degrees of freedom); for the
+    geometric means of ``candidates`` runs (value and probe alike), the interval of a mean of that many new runs.
 
     Dividing by the probe assumes the workload feels a busy machine exactly as the probe does. Here a memory-bound
     workload (the detector's convolutions) moved about twice as much as the cache-resident probe matmul from run to
@@ -196,7 +206,7 @@ def adjusted_history_test(history: Sequence[tuple[float, float]], obtained: tupl
     spread = max(math.sqrt(sum(r * r for r in residuals) / (n - 2)), MIN_LOG_SPREAD, noise_floor)
     x_now, y_now = math.log(obtained[1]), math.log(obtained[0])
     leverage = (x_now - x_mean) ** 2 / sxx if sxx > 0 else 0.0
-    scale = spread * math.sqrt(1 + 1 / n + leverage)
+    scale = spread * math.sqrt(1 / _checked_candidates(candidates) + 1 / n + leverage)
     dof = n - 2
     deviation = y_now - (y_mean + slope * (x_now - x_mean))
     t_value = deviation / scale
@@ -261,3 +271,22 @@ def median_lower_bound(values: Sequence[float], alpha: float) -> float | None:
             break
         k, below = k + 1, below_next
     return ordered[k - 1] if k else None
+
+
+def candidate_runs_for(spread: float, change: float, alpha: float, history_runs: int, power: float = 0.95,
+                       largest: int = 100) -> int | None:
+    """The fewest candidate runs whose geometric mean a history of ``history_runs`` runs with run-to-run spread
+    ``spread`` (standard deviation of the log values) judges slower with probability ``power`` when the candidate
+    is ``change`` slower (0.1: 10%), at a one-sided ``alpha``; None where even ``largest`` runs do not (the
+    history's own uncertainty, ``1/n``, is a floor no number of candidate runs removes)."""
+    from scipy.stats import norm
+    from scipy.stats import t as student_t
+
+    if spread < 0 or change <= 0 or history_runs < 2 or not 0 < alpha < 1:
+        raise ValueError(f"spread {spread}, change {change}, history runs {history_runs}, alpha {alpha}: need "
+                         "spread >= 0, change > 0, at least 2 runs and alpha in (0, 1)")
+    needed = (float(student_t.ppf(1 - alpha, history_runs - 1)) + float(norm.ppf(power))) * spread
+    for runs in range(1, largest + 1):
+        if needed * math.sqrt(1 / runs + 1 / history_runs) <= math.log1p(change):
+            return runs
+    return None

@@ -337,6 +337,7 @@ def _history_tests(now: Mapping[str, Any], history: list[Mapping[str, Any]], dir
     the probe, and adjusted for the probe by its learned sensitivity; of medians and of lower quartiles."""
     from pytest_accel.stats import adjusted_history_test, history_test, measurement_noise
 
+    candidates = int(now.get("candidates", 1))  # the geometric mean of this many fresh runs (pytest-accel repeat)
     runs = [h for h in history if h.get("spread") and h.get("n")]
     noise_floor = measurement_noise([float(h["spread"]) for h in runs], [int(h["n"]) for h in runs])
     pairs_now = _pairs(now, direction)
@@ -348,14 +349,15 @@ def _history_tests(now: Mapping[str, Any], history: list[Mapping[str, Any]], dir
         value_now, probe_now = pairs_now[flavour]
         past = [p[flavour] for p in pairs_past]
         tests[prefix + "absolute" if prefix else "absolute"] = history_test([v for v, _ in past], value_now, alpha,
-                                                                            noise_floor)
+                                                                            noise_floor, candidates)
         probes = [probe for _, probe in past]
         if probe_now is not None and all(probe is not None for probe in probes):
             known = [(v, float(probe)) for v, probe in past if probe is not None]
             tests[prefix + "normalised"] = history_test([v / pr for v, pr in known], value_now / probe_now, alpha,
-                                                        noise_floor)
+                                                        noise_floor, candidates)
             if len(known) >= 3:
-                tests[prefix + "adjusted"] = adjusted_history_test(known, (value_now, probe_now), alpha, noise_floor)
+                tests[prefix + "adjusted"] = adjusted_history_test(known, (value_now, probe_now), alpha, noise_floor,
+                                                                   candidates)
     return tests
 
 
