@@ -41,11 +41,18 @@ class Run:
     seconds: float
 
 
+#: numbers of candidate runs whose geometric mean the self-check also judges (pytest-accel repeat), where the runs
+#: leave a history of at least MIN_HISTORY beside them
+CANDIDATE_RUNS = (2, 3, 5)
+
+
 @dataclass
 class MetricOutcome:
     name: str
     unchanged: dict[int, str] = field(default_factory=dict)  # verdict status by unchanged run (its round)
     slowed: dict[float, list[str]] = field(default_factory=dict)
+    #: per number of candidate runs k, per slowdown (0: unchanged): the statuses of the means of k runs
+    means: dict[int, dict[float, list[str]]] = field(default_factory=dict)
     run_cv: float | None = None  # run-to-run CV of the unchanged runs' values
     normalised_cv: float | None = None
 
@@ -138,6 +145,7 @@ def judge(runs: list[Run], alpha: float, latency_basis: str = "auto") -> dict[st
                   "history": history}
         return compare(_metric(name, reported), record, reported.entry["tolerance"], "gate-check", policy)
 
+    _judge_means(outcomes, loaded, summaries, policy)
     for run, entries in loaded:
         for name, outcome in outcomes.items():
             if name not in entries:
@@ -162,6 +170,41 @@ def judge(runs: list[Run], alpha: float, latency_basis: str = "auto") -> dict[st
     return outcomes
 
 
+def _judge_means(outcomes: dict[str, MetricOutcome], loaded: list[tuple[Run, dict[str, Any]]],
+                 summaries: dict[Path, dict[str, dict[str, Any]]], policy: Policy) -> None:
+    """The mean of k runs of each condition (k consecutive rounds, wrapping round) judged as ``pytest-accel repeat``
+    judges it: against the unchanged runs of the other rounds, with the interval for a mean of k runs."""
+    from pytest_accel.repeat import combined_summary
+
+    rounds = sorted({run.index for run, _ in loaded})
+    by_condition = {(run.slowdown, run.index): (run, entries) for run, entries in loaded}
+    conditions = sorted({run.slowdown for run, _ in loaded})
+    for k in CANDIDATE_RUNS:
+        if len(rounds) - k < MIN_HISTORY:
+            continue
+        for start in range(len(rounds)):
+            window = {rounds[(start + step) % len(rounds)] for step in range(k)}
+            for name, outcome in outcomes.items():
+                history = [summaries[r.report][name] for (s, i), (r, e) in by_condition.items()
+                           if s == 0 and i not in window and name in e]
+                if len(history) < MIN_HISTORY:
+                    continue
+                for slowdown in conditions:
+                    runs = [by_condition.get((slowdown, index)) for index in window]
+                    chosen = [found for found in runs if found is not None and name in found[1]]
+                    if len(chosen) < k:
+                        continue
+                    combined = combined_summary([summaries[r.report][name] for r, _ in chosen])
+                    reported = chosen[0][1][name]
+                    candidate = _metric(name, reported)
+                    candidate.value = combined["value"]
+                    candidate.run_summary_cache = combined
+                    record = {"value": statistics.median(h["value"] for h in history),
+                              "unit": reported.metric.unit, "history": history}
+                    verdict = compare(candidate, record, reported.entry["tolerance"], "gate-check", policy)
+                    outcome.means.setdefault(k, {}).setdefault(slowdown, []).append(verdict.status)
+
+
 def _next_run(by_condition: dict[tuple[float, int], tuple[Run, dict[str, Any]]], indices: list[int],
               run: Run) -> tuple[Run, dict[str, Any]] | None:
     """The run of the same condition in the next round (wrapping round), the fresh-process confirmation."""
@@ -173,8 +216,19 @@ def _next_run(by_condition: dict[tuple[float, int], tuple[Run, dict[str, Any]]],
     return None
 
 
-def summarise(runs: list[Run], outcomes: dict[str, MetricOutcome]) -> dict[str, Any]:
+def _runs_for(run_cv: float | None, alpha: float, history_runs: int) -> int | None:
+    """Candidate runs that catch +10% at 95% with this metric's measured run-to-run spread (the CV as the log
+    spread), against a history of ``history_runs`` runs; None where no number of runs does."""
+    from pytest_accel.stats import candidate_runs_for
+
+    if run_cv is None or history_runs < 2:
+        return None
+    return candidate_runs_for(run_cv, 0.10, alpha, history_runs)
+
+
+def summarise(runs: list[Run], outcomes: dict[str, MetricOutcome], alpha: float = 0.01) -> dict[str, Any]:
     unchanged_runs = sorted({run.index for run in runs if run.slowdown == 0})
+    alpha_per_metric = alpha / max(len(outcomes), 1)
     failing_runs = sum(
         any(o.unchanged.get(index) == "regression" for o in outcomes.values()) for index in unchanged_runs
     )
@@ -188,11 +242,22 @@ def summarise(runs: list[Run], outcomes: dict[str, MetricOutcome]) -> dict[str, 
             "run_cv": o.run_cv,
             "run_cv_normalised": o.normalised_cv,
             "judged_unchanged_runs": len(o.unchanged),
+            "mean_of_runs": {str(k): {"false_alarm_rate": o.rate(per.get(0.0, [])),
+                                      "detection_rate": {f"{s:g}": o.rate(per.get(s, [])) for s in slowdowns}}
+                             for k, per in sorted(o.means.items())},
+            "runs_for_10_percent": _runs_for(o.run_cv, alpha_per_metric, len(unchanged_runs) - 1),
         }
         for name, o in outcomes.items()
     }
     all_unchanged = [status for o in outcomes.values() for status in o.unchanged_statuses]
+    ks = sorted({k for o in outcomes.values() for k in o.means})
+    pooled_means = {
+        str(k): {"false_alarm_rate": _pooled([o.means.get(k, {}).get(0.0, []) for o in outcomes.values()]),
+                 "detection_rate": {f"{s:g}": _pooled([o.means.get(k, {}).get(s, []) for o in outcomes.values()])
+                                    for s in slowdowns}}
+        for k in ks}
     return {
+        "mean_of_runs": pooled_means,
         "runs_per_condition": len(unchanged_runs),
         "slowdowns": slowdowns,
         "run_false_alarm_rate": failing_runs / len(unchanged_runs) if unchanged_runs else None,
@@ -220,8 +285,12 @@ def lines(summary: dict[str, Any]) -> Iterator[str]:
     yield "caught per slowdown (all metrics): " + ", ".join(
         f"+{float(s) * 100:g}%: {pct(summary['detection_rate'][s])}" for s in slowdowns
     )
+    for k, figures in summary.get("mean_of_runs", {}).items():
+        yield (f"mean of {k} runs (pytest-accel repeat --runs {k}): false alarms {pct(figures['false_alarm_rate'])}; "
+               "caught " + ", ".join(f"+{float(s) * 100:g}%: {pct(figures['detection_rate'][s])}"
+                                     for s in slowdowns))
     header = ["metric", "false alarms", "inconclusive", *[f"+{float(s) * 100:g}%" for s in slowdowns],
-              "caught >=95% from", "run CV", "normalised CV"]
+              "caught >=95% from", "run CV", "normalised CV", "runs for +10%"]
     rows = [header]
     for name, m in summary["metrics"].items():
         smallest = m["smallest_slowdown_caught_95"]
@@ -231,7 +300,8 @@ def lines(summary: dict[str, Any]) -> Iterator[str]:
                      *[pct(m["detection_rate"][s]) for s in slowdowns],
                      f"+{smallest * 100:g}%" if smallest else "not reached",
                      pct(m["run_cv"]) if m["run_cv"] is None else f"{m['run_cv'] * 100:.1f}%",
-                     "-" if m["run_cv_normalised"] is None else f"{m['run_cv_normalised'] * 100:.1f}%"])
+                     "-" if m["run_cv_normalised"] is None else f"{m['run_cv_normalised'] * 100:.1f}%",
+                     "-" if m.get("runs_for_10_percent") is None else str(m["runs_for_10_percent"])])
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
         yield "  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
@@ -246,7 +316,7 @@ def gate_check(pytest_args: list[str], runs: int, slowdowns: list[float], folder
         done.append(run)
         progress.update(RUNNING_PHASE, len(done), total, "runs", f"slowdown {run.slowdown:g}, round "
                         f"{run.index + 1}: exit {run.exit_status} in {run.seconds:.0f} s")
-    summary = summarise(done, judge(done, alpha))
+    summary = summarise(done, judge(done, alpha), alpha)
     summary["pytest_args"] = pytest_args
     atomic_write_json(out, summary)
     return summary

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pytest_accel.gatecheck_runner import Run, judge, summarise
+from pytest_accel.gatecheck_runner import Run, judge, lines, summarise
 
 
 def _report(folder: Path, name: str, value: float, probe: float = 0.001) -> Path:
@@ -32,3 +32,25 @@ def test_gate_check_judges_each_run_against_the_other_unchanged_runs(tmp_path: P
     [metric] = summary["metrics"].values()
     assert metric["smallest_slowdown_caught_95"] == 0.2 and metric["judged_unchanged_runs"] == 8
     assert 0 < metric["run_cv"] < 0.03
+
+
+def test_means_of_runs_catch_what_single_runs_miss_and_say_how_many_runs_a_runner_needs(tmp_path: Path) -> None:
+    """Process-to-process luck of 4% (a shared runner's): a 10% slowdown is caught in only some single runs, but in
+    most means of 5 runs, whose limit is t * s * sqrt(1/5 + 1/n) instead of t * s * sqrt(1 + 1/n)."""
+    rng = np.random.default_rng(3)
+    runs = []
+    for index in range(12):
+        runs.append(Run(0.0, index, _report(tmp_path, f"u{index}.json", 0.010 * np.exp(0.04 * rng.standard_normal())),
+                        0, 1.0))
+        runs.append(Run(0.1, index, _report(tmp_path, f"s{index}.json",
+                                            0.011 * np.exp(0.04 * rng.standard_normal())), 0, 1.0))
+    summary = summarise(runs, judge(runs, alpha=0.01), 0.01)
+    single = summary["detection_rate"]["0.1"]
+    means = summary["mean_of_runs"]
+    assert set(means) == {"2", "3", "5"}
+    assert means["5"]["detection_rate"]["0.1"] >= 0.9 > single, (single, means)
+    assert all(figures["false_alarm_rate"] == 0 for figures in means.values()), means
+    [metric] = summary["metrics"].values()
+    assert metric["runs_for_10_percent"] is not None and 2 <= metric["runs_for_10_percent"] <= 8, metric
+    assert any(line.startswith("mean of 5 runs (pytest-accel repeat --runs 5): false alarms 0%")
+               for line in lines(summary))
