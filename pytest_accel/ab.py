@@ -166,6 +166,8 @@ class Comparison:
     #: metrics one side has and the other does not, or that some run did not report
     unpaired: tuple[str, ...]
     seconds: dict[str, float]
+    #: what the sides' reports say differs between their stacks: "onnxruntime 1.31.1 -> 1.32.0"
+    differences: tuple[str, ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -235,7 +237,34 @@ def compare(a: Side, b: Side, outcomes: Sequence[RunOutcome], pairs: int, alpha:
         speed.append(replace(finding, gates=verdict == "slower" and finding.slowdown >= threshold))
     return Comparison(a, b, pairs, alpha, threshold, tuple(speed),
                       tuple(_quality(key, pairs_of) for key, pairs_of in quality), tuple(unpaired),
-                      {name: sum(o.seconds for o in outcomes if o.side == name) for name in ("A", "B")})
+                      {name: sum(o.seconds for o in outcomes if o.side == name) for name in ("A", "B")},
+                      stack_differences(outcomes))
+
+
+def _stack(report: Path) -> dict[str, str]:
+    """The software a run's report names, and each device's runtime versions, as flat name -> version."""
+    try:
+        document = load_report(report)
+    except ReportError:
+        return {}
+    stack = {str(k): str(v) for k, v in (document.get("software") or {}).items() if k != "platform"}
+    for spec, device in (document.get("devices") or {}).items():
+        runtime = device.get("runtime") if isinstance(device, Mapping) else None
+        for name, version in (runtime or {}).items() if isinstance(runtime, Mapping) else ():
+            stack.setdefault(str(name), str(version))
+        if isinstance(device, Mapping) and device.get("driver_version"):
+            stack[f"{spec} driver"] = str(device["driver_version"])
+    return stack
+
+
+def stack_differences(outcomes: Sequence[RunOutcome]) -> tuple[str, ...]:
+    """What the first report of A and of B say differs: versions of the same software, and what one side has."""
+    first = {side: next((o.report for o in outcomes if o.side == side), None) for side in ("A", "B")}
+    if first["A"] is None or first["B"] is None:
+        return ()
+    a, b = _stack(first["A"]), _stack(first["B"])
+    return tuple(f"{name} {a.get(name, '(none)')} -> {b.get(name, '(none)')}" for name in sorted({*a, *b})
+                 if a.get(name) != b.get(name))
 
 
 def _quality(key: MetricKey, pairs_of: Sequence[tuple[tuple[Metric, str], tuple[Metric, str]]]) -> QualityFinding:

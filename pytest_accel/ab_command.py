@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pytest_accel.ab import AbError, Side, compare, parse_env, run_python_version, run_sides
-from pytest_accel.paired import DEFAULT_ALPHA, MIN_PAIRS, fewest_pairs
+from pytest_accel.ab import AbError, RunOutcome, Side, compare, parse_env, run_python_version, run_sides
+from pytest_accel.paired import DEFAULT_ALPHA, MIN_PAIRS, balanced_order, fewest_pairs
 
 
 def add_command(commands: Any) -> None:
@@ -36,6 +36,8 @@ def add_command(commands: Any) -> None:
     ab.add_argument("--out", default="ab", metavar="DIR",
                     help="folder for the runs' reports and ab.json, ab.md, ab.html (default ./ab)")
     ab.add_argument("--timeout", type=float, default=None, help="seconds one run may take (default: no limit)")
+    ab.add_argument("--reuse", action="store_true", help="judge the reports already under DIR/runs (an earlier "
+                    "ab with the same --pairs) instead of running: another --alpha or --threshold, no new runs")
     ab.add_argument("pytest_args", nargs=argparse.REMAINDER,
                     help="after --: the pytest arguments both sides run (tests, devices, -k)")
     ab.set_defaults(run=run_command)
@@ -51,7 +53,7 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         if args.pairs < MIN_PAIRS:
             raise AbError(f"--pairs {args.pairs}: at least {MIN_PAIRS} pairs are needed for an interval")
-        if not pytest_args:
+        if not pytest_args and not args.reuse:
             raise AbError("no tests given: pytest-accel ab ... -- suites --device=cpu -k latency")
         sides = []
         for name in ("A", "B"):
@@ -67,8 +69,12 @@ def run_command(args: argparse.Namespace) -> int:
                   f"signed-rank test needs at least {fewest_pairs(args.alpha)} with one timed metric, more with "
                   "several): the comparison will only check accuracy and parity", file=sys.stderr)
         out = Path(args.out)
-        outcomes = run_sides(sides[0], sides[1], pytest_args, args.pairs, out / "runs", timeout=args.timeout,
-                             progress=lambda line: print(f"pytest-accel ab: {line}", file=sys.stderr))
+        if args.reuse:
+            outcomes = [RunOutcome(pair, side, 0, 0.0, out / "runs" / f"run-{index:03d}-pair-{pair:02d}-{side}.json")
+                        for index, (pair, side) in enumerate(balanced_order(args.pairs))]
+        else:
+            outcomes = run_sides(sides[0], sides[1], pytest_args, args.pairs, out / "runs", timeout=args.timeout,
+                                 progress=lambda line: print(f"pytest-accel ab: {line}", file=sys.stderr))
         comparison = compare(sides[0], sides[1], outcomes, args.pairs, args.alpha, args.threshold)
     except AbError as error:
         print(f"pytest-accel ab: {error}", file=sys.stderr)
@@ -130,7 +136,7 @@ def _changes(text: str) -> tuple[float, ...]:
 
 def run_power_command(args: argparse.Namespace) -> int:
     from pytest_accel import ab_power
-    from pytest_accel.ab import RunOutcome, run_schedule
+    from pytest_accel.ab import run_schedule
     from pytest_accel.baselines import atomic_write_json, atomic_write_text
     from pytest_accel.report.markdown import step_summary_path
 

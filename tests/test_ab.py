@@ -55,7 +55,14 @@ def test_b_slower_and_outside_a_bound_fails_while_the_unchanged_metric_shows_no_
     assert "| device | test | metric |" in (out / "ab.md").read_text()
     assert "toy.changed.latency" in (out / "ab.html").read_text()
     assert "slower by 1" in printed.out and "B fails the comparison" in printed.out
+    # one interpreter, two sets of variables: no version differs, and the comparison says so
+    assert document["differences"] == [] and "what differs: nothing the runs' reports name" in printed.out
     assert not (pytester.path / "baselines").exists(), "an A/B writes no baselines into the project"
+    # judged again from the same runs at another threshold: B's 15% passes a 20% threshold, its error still fails
+    (out / "ab.json").unlink()
+    assert main(["ab", "--pairs", "8", "--alpha", "0.05", "--threshold", "0.2", "--out", str(out), "--reuse"]) == 1
+    again = json.loads((out / "ab.json").read_text())
+    assert not any(f["fails"] for f in again["speed"]) and again["quality"][0]["fails"]
 
 
 def test_bad_arguments_are_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -67,3 +74,18 @@ def test_bad_arguments_are_one_line_and_exit_2(capsys: pytest.CaptureFixture[str
     assert "interpreter '/no/such/python' does not run" in capsys.readouterr().err
     with pytest.raises(AbError, match="--b-env 'NOPE': expected NAME=VALUE"):
         parse_env(["NOPE"], "--b-env")
+
+
+def test_what_differs_between_the_stacks_is_read_from_their_reports(tmp_path) -> None:
+    from pytest_accel.ab import RunOutcome, stack_differences
+
+    def report(name: str, onnxruntime: str, extra: dict) -> RunOutcome:
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps({
+            "schema": "pytest-accel/report", "schema_version": 1, "results": [],
+            "software": {"python": "3.11.7", "platform": name, "onnxruntime": onnxruntime, **extra},
+            "devices": {"ort:cpu": {"runtime": {"onnxruntime": onnxruntime}, "driver_version": None}}}))
+        return RunOutcome(0, name, 0, 1.0, path)
+
+    outcomes = [report("A", "1.31.1", {}), report("B", "1.32.0", {"openvino": "2026.4.1"})]
+    assert stack_differences(outcomes) == ("onnxruntime 1.31.1 -> 1.32.0", "openvino (none) -> 2026.4.1")

@@ -68,8 +68,13 @@ SPEED_HEADER = ["device", "test", "metric", "A (median)", "B (median)", "B/A [in
 QUALITY_HEADER = ["device", "test", "metric", "A (median)", "B (median)", "verdict"]
 
 
+def _differences(comparison: Comparison) -> str:
+    return ", ".join(comparison.differences) or "nothing the runs' reports name (same versions)"
+
+
 def terminal_lines(comparison: Comparison) -> list[str]:
-    lines = [f"A: {comparison.a.describe()}", f"B: {comparison.b.describe()}", headline(comparison)]
+    lines = [f"A: {comparison.a.describe()}", f"B: {comparison.b.describe()}",
+             f"what differs: {_differences(comparison)}", headline(comparison)]
     for header, rows in ((SPEED_HEADER, _speed_rows(comparison)), (QUALITY_HEADER, _quality_rows(comparison))):
         if not rows:
             continue
@@ -100,6 +105,7 @@ def to_dict(comparison: Comparison) -> dict[str, Any]:
                      "a_median": f.a_median, "b_median": f.b_median, "b_failed_runs": f.b_failed_runs,
                      "runs": f.runs, "verdict": f.verdict, "fails": f.gates} for f in comparison.quality],
         "unpaired": list(comparison.unpaired),
+        "differences": list(comparison.differences),
     }
 
 
@@ -113,7 +119,8 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def markdown(comparison: Comparison) -> str:
     lines = ["## pytest-accel A/B", "", f"- **A**: `{comparison.a.describe()}`",
-             f"- **B**: `{comparison.b.describe()}`", "", f"**{headline(comparison)}**", ""]
+             f"- **B**: `{comparison.b.describe()}`", f"- **What differs**: {_differences(comparison)}", "",
+             f"**{headline(comparison)}**", ""]
     if comparison.speed:
         lines += ["### Speed", "", *_markdown_table(SPEED_HEADER, _speed_rows(comparison)), ""]
     if comparison.quality:
@@ -136,5 +143,6 @@ def html_page(comparison: Comparison) -> str:
              "padding:4px 8px;text-align:left}")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>pytest-accel A/B</title><style>{style}"
             f"</style></head><body><h1>pytest-accel A/B</h1><p>A: <code>{html.escape(comparison.a.describe())}"
-            f"</code><br>B: <code>{html.escape(comparison.b.describe())}</code></p>"
+            f"</code><br>B: <code>{html.escape(comparison.b.describe())}</code><br>What differs: "
+            f"{html.escape(_differences(comparison))}</p>"
             f"<p><strong>{html.escape(headline(comparison))}</strong></p>{''.join(sections)}</body></html>\n")
