@@ -4,8 +4,10 @@ measured arm, the documents and the one-line errors."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -96,6 +98,15 @@ def test_speed(accel, spin):
     assert {name.split()[-1] for name in document["spread"]} >= {"toy.step.latency"}
     assert "| pairs | minutes |" in printed.out and "ab-power.md" in printed.out
     assert not (pytester.path / "baselines").exists(), "the power check writes no baselines into the project"
+    # the same runs judged as the gate self-check judges its own (tools/gate_from_power_runs.py)
+    spec = importlib.util.spec_from_file_location("gate_from_power_runs",
+                                                  Path(__file__).parents[1] / "tools" / "gate_from_power_runs.py")
+    assert spec is not None and spec.loader is not None
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.main([str(out), "--out", str(out / "gate.json")]) == 0
+    assert capsys.readouterr().out.startswith("gate self-check: 3 runs per condition")
+    assert json.loads((out / "gate.json").read_text())["runs_per_condition"] == 3
     # the analysis again from the same reports, without running anything
     (out / "ab-power.json").unlink()
     assert main([*args[:-3], "--reuse", "--"]) == 0
