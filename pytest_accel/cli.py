@@ -53,6 +53,18 @@ def _references(args: argparse.Namespace) -> ReferenceStore:
     return ReferenceStore(shipped_reference_dir())
 
 
+def _cache_unwritable() -> bool:
+    """Whether the workloads' cache folder cannot be written, said in one line on stderr (before a data set or a
+    model is made there, which would stop on a raw OSError)."""
+    from pytest_accel.option_readers import unwritable_folder
+    from pytest_accel.workloads.cache import unwritable_cache_message
+
+    reason = unwritable_folder(default_cache_dir())
+    if reason is not None:
+        print(f"pytest-accel: {unwritable_cache_message(default_cache_dir(), reason)}", file=sys.stderr)
+    return reason is not None
+
+
 def _build_detector(args: argparse.Namespace) -> int:
     from pytest_accel.workloads.detection.model import DetectorSource
     from pytest_accel.workloads.detection.reference import record_reference
@@ -61,6 +73,8 @@ def _build_detector(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not args.force:
         print(f"pytest-accel: {out} exists; pass --force to replace it", file=sys.stderr)
+        return 2
+    if _cache_unwritable():
         return 2
     settings = TrainSettings(epochs=args.epochs, seed=args.seed, device=args.device, imgsz=args.imgsz,
                              verbose=not args.quiet)
@@ -74,8 +88,6 @@ def _build_detector(args: argparse.Namespace) -> int:
 
 
 def _detection_reference(args: argparse.Namespace) -> int:
-    from pytest_accel.option_readers import unwritable_folder
-    from pytest_accel.workloads.cache import unwritable_cache_message
     from pytest_accel.workloads.detection.dataset import ensure_dataset
     from pytest_accel.workloads.detection.model import (
         BUNDLED_WEIGHTS,
@@ -91,9 +103,7 @@ def _detection_reference(args: argparse.Namespace) -> int:
     except (ValueError, RuntimeError) as error:
         print(f"pytest-accel: --model={error}", file=sys.stderr)
         return 2
-    reason = unwritable_folder(default_cache_dir())
-    if reason is not None:
-        print(f"pytest-accel: {unwritable_cache_message(default_cache_dir(), reason)}", file=sys.stderr)
+    if _cache_unwritable():
         return 2
     progress = stream_progress(quiet=args.quiet)
     if _empty("--data", args.data):
