@@ -19,6 +19,24 @@ if TYPE_CHECKING:
     from pytest_accel.references import ReferenceStore
 
 
+def _non_empty(text: str) -> str:
+    """``text``, or ValueError where it is empty: ``--model=$UNSET`` is a mistake, not a request for the default."""
+    if not text.strip():
+        raise ValueError(f"{text!r}: empty; give a path, or leave the option out for the default")
+    return text
+
+
+def _empty(option: str, text: str | None) -> bool:
+    """Whether ``option`` was given an empty value, said in one line on stderr."""
+    try:
+        if text is not None:
+            _non_empty(text)
+    except ValueError as error:
+        print(f"pytest-accel: {option}={error}", file=sys.stderr)
+        return True
+    return False
+
+
 def _references(args: argparse.Namespace) -> ReferenceStore:
     """Where references are read and written: --reference-dir, else the ini key the plugin reads (relative to its
     ini file), else the bundled suites' own: the same folder a pytest run started here uses."""
@@ -35,6 +53,18 @@ def _references(args: argparse.Namespace) -> ReferenceStore:
     return ReferenceStore(shipped_reference_dir())
 
 
+def _cache_unwritable() -> bool:
+    """Whether the workloads' cache folder cannot be written, said in one line on stderr (before a data set or a
+    model is made there, which would stop on a raw OSError)."""
+    from pytest_accel.option_readers import unwritable_folder
+    from pytest_accel.workloads.cache import unwritable_cache_message
+
+    reason = unwritable_folder(default_cache_dir())
+    if reason is not None:
+        print(f"pytest-accel: {unwritable_cache_message(default_cache_dir(), reason)}", file=sys.stderr)
+    return reason is not None
+
+
 def _build_detector(args: argparse.Namespace) -> int:
     from pytest_accel.workloads.detection.model import DetectorSource
     from pytest_accel.workloads.detection.reference import record_reference
@@ -43,6 +73,8 @@ def _build_detector(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not args.force:
         print(f"pytest-accel: {out} exists; pass --force to replace it", file=sys.stderr)
+        return 2
+    if _cache_unwritable():
         return 2
     settings = TrainSettings(epochs=args.epochs, seed=args.seed, device=args.device, imgsz=args.imgsz,
                              verbose=not args.quiet)
@@ -56,8 +88,6 @@ def _build_detector(args: argparse.Namespace) -> int:
 
 
 def _detection_reference(args: argparse.Namespace) -> int:
-    from pytest_accel.option_readers import unwritable_folder
-    from pytest_accel.workloads.cache import unwritable_cache_message
     from pytest_accel.workloads.detection.dataset import ensure_dataset
     from pytest_accel.workloads.detection.model import (
         BUNDLED_WEIGHTS,
@@ -68,17 +98,17 @@ def _detection_reference(args: argparse.Namespace) -> int:
     from pytest_accel.workloads.detection.reference import record_reference
 
     try:  # before anything else: the data set made, the model loaded by ultralytics
-        model = check_model_path(Path(args.model)) if args.model else BUNDLED_WEIGHTS
+        model = check_model_path(Path(_non_empty(args.model))) if args.model is not None else BUNDLED_WEIGHTS
         check_model_loads(model, args.allow_unsafe_load, UNSAFE_LOAD_OPT_IN, args.imgsz)
     except (ValueError, RuntimeError) as error:
         print(f"pytest-accel: --model={error}", file=sys.stderr)
         return 2
-    reason = unwritable_folder(default_cache_dir())
-    if reason is not None:
-        print(f"pytest-accel: {unwritable_cache_message(default_cache_dir(), reason)}", file=sys.stderr)
+    if _cache_unwritable():
         return 2
     progress = stream_progress(quiet=args.quiet)
-    data = Path(args.data) if args.data else ensure_dataset(default_cache_dir(), progress=progress)
+    if _empty("--data", args.data):
+        return 2
+    data = Path(args.data) if args.data is not None else ensure_dataset(default_cache_dir(), progress=progress)
     if not data.is_file():
         print(f"pytest-accel: --data={data}: no such file", file=sys.stderr)
         return 2
@@ -98,7 +128,9 @@ def _gesture_reference(args: argparse.Namespace) -> int:
     from pytest_accel.workloads.gesture.reference import load_gesture_data, record_reference
     from pytest_accel.workloads.gesture.train import Recipe
 
-    data_path = Path(args.data) if args.data else None
+    if _empty("--data", args.data):
+        return 2
+    data_path = Path(args.data) if args.data is not None else None
     if data_path is not None and not data_path.is_file():
         print(f"pytest-accel: --data={data_path}: no such file", file=sys.stderr)
         return 2

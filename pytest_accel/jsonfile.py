@@ -54,11 +54,13 @@ def _read_bounded(path: Path, max_bytes: int) -> str:
         raise JsonFileError(f"{path}: is a folder") from None
     except (OSError, ValueError) as error:  # ValueError: a NUL in the name
         raise JsonFileError(f"{path}: cannot be read ({getattr(error, 'strerror', None) or error})") from None
-    with os.fdopen(descriptor, "rb") as handle:
-        if stat.S_ISDIR(os.fstat(descriptor).st_mode):
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):  # checked before fdopen, which refuses a folder with its own error
+        os.close(descriptor)
+        if stat.S_ISDIR(mode):  # opening a folder read-only succeeds on Linux and macOS
             raise JsonFileError(f"{path}: is a folder")
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):  # a FIFO or a device would block or never end
-            raise JsonFileError(f"{path}: not a regular file")
+        raise JsonFileError(f"{path}: not a regular file")  # a FIFO or a device would block or never end
+    with os.fdopen(descriptor, "rb") as handle:
         try:
             data = handle.read(max_bytes + 1)
         except OSError as error:

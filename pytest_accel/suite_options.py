@@ -100,6 +100,15 @@ def _join(values: tuple[int, ...]) -> str:
     return ",".join(map(str, values))
 
 
+def _given(config: pytest.Config, option: str) -> str | None:
+    """The option's text, None where it was not given; an empty value (``--yolo-model=$UNSET``) is a usage error,
+    not the default it would silently fall back to."""
+    text = config.getoption(option)
+    if text is not None and not str(text).strip():
+        raise pytest.UsageError(f"{option}={text!r}: empty; give a value, or leave the option out for its default")
+    return None if text is None else str(text)
+
+
 def _file_option(option: str, text: str, suffixes: tuple[str, ...], kind: str) -> Path:
     try:
         return readable_file(text, suffixes, kind)
@@ -174,8 +183,8 @@ def _installed(module: str) -> bool:
 
 
 def read_gesture_options(config: pytest.Config) -> GestureOptions:
-    data, images, landmarker = (config.getoption(o) for o in (OPT_GESTURE_DATA, OPT_GESTURE_IMAGES,
-                                                              OPT_GESTURE_LANDMARKER))
+    data, images, landmarker = (_given(config, o) for o in (OPT_GESTURE_DATA, OPT_GESTURE_IMAGES,
+                                                            OPT_GESTURE_LANDMARKER))
     if data and images:
         raise pytest.UsageError(f"{OPT_GESTURE_DATA} and {OPT_GESTURE_IMAGES} both name the data; give one")
     if images and not landmarker:
@@ -254,8 +263,8 @@ def check_cache_writable(options: DetectionOptions) -> None:
 def read_detection_options(config: pytest.Config) -> DetectionOptions:
     from pytest_accel.workloads.detection.model import MODEL_KIND, MODEL_SUFFIXES
 
-    model = config.getoption(OPT_YOLO_MODEL)
-    data = config.getoption(OPT_YOLO_DATA)
+    model = _given(config, OPT_YOLO_MODEL)
+    data = _given(config, OPT_YOLO_DATA)
     imgsz_text = config.getoption(OPT_YOLO_IMGSZ)
     try:
         imgsz = int(imgsz_text)
@@ -263,7 +272,7 @@ def read_detection_options(config: pytest.Config) -> DetectionOptions:
         imgsz = -1
     if imgsz < 32 or imgsz > 4096 or imgsz % 32:
         raise pytest.UsageError(f"{OPT_YOLO_IMGSZ}={imgsz_text!r}: expected a multiple of 32 between 32 and 4096")
-    batch_text = config.getoption(OPT_YOLO_BATCH_SIZES)
+    batch_text = _given(config, OPT_YOLO_BATCH_SIZES)
     allow_unsafe = bool(config.getoption(OPT_YOLO_ALLOW_UNSAFE))
     model_path = _file_option(OPT_YOLO_MODEL, model, MODEL_SUFFIXES, MODEL_KIND) if model else None
     data_path = _file_option(OPT_YOLO_DATA, data, (".yaml", ".yml"), "an ultralytics data set YAML") if data else None

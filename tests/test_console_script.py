@@ -120,3 +120,14 @@ def test_pytest_benchmark_json_holds_the_devices_and_every_measurement(pytester:
     assert extra["accel_metric"] == "one"  # the first measurement is pytest-benchmark's own
     [later] = extra["accel_measurements"]
     assert later["accel_metric"] == "two" and later["accel_executor"] == "local" and later["accel_p50"] > 0.0015
+
+
+@pytest.mark.parametrize("args", [["detection-reference", "--model="], ["detection-reference", "--data= "],
+                                  ["gesture-reference", "--data="]])
+def test_an_empty_path_is_refused_not_taken_for_the_default(args: list[str], tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by a black-box attack: ``--model=$UNSET`` recorded the bundled detector's reference instead."""
+    assert main([*args, f"--reference-dir={tmp_path}"]) == 2
+    option = args[1].partition("=")[0]
+    assert f"pytest-accel: {option}=" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())

@@ -38,6 +38,10 @@ def suites(pytester: pytest.Pytester) -> pytest.Pytester:
         (["--yolo-batch-sizes=4,2,4"], "ERROR: --yolo-batch-sizes='4,2,4': 4 given more than once; give each once"),
         (["--gesture-dtypes=bf16,fp32,bf16"],
          "ERROR: --gesture-dtypes='bf16,fp32,bf16': bf16 given more than once; give each once"),
+        # found by a black-box attack: an empty value (--yolo-model=$UNSET) silently ran the default instead
+        *[([f"{option}="], f"ERROR: {option}='': empty; give a value, or leave the option out for its default")
+          for option in ("--yolo-model", "--yolo-data", "--yolo-batch-sizes", "--gesture-data", "--gesture-images",
+                         "--gesture-landmarker")],
     ],
 )
 def test_bad_detection_options(suites: pytest.Pytester, args: list[str], message: str) -> None:

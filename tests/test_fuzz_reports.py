@@ -194,6 +194,17 @@ def test_a_fifo_is_refused_not_waited_on(tmp_path: Path) -> None:
         load_report(source)
 
 
+def test_a_folder_is_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Regression: a folder opens read-only on Linux, and ``os.fdopen`` then raised IsADirectoryError, a traceback
+    from ``compare`` and ``report``, before the reader looked at what it had opened."""
+    folder = tmp_path / "reports.json"
+    folder.mkdir()
+    with pytest.raises(ReportError, match=r"reports\.json: is a folder"):
+        load_report(folder)
+    assert main(["compare", str(folder), str(folder)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
 def test_a_baseline_file_the_report_names_is_read_bounded(real_report: dict[str, Any], tmp_path: Path) -> None:
     """The page reads the baseline files a report names: a FIFO or a deep file there is 'unreadable', not a hang
     or a RecursionError."""

@@ -8,7 +8,9 @@ import re
 
 import pytest
 
+from pytest_accel.cli import main
 from pytest_accel.options import OPT_MISSING, OPT_SUMMARY
+from pytest_accel.report.document import load_report
 from pytest_accel.report.safe_text import markdown_code, markdown_text, terminal_text
 
 HOSTILE = "toy.\x1b[31mred\nline<script>alert(1)</script>|*bold*"
@@ -47,3 +49,16 @@ def test_a_hostile_metric_name_reaches_terminal_and_markdown_neutralised(pyteste
     outside_code = re.sub(r"``.*?``|`[^`]*`", "", markdown)
     assert "<script>" not in outside_code, outside_code
     assert "line&lt;script&gt;alert(1)&lt;/script&gt;\\|\\*bold\\*" in outside_code, outside_code
+
+
+def test_a_report_with_a_hostile_metric_name_stays_readable(pytester: pytest.Pytester) -> None:
+    """Regression: the run passed and wrote the name raw into --accel-report, whose one reader (compare, report,
+    the gate self-check) then refused the whole file for its control characters; the writer escapes what the
+    reader refuses, as the terminal does."""
+    pytester.makepyfile(test_toy=HOSTILE_TEST.replace("red\\n", "red\\u200b\\u2028\\n"))
+    result = pytester.runpytest(f"{OPT_MISSING}=warn", "--accel-report=report.json")
+    assert result.ret == 0
+    document = load_report(pytester.path / "report.json")
+    [metric] = document["results"][0]["metrics"]
+    assert metric["name"] == "toy.\\x1b[31mred\\u200b\\u2028\\x0aline<script>alert(1)</script>|*bold*"
+    assert main(["compare", str(pytester.path / "report.json"), str(pytester.path / "report.json")]) == 0

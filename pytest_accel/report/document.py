@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 from pytest_accel.jsonfile import JsonFileError, read_json_file
 from pytest_accel.metrics import Metric
 from pytest_accel.records import RecordError, metric_from_dict, report_entry
+from pytest_accel.report.safe_text import printable_text
 
 if TYPE_CHECKING:
     from pytest_accel.session import TestRecord
@@ -26,19 +27,25 @@ EXPECTED = "a pytest-accel JSON report (written by pytest --accel-report=PATH)"
 
 
 def result_entry(record: TestRecord) -> dict[str, Any]:
-    """One test on one device as the report holds it: where it ran, its baseline file and every metric."""
+    """One test on one device as the report holds it: where it ran, its baseline file and every metric. The names
+    :func:`check_report` requires on one line are written with their unprintable characters escaped (a test may name
+    a metric ``toy.\\x1b[31m``: the run reports it, and the report stays readable)."""
     return {
-        "nodeid": record.nodeid,
-        "device": record.device.spec,
+        "nodeid": printable_text(record.nodeid),
+        "device": printable_text(record.device.spec),
         "device_key": record.device.key,
-        "suite": record.suite,
-        "test": record.test,
+        "suite": printable_text(record.suite),
+        "test": printable_text(record.test),
         # the test apart from its device: the function and its other parameters (the dtype, where it has one)
         "function": record.function,
         "params": record.params,
         "baseline_file": str(record.baseline_path),
-        "metrics": [report_entry(verdict) for verdict in record.verdicts],
+        "metrics": [_printable_name(report_entry(verdict)) for verdict in record.verdicts],
     }
+
+
+def _printable_name(entry: dict[str, Any]) -> dict[str, Any]:
+    return {**entry, "name": printable_text(entry["name"])}
 
 
 class ReportError(Exception):

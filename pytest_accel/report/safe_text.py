@@ -25,6 +25,17 @@ def terminal_text(text: str) -> str:
     return _CONTROL.sub(_escaped, text)
 
 
+def printable_text(text: str) -> str:
+    """``text`` with every character that is not printable (``str.isprintable``: controls, separators, format
+    characters such as U+200B) shown as its escape: what a saved report holds, since its reader refuses the rest."""
+    return "".join(char if char.isprintable() else _escape(char) for char in text)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
 def markdown_text(text: str) -> str:
     """``text`` as Markdown that shows exactly it: controls escaped, HTML as entities, markup characters escaped."""
     plain = _MARKDOWN_SPECIAL.sub(r"\\\1", terminal_text(text))
