@@ -10,8 +10,6 @@ from typing import TYPE_CHECKING, Sequence
 from pytest_accel.progress import stream_progress
 from pytest_accel.workloads.cache import default_cache_dir
 
-#: each run is judged against the other unchanged runs, which must make a usable history
-MIN_GATE_CHECK_RUNS = 6
 #: detection-reference's opt-in to unpickling a weights file fully
 UNSAFE_LOAD_OPT_IN = "--allow-unsafe-load"
 
@@ -199,38 +197,6 @@ def _convergence_power(args: argparse.Namespace) -> int:
     print("  a 1-epoch shift caught 95% of the time needs "
           + (f"about {seeds} reference runs and {seeds} device seeds ({seeds // 2} + {seeds // 2})" if seeds
              else "more than 400 runs a side"))
-    return 0
-
-
-def _gate_check(args: argparse.Namespace) -> int:
-    from pytest_accel.gatecheck_runner import GateCheckRefused, gate_check, lines
-
-    pytest_args = [a for a in args.pytest_args if a != "--"]
-    if not pytest_args:
-        print("pytest-accel: gate-check needs the timed tests to run after --, e.g. -- suites/test_matmul.py "
-              "--device=cpu", file=sys.stderr)
-        return 2
-    try:
-        slowdowns = sorted({float(part) for part in args.slowdowns.split(",") if part.strip()})
-    except ValueError:
-        slowdowns = []
-    if not slowdowns or any(not 0 < s <= 10 for s in slowdowns):
-        print(f"pytest-accel: --slowdowns={args.slowdowns!r}: expected fractions such as 0.05,0.1,0.2", file=sys.stderr)
-        return 2
-    if args.runs < MIN_GATE_CHECK_RUNS:
-        print(f"pytest-accel: --runs={args.runs}: at least {MIN_GATE_CHECK_RUNS} (each run is judged against the "
-              "other unchanged runs)", file=sys.stderr)
-        return 2
-    folder = Path(args.work_dir) if args.work_dir else Path(args.out).with_suffix("")
-    try:
-        summary = gate_check(pytest_args, args.runs, slowdowns, folder, Path(args.out), args.alpha,
-                             stream_progress(quiet=args.quiet))
-    except GateCheckRefused as error:
-        print(f"pytest-accel: gate-check: {error}", file=sys.stderr)
-        return 2
-    for line in lines(summary):
-        print(line)
-    print(f"written: {args.out} (runs in {folder})")
     return 0
 
 
@@ -446,7 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--work-dir", default=None, help="where the runs' reports go; default: next to --out")
     check.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then the pytest arguments")
     _add_quiet(check)
-    check.set_defaults(run=_gate_check)
+    from pytest_accel.gatecheck_runner import run_gate_check
+
+    check.set_defaults(run=run_gate_check)
     return parser
 
 

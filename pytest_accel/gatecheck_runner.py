@@ -8,7 +8,9 @@ same condition, judged against the same history less that round; both must regre
 
 from __future__ import annotations
 
+import argparse
 import statistics
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,12 +20,14 @@ from pytest_accel.baselines import atomic_write_json
 from pytest_accel.history import run_summary
 from pytest_accel.metrics import KINDS, Metric, measurement_of
 from pytest_accel.options import OPT_INJECT_SLOWDOWN
-from pytest_accel.progress import NULL_PROGRESS, Progress
+from pytest_accel.progress import NULL_PROGRESS, Progress, stream_progress
 from pytest_accel.report.document import ReportedMetric, ReportError, load_report, read_metrics
 from pytest_accel.rerun import pytest_process
 from pytest_accel.verdicts import MIN_HISTORY, Policy, Verdict, compare
 
 DETECTION_TARGET = 0.95
+#: each run is judged against the other unchanged runs, which must make a usable history
+MIN_GATE_CHECK_RUNS = 6
 RUNNING_PHASE = "gate check: pytest runs"
 
 
@@ -320,3 +324,34 @@ def gate_check(pytest_args: list[str], runs: int, slowdowns: list[float], folder
     summary["pytest_args"] = pytest_args
     atomic_write_json(out, summary)
     return summary
+
+
+def run_gate_check(args: argparse.Namespace) -> int:
+    """The ``gate-check`` subcommand: its arguments checked, the runs, the summary printed."""
+    pytest_args = [a for a in args.pytest_args if a != "--"]
+    if not pytest_args:
+        print("pytest-accel: gate-check needs the timed tests to run after --, e.g. -- suites/test_matmul.py "
+              "--device=cpu", file=sys.stderr)
+        return 2
+    try:
+        slowdowns = sorted({float(part) for part in args.slowdowns.split(",") if part.strip()})
+    except ValueError:
+        slowdowns = []
+    if not slowdowns or any(not 0 < s <= 10 for s in slowdowns):
+        print(f"pytest-accel: --slowdowns={args.slowdowns!r}: expected fractions such as 0.05,0.1,0.2", file=sys.stderr)
+        return 2
+    if args.runs < MIN_GATE_CHECK_RUNS:
+        print(f"pytest-accel: --runs={args.runs}: at least {MIN_GATE_CHECK_RUNS} (each run is judged against the "
+              "other unchanged runs)", file=sys.stderr)
+        return 2
+    folder = Path(args.work_dir) if args.work_dir else Path(args.out).with_suffix("")
+    try:
+        summary = gate_check(pytest_args, args.runs, slowdowns, folder, Path(args.out), args.alpha,
+                             stream_progress(quiet=args.quiet))
+    except GateCheckRefused as error:
+        print(f"pytest-accel: gate-check: {error}", file=sys.stderr)
+        return 2
+    for line in lines(summary):
+        print(line)
+    print(f"written: {args.out} (runs in {folder})")
+    return 0
