@@ -61,6 +61,8 @@ KEPT_LAST_FAILED = "--lf collected only the last failures, so the tests it did n
 KEPT_DESELECTED = "their test file was only partly selected (-k, -m, --deselect), so their tests may still exist"
 KEPT_OTHER_PARAMETERS = ("their test function was collected in this run, with other parameters, variants or options "
                          "(devices, dtypes, batch sizes, models); delete them by hand if those are gone for good")
+KEPT_NOT_BASELINES = ("they do not read as baseline documents of this folder's device (another file kept there, or a "
+                      "damaged baseline): pruning deletes only what it can tell is a baseline")
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,8 @@ class AccelSession:
                     reason = KEPT_DESELECTED
                 elif any(may_be_file_of(path.stem, function) for function in functions):
                     reason = KEPT_OTHER_PARAMETERS
+                elif not self._reads_as_baseline(path):
+                    reason = KEPT_NOT_BASELINES
                 else:
                     reason = None
                 if reason is None:
@@ -182,6 +186,13 @@ class AccelSession:
                 else:
                     kept.setdefault(reason, []).append(path)
         return UnusedBaselines(tuple(deletable), tuple((reason, tuple(paths)) for reason, paths in kept.items()))
+
+    def _reads_as_baseline(self, path: Path) -> bool:
+        """Whether ``path`` is a baseline document the store reads (valid, and of its folder's device key)."""
+        try:
+            return self.store.load(path) is not None
+        except BaselineError:
+            return False
 
     def _collection_narrowed(self) -> str | None:
         """Why this run's collection may have left out tests of the files it ran (without pytest_deselected)."""

@@ -45,6 +45,20 @@ def test_a_removed_test_leaves_a_listed_file_that_prune_deletes(pytester: pytest
     assert [p.name for p in baseline_files(pytester.path)] == ["test_kept.json", "test_other.json"]
 
 
+def test_a_file_that_is_no_baseline_is_listed_and_kept(pytester: pytest.Pytester) -> None:
+    """Regression: a user's notes.json (and a damaged baseline) in a device's folder was deleted as unused."""
+    pytester.makepyfile(test_toy=TWO_TESTS)
+    pytester.runpytest(f"{OPT_MISSING}=record").assert_outcomes(passed=2)
+    folder = baseline_files(pytester.path)[0].parent
+    (folder / "notes.json").write_text("{}")
+    (folder / "test_gone.json").write_text('{"schema_version": 1, "device_key": "cpu-x"')  # cut short
+    result = pytester.runpytest(OPT_PRUNE)
+    result.assert_outcomes(passed=2)
+    assert (folder / "notes.json").read_text() == "{}" and (folder / "test_gone.json").exists()
+    result.stdout.fnmatch_lines(["*do not read as baseline documents*"])
+    assert "deleted" not in result.stdout.str()
+
+
 def test_files_of_tests_that_did_not_run_are_not_listed(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_toy=TWO_TESTS, test_other=TWO_TESTS)
     pytester.runpytest(f"{OPT_MISSING}=record").assert_outcomes(passed=4)
