@@ -100,8 +100,9 @@ def check_bounded(document: Any, source: str, max_depth: int = MAX_JSON_DEPTH) -
 def _check_number(value: Any, source: str, where: tuple[str | int, ...]) -> None:
     if isinstance(value, float) and not math.isfinite(value) or isinstance(value, int) and not isinstance(
             value, bool) and abs(value) > sys.float_info.max:
-        raise JsonFileError(f"{source}: {field_name(where)} is a number beyond the range of a float (at most about "
-                            "1.8e308 in magnitude)")
+        what = "not a number (NaN)" if isinstance(value, float) and math.isnan(value) else (
+            "a number beyond the range of a float (at most about 1.8e308 in magnitude)")
+        raise JsonFileError(f"{source}: {field_name(where)} is {what}")
 
 
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_\-]+")

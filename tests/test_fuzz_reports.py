@@ -161,6 +161,8 @@ def test_numbers_no_writer_makes_are_refused_naming_the_field(real_report: dict[
     _assert_one_line_naming(str(refused.value), source)
     if field is not None:
         assert field in str(refused.value)
+    if literal == "NaN":  # named for what it is, not as a number out of range
+        assert "is not a number (NaN)" in str(refused.value)
 
 
 def test_a_huge_file_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
