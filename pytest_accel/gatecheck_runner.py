@@ -45,9 +45,9 @@ class Run:
     seconds: float
 
 
-#: numbers of candidate runs whose geometric mean the self-check also judges (pytest-accel repeat), where the runs
+#: numbers of candidate runs whose median the self-check also judges (pytest-accel repeat), where the runs
 #: leave a history of at least MIN_HISTORY beside them
-CANDIDATE_RUNS = (2, 3, 5)
+CANDIDATE_RUNS = (3, 5, 7)
 
 
 @dataclass
@@ -55,8 +55,8 @@ class MetricOutcome:
     name: str
     unchanged: dict[int, str] = field(default_factory=dict)  # verdict status by unchanged run (its round)
     slowed: dict[float, list[str]] = field(default_factory=dict)
-    #: per number of candidate runs k, per slowdown (0: unchanged): the statuses of the means of k runs
-    means: dict[int, dict[float, list[str]]] = field(default_factory=dict)
+    #: per number of candidate runs k, per slowdown (0: unchanged): the statuses of the medians of k runs
+    medians: dict[int, dict[float, list[str]]] = field(default_factory=dict)
     run_cv: float | None = None  # run-to-run CV of the unchanged runs' values
     normalised_cv: float | None = None
 
@@ -149,7 +149,7 @@ def judge(runs: list[Run], alpha: float, latency_basis: str = "auto") -> dict[st
                   "history": history}
         return compare(_metric(name, reported), record, reported.entry["tolerance"], "gate-check", policy)
 
-    _judge_means(outcomes, loaded, summaries, policy)
+    _judge_medians(outcomes, loaded, summaries, policy)
     for run, entries in loaded:
         for name, outcome in outcomes.items():
             if name not in entries:
@@ -174,11 +174,11 @@ def judge(runs: list[Run], alpha: float, latency_basis: str = "auto") -> dict[st
     return outcomes
 
 
-def _judge_means(outcomes: dict[str, MetricOutcome], loaded: list[tuple[Run, dict[str, Any]]],
+def _judge_medians(outcomes: dict[str, MetricOutcome], loaded: list[tuple[Run, dict[str, Any]]],
                  summaries: dict[Path, dict[str, dict[str, Any]]], policy: Policy) -> None:
-    """The mean of k runs of each condition (k consecutive rounds, wrapping round) judged as ``pytest-accel repeat``
-    judges it: against the unchanged runs of the other rounds, with the interval for a mean of k runs."""
-    from pytest_accel.repeat import combined_summary
+    """The median of k runs of each condition (k consecutive rounds, wrapping round) judged as ``pytest-accel
+    repeat`` judges it: against the unchanged runs of the other rounds, with the interval for such a median."""
+    from pytest_accel.repeat import judge_candidates
 
     rounds = sorted({run.index for run, _ in loaded})
     by_condition = {(run.slowdown, run.index): (run, entries) for run, entries in loaded}
@@ -198,15 +198,12 @@ def _judge_means(outcomes: dict[str, MetricOutcome], loaded: list[tuple[Run, dic
                     chosen = [found for found in runs if found is not None and name in found[1]]
                     if len(chosen) < k:
                         continue
-                    combined = combined_summary([summaries[r.report][name] for r, _ in chosen])
                     reported = chosen[0][1][name]
-                    candidate = _metric(name, reported)
-                    candidate.value = combined["value"]
-                    candidate.run_summary_cache = combined
                     record = {"value": statistics.median(h["value"] for h in history),
                               "unit": reported.metric.unit, "history": history}
-                    verdict = compare(candidate, record, reported.entry["tolerance"], "gate-check", policy)
-                    outcome.means.setdefault(k, {}).setdefault(slowdown, []).append(verdict.status)
+                    verdict = judge_candidates(_metric(name, reported), [summaries[r.report][name] for r, _ in chosen],
+                                         record, reported.entry["tolerance"], policy)
+                    outcome.medians.setdefault(k, {}).setdefault(slowdown, []).append(verdict.status)
 
 
 def _next_run(by_condition: dict[tuple[float, int], tuple[Run, dict[str, Any]]], indices: list[int],
@@ -246,22 +243,22 @@ def summarise(runs: list[Run], outcomes: dict[str, MetricOutcome], alpha: float 
             "run_cv": o.run_cv,
             "run_cv_normalised": o.normalised_cv,
             "judged_unchanged_runs": len(o.unchanged),
-            "mean_of_runs": {str(k): {"false_alarm_rate": o.rate(per.get(0.0, [])),
+            "median_of_runs": {str(k): {"false_alarm_rate": o.rate(per.get(0.0, [])),
                                       "detection_rate": {f"{s:g}": o.rate(per.get(s, [])) for s in slowdowns}}
-                             for k, per in sorted(o.means.items())},
+                             for k, per in sorted(o.medians.items())},
             "runs_for_10_percent": _runs_for(o.run_cv, alpha_per_metric, len(unchanged_runs) - 1),
         }
         for name, o in outcomes.items()
     }
     all_unchanged = [status for o in outcomes.values() for status in o.unchanged_statuses]
-    ks = sorted({k for o in outcomes.values() for k in o.means})
-    pooled_means = {
-        str(k): {"false_alarm_rate": _pooled([o.means.get(k, {}).get(0.0, []) for o in outcomes.values()]),
-                 "detection_rate": {f"{s:g}": _pooled([o.means.get(k, {}).get(s, []) for o in outcomes.values()])
+    ks = sorted({k for o in outcomes.values() for k in o.medians})
+    pooled_medians = {
+        str(k): {"false_alarm_rate": _pooled([o.medians.get(k, {}).get(0.0, []) for o in outcomes.values()]),
+                 "detection_rate": {f"{s:g}": _pooled([o.medians.get(k, {}).get(s, []) for o in outcomes.values()])
                                     for s in slowdowns}}
         for k in ks}
     return {
-        "mean_of_runs": pooled_means,
+        "median_of_runs": pooled_medians,
         "runs_per_condition": len(unchanged_runs),
         "slowdowns": slowdowns,
         "run_false_alarm_rate": failing_runs / len(unchanged_runs) if unchanged_runs else None,
@@ -289,8 +286,8 @@ def lines(summary: dict[str, Any]) -> Iterator[str]:
     yield "caught per slowdown (all metrics): " + ", ".join(
         f"+{float(s) * 100:g}%: {pct(summary['detection_rate'][s])}" for s in slowdowns
     )
-    for k, figures in summary.get("mean_of_runs", {}).items():
-        yield (f"mean of {k} runs (pytest-accel repeat --runs {k}): false alarms {pct(figures['false_alarm_rate'])}; "
+    for k, figures in summary.get("median_of_runs", {}).items():
+        yield (f"median of {k} runs (pytest-accel repeat --runs {k}): false alarms {pct(figures['false_alarm_rate'])}; "
                "caught " + ", ".join(f"+{float(s) * 100:g}%: {pct(figures['detection_rate'][s])}"
                                      for s in slowdowns))
     header = ["metric", "false alarms", "inconclusive", *[f"+{float(s) * 100:g}%" for s in slowdowns],

@@ -1,5 +1,5 @@
-"""pytest-accel repeat: the candidate measured in k fresh processes, the geometric mean of its runs judged against
-the stored history with the prediction interval for a mean of k runs — what one run cannot see, k runs can.
+"""pytest-accel repeat: the candidate measured in k fresh processes, the median of its runs judged against the stored
+history with the prediction interval for such a median — what one run cannot see, k runs can.
 
 The toy runs on a virtual clock; each process draws its own luck from a fixed cycle of factors (a run-to-run spread
 of about 4.5%, as a shared runner's), so the verdicts are the same on a busy machine."""
@@ -14,7 +14,7 @@ import pytest
 from pytest_accel.cli import main
 from pytest_accel.options import OPT_RECORD_RUN, OPT_UPDATE
 from pytest_accel.repeat import combined_summary, judge_runs
-from pytest_accel.stats import candidate_runs_for, history_test
+from pytest_accel.stats import candidate_runs_for, history_test, median_variance_share
 from tests.conftest import CLOCKED_CONFTEST
 
 PROCESS_LUCK = """
@@ -54,36 +54,48 @@ def _runs(project: pytest.Pytester, k: int, name: str) -> list:
 
 
 @pytest.mark.workload  # eight in-process runs to make the history, four more to judge
-def test_a_mean_of_runs_catches_what_one_run_cannot(lucky_project: pytest.Pytester) -> None:
+def test_a_median_of_runs_catches_what_one_run_cannot(lucky_project: pytest.Pytester) -> None:
     lucky_project.path.joinpath("delay.txt").write_text("0.0023")  # 15% slower
-    judged = {j.name: j for j in judge_runs(_runs(lucky_project, 4, "slowed"), 0.01)}
+    judged = {j.name: j for j in judge_runs(_runs(lucky_project, 5, "slowed"), 0.01)}
     latency = judged["toy.latency"]
     assert latency.verdict is not None and latency.single is not None
     assert latency.verdict.status == "regression", latency.verdict.detail
     limit_k, limit_1 = latency.verdict.effective_tolerance, latency.single.effective_tolerance
     assert limit_k is not None and limit_1 is not None
-    # sqrt(1/4 + 1/8) against sqrt(1 + 1/8) of the same history: the limit for 4 runs is 58% of one run's
+    # sqrt(0.287 + 1/8) against sqrt(1 + 1/8) of the same history: the limit for a median of 5 is 61% of one run's
     assert limit_k < 0.7 * limit_1 and limit_k < 0.15 < limit_1, (limit_k, limit_1)
     assert "last 8 runs" in latency.verdict.detail
 
 
 @pytest.mark.workload
 def test_an_unchanged_candidate_passes(lucky_project: pytest.Pytester) -> None:
-    judged = {j.name: j for j in judge_runs(_runs(lucky_project, 4, "same"), 0.01)}
+    judged = {j.name: j for j in judge_runs(_runs(lucky_project, 5, "same"), 0.01)}
     assert judged["toy.latency"].verdict is not None and judged["toy.latency"].verdict.status == "pass"
 
 
-def test_runs_combine_as_geometric_means_and_the_interval_narrows_with_them() -> None:
+def test_runs_combine_as_medians_and_the_interval_narrows_with_them() -> None:
     combined = combined_summary([{"value": 1.0, "probe": 2.0, "floor": 0.9, "spread": 0.1, "n": 30},
-                                 {"value": 4.0, "probe": 8.0, "spread": 0.3, "n": 20}])
-    assert combined["candidates"] == 2 and combined["value"] == pytest.approx(2.0)
+                                 {"value": 4.0, "probe": 8.0, "spread": 0.3, "n": 20},
+                                 {"value": 100.0, "probe": 4.0, "spread": 0.2, "n": 20}])
+    # one process in a slow state (100) does not carry the median, as it would a mean
+    assert combined["candidates"] == 3 and combined["value"] == pytest.approx(4.0)
     assert combined["probe"] == pytest.approx(4.0) and "floor" not in combined  # not every run has it
     assert combined["n"] == 20
+    assert median_variance_share(1) == 1.0 and median_variance_share(2) == 0.5
+    assert median_variance_share(3) == pytest.approx(0.449, abs=0.01)
+    assert median_variance_share(5) == pytest.approx(0.287, abs=0.01)
     history = [1.0, 1.05, 0.95, 1.02, 0.98, 1.04, 0.96, 1.0]
     one, five = history_test(history, 1.0, 0.01), history_test(history, 1.0, 0.01, candidates=5)
     n = len(history)
     assert math.log(five.threshold) / math.log(one.threshold) == pytest.approx(
-        math.sqrt((1 / 5 + 1 / n) / (1 + 1 / n)))
+        math.sqrt((median_variance_share(5) + 1 / n) / (1 + 1 / n)))
+    # a runner whose slow phases outlast a run (consecutive history runs alike): k runs made one after another
+    # share them, and their mean is held to a wider limit than k independent runs would be
+    phased = [1.0, 1.01, 0.99, 1.0, 1.08, 1.09, 1.07, 1.08, 0.99, 1.0]
+    independent = [1.0, 1.08, 1.01, 1.09, 0.99, 1.07, 1.0, 1.08, 0.99, 1.0]  # the same values, no phases
+    assert history_test(phased, 1.0, 0.01, candidates=5).threshold > history_test(
+        independent, 1.0, 0.01, candidates=5).threshold
+    assert history_test(phased, 1.0, 0.01).threshold == pytest.approx(history_test(independent, 1.0, 0.01).threshold)
     with pytest.raises(ValueError, match="candidates must be at least 1, got 0"):
         history_test(history, 1.0, 0.01, candidates=0)
     # the runs a runner needs: more for a noisier runner, none enough where the history itself is too uncertain
@@ -92,7 +104,8 @@ def test_runs_combine_as_geometric_means_and_the_interval_narrows_with_them() ->
     from scipy.stats import norm, t
 
     margin = (t.ppf(0.995, 9) + norm.ppf(0.95)) * 0.04
-    assert margin * math.sqrt(1 / noisy + 1 / 10) <= math.log(1.1) < margin * math.sqrt(1 / (noisy - 1) + 1 / 10)
+    assert margin * math.sqrt(median_variance_share(noisy) + 1 / 10) <= math.log(1.1) < margin * math.sqrt(
+        median_variance_share(noisy - 1) + 1 / 10)
     assert candidate_runs_for(0.1, 0.10, 0.005, 10) is None
 
 
@@ -114,7 +127,8 @@ def test_the_command_runs_fresh_processes_and_gates(lucky_project: pytest.Pytest
 
 
 @pytest.mark.parametrize(("argv", "said"), [
-    (["--runs", "1", "--", "x"], "--runs 1: at least 2"),
+    (["--runs", "2", "--", "x"], "--runs 2: at least 3"),
+    (["--runs", "51", "--", "x"], "--runs 51: at most 50"),
     (["--alpha", "2", "--", "x"], "--alpha 2.0: a probability between 0 and 1"),
     ([], "no tests given"),
     (["--", "x", "--accel-update-baselines"], "--accel-update-baselines: the repeated runs only read the baselines"),
