@@ -218,8 +218,9 @@ def _next_run(by_condition: dict[tuple[float, int], tuple[Run, dict[str, Any]]],
 
 
 def _runs_for(run_cv: float | None, alpha: float, history_runs: int) -> int | None:
-    """Candidate runs that catch +10% at 95% with this metric's measured run-to-run spread (the CV as the log
-    spread), against a history of ``history_runs`` runs; None where no number of runs does."""
+    """Candidate runs whose median catches +10% at 95% with this metric's measured run-to-run spread (the CV
+    divided by the probe where there is one, else the absolute CV, as the log spread), against a history of
+    ``history_runs`` runs; None where no number of runs does."""
     from pytest_accel.stats import candidate_runs_for
 
     if run_cv is None or history_runs < 2:
@@ -246,7 +247,8 @@ def summarise(runs: list[Run], outcomes: dict[str, MetricOutcome], alpha: float 
             "median_of_runs": {str(k): {"false_alarm_rate": o.rate(per.get(0.0, [])),
                                       "detection_rate": {f"{s:g}": o.rate(per.get(s, [])) for s in slowdowns}}
                              for k, per in sorted(o.medians.items())},
-            "runs_for_10_percent": _runs_for(o.run_cv, alpha_per_metric, len(unchanged_runs) - 1),
+            "runs_for_10_percent": _runs_for(o.normalised_cv if o.normalised_cv is not None else o.run_cv,
+                                             alpha_per_metric, len(unchanged_runs) - 1),
         }
         for name, o in outcomes.items()
     }
