@@ -138,13 +138,14 @@ def history_test(history: Sequence[float], obtained: float, alpha: float, noise_
     if obtained <= 0 or any(value <= 0 for value in history):
         raise ValueError("history values must be positive")
     logs = [math.log(value) for value in history]
+    in_order = logs  # phases set aside below are still phases a run of candidates can fall into
     kept = _kept(logs, noise_floor)
     set_aside = kept.count(False)
     outliers = [value for value, keep in zip(logs, kept, strict=True) if not keep]
     logs = [value for value, keep in zip(logs, kept, strict=True) if keep]
     centre = statistics.fmean(logs)
     spread = max(statistics.stdev(logs), MIN_LOG_SPREAD, noise_floor)
-    scale = spread * math.sqrt(_candidates_share(candidates, logs) + 1 / len(logs))
+    scale = spread * math.sqrt(_candidates_share(candidates, in_order) + 1 / len(logs))
     dof = len(logs) - 1
     t_value = (math.log(obtained) - centre) / scale
     critical = float(student_t.ppf(1 - alpha, dof))
@@ -183,8 +184,8 @@ def _candidates_share(candidates: int, in_order: Sequence[float]) -> float:
     """The variance of the median of ``candidates`` runs made one after another, as a share of one run's. For
     independent runs it is :func:`median_variance_share`; where consecutive runs are correlated (a runner's slow
     phase outlasts a run) by ``rho``, ``rho + (1 - rho) * share`` (exact for equally correlated normal runs).
-    ``rho`` is the lag-one correlation of the history's own runs in the order they were recorded, never below 0: a
-    history that shows no such phases costs nothing."""
+    ``rho`` is the lag-one correlation of the history's own runs in the order they were recorded (those set aside as
+    a slow phase included), never below 0: a history that shows no such phases costs nothing."""
     if candidates < 1:
         raise ValueError(f"candidates must be at least 1, got {candidates}")
     if candidates == 1 or len(in_order) < 4:  # too short a history to see its phases: held as one run
@@ -220,7 +221,8 @@ def adjusted_history_test(history: Sequence[tuple[float, float]], obtained: tupl
     # outliers are found around a robust line (Theil-Sen: the median of the pairwise slopes), which one slow
     # run cannot tilt; the interval then comes from least squares over the runs kept
     robust_slope = _theil_sen(xs, ys)
-    kept = _kept([y - robust_slope * x for x, y in zip(xs, ys, strict=True)], noise_floor)
+    in_order = [y - robust_slope * x for x, y in zip(xs, ys, strict=True)]  # every run, set aside or not
+    kept = _kept(in_order, noise_floor)
     set_aside = kept.count(False)
     outliers = [(x, y) for x, y, keep in zip(xs, ys, kept, strict=True) if not keep]
     slope, x_mean, y_mean, sxx = _fit(xs, ys)
@@ -233,7 +235,7 @@ def adjusted_history_test(history: Sequence[tuple[float, float]], obtained: tupl
     spread = max(math.sqrt(sum(r * r for r in residuals) / (n - 2)), MIN_LOG_SPREAD, noise_floor)
     x_now, y_now = math.log(obtained[1]), math.log(obtained[0])
     leverage = (x_now - x_mean) ** 2 / sxx if sxx > 0 else 0.0
-    scale = spread * math.sqrt(_candidates_share(candidates, residuals) + 1 / n + leverage)
+    scale = spread * math.sqrt(_candidates_share(candidates, in_order) + 1 / n + leverage)
     dof = n - 2
     deviation = y_now - (y_mean + slope * (x_now - x_mean))
     t_value = deviation / scale
