@@ -166,8 +166,7 @@ def run_power_command(args: argparse.Namespace) -> int:
             outcomes = run_schedule(sides, order, pytest_args, out / "runs", timeout=args.timeout,
                                     progress=lambda line: print(f"pytest-accel ab-power: {line}", file=sys.stderr))
         series, unpaired = ab_power.collect(outcomes, args.groups)
-        seconds = [o.seconds for o in outcomes if o.seconds > 0]
-        per_run = sum(seconds) / len(seconds) if seconds else 0.0
+        per_run = ab_power.seconds_per_run(outcomes)
         rows = ab_power.analyse(series, args.groups, args.slowdown, args.alpha, changes,
                                 resamples=args.resamples, seconds_per_run=per_run)
     except AbError as error:

@@ -28,6 +28,7 @@ import numpy as np
 
 from pytest_accel.ab import AbError, MetricKey, RunOutcome, is_timed, read_runs
 from pytest_accel.paired import holm, signed_rank_p_value
+from pytest_accel.report.document import ReportError, load_report
 
 ARMS = ("A", "A2", "B")
 DEFAULT_CHANGES = (0.02, 0.05, 0.10)
@@ -81,17 +82,36 @@ class PowerCheck:
 
     def smallest_pairs(self, change: float, power: float = 0.95) -> dict[MetricKey, int | None]:
         """Per metric, the fewest pairs whose rows reach ``power`` at ``change`` (the measured column at the
-        injected slowdown, else the shifted one), without a smaller power at a larger k after it."""
+        injected slowdown, else the shifted one), without a smaller power at a larger k after it; rows of a single
+        comparison (all the groups) are no rate and count for nothing."""
         found: dict[MetricKey, int | None] = {}
         for series in self.metrics:
             found[series.key] = None
-            for row in reversed(self.rows):
+            for row in reversed([row for row in self.rows if row.subsamples > 1]):  # one comparison is no rate
                 rate = row.measured[series.key] if math.isclose(change, self.slowdown) else \
                     row.shifted.get(change, {}).get(series.key, 0.0)
                 if rate < power:
                     break
                 found[series.key] = row.pairs
         return found
+
+
+def seconds_per_run(outcomes: Sequence[RunOutcome]) -> float:
+    """The runs' mean duration: as timed, or for reports read again (``--reuse``), from their creation times."""
+    timed = [o.seconds for o in outcomes if o.seconds > 0]
+    if timed:
+        return sum(timed) / len(timed)
+    from datetime import datetime
+
+    stamps = []
+    for outcome in outcomes:
+        try:
+            stamps.append(datetime.fromisoformat(str(load_report(outcome.report)["created_at"]).replace("Z", "+00:00")))
+        except (ReportError, KeyError, ValueError):
+            continue
+    if len(stamps) < 2:
+        return 0.0
+    return (max(stamps) - min(stamps)).total_seconds() / (len(stamps) - 1)
 
 
 def collect(outcomes: Sequence[RunOutcome], groups: int) -> tuple[list[MetricSeries], list[str]]:
@@ -186,23 +206,30 @@ def to_dict(check: PowerCheck) -> dict[str, Any]:
 
 
 def markdown(check: PowerCheck) -> str:
-    """The power table: one row per comparison size, one column per metric at the injected slowdown."""
+    """The power table: one row per metric, one column per comparison size (pairs, with the minutes it takes)."""
     def short(key: MetricKey) -> str:
-        return f"{key[0]} {key[2].split('[')[0]} {key[3]}"
+        return f"`{key[0]}` {key[2].split('[')[0]} {key[3]}"
 
-    header = ["pairs", "minutes", "A/A any flag", *(short(s.key) for s in check.metrics)]
+    changes = ", ".join(f"{c:.0%}" for c in check.changes)
+    sizes = [f"{row.pairs}{'*' if row.overlapping else ''} pairs ({row.seconds / 60:.0f} min)" for row in check.rows]
+    header = ["metric", "sd ln(A2/A)", *sizes]
     lines = [f"### A/B power on this runner: {check.groups} groups, {check.slowdown:.0%} injected, "
              f"family-wise alpha {check.alpha:g}", "",
-             "Each cell: share of comparisons of that many pairs calling B slower at the injected "
-             f"{check.slowdown:.0%} (measured) / at {', '.join(f'{c:.0%}' for c in check.changes)} (shift model). "
-             "`*`: more than half the groups in each subsample, leaning optimistic.", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in check.rows:
-        cells = [f"{row.pairs}{'*' if row.overlapping else ''}", f"{row.seconds / 60:.1f}", f"{row.false_alarms:.1%}"]
-        for series in check.metrics:
-            shifted = " ".join(f"{row.shifted[c][series.key]:.0%}" for c in check.changes)
-            cells.append(f"{row.measured[series.key]:.0%} / {shifted}")
-        lines.append("| " + " | ".join(cells) + " |")
+             "Each cell: the share of comparisons of that many pairs calling B slower at the injected "
+             f"{check.slowdown:.0%} (measured), then at {changes} (shift model). `*`: more than half the groups in "
+             "each subsample, leaning optimistic.", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+             "| A/A: any metric flagged | | " + " | ".join(f"{row.false_alarms:.1%}" for row in check.rows) + " |"]
+    for series in check.metrics:
+        spread = float(np.std(np.log(series.values["A2"] / series.values["A"]), ddof=1))
+        cells = [f"{row.measured[series.key]:.0%} ("
+                 + " / ".join(f"{row.shifted[c][series.key]:.0%}" for c in check.changes) + ")"
+                 for row in check.rows]
+        lines.append("| " + " | ".join([short(series.key), f"{spread:.3f}", *cells]) + " |")
+    smallest = check.smallest_pairs(check.slowdown)
+    caught = [f"{short(key)}: {pairs}" for key, pairs in smallest.items() if pairs is not None]
+    lines += ["", f"Smallest number of pairs catching {check.slowdown:.0%} in 95% of comparisons: "
+              + ("; ".join(caught) if caught else f"none within {check.groups} pairs") + "."]
     if check.unpaired:
         lines += ["", f"Not measured (missing from some run): {', '.join(check.unpaired)}"]
     return "\n".join(lines) + "\n"

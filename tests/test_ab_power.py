@@ -71,7 +71,8 @@ def test_power_rises_with_pairs_and_the_shift_model_matches_the_measured_arm() -
     assert document["schema"] == "pytest-accel/ab-power" and len(document["rows"]) == 5
     assert document["rows"][2]["seconds"] == 2 * 16 * 12.0
     table = markdown(check)
-    assert "| pairs | minutes | A/A any flag |" in table and "| 40* |" in table
+    assert "| metric | sd ln(A2/A) | 8 pairs (3 min) |" in table and "40* pairs" in table
+    assert "| A/A: any metric flagged |" in table and "Smallest number of pairs catching 5%" in table
     with pytest.raises(AbError, match="no timed metric was reported by every run"):
         analyse([], groups, slowdown, 0.01)
 
@@ -96,7 +97,7 @@ def test_speed(accel, spin):
     document = json.loads((out / "ab-power.json").read_text())
     assert [row["pairs"] for row in document["rows"]] == [3]
     assert {name.split()[-1] for name in document["spread"]} >= {"toy.step.latency"}
-    assert "| pairs | minutes |" in printed.out and "ab-power.md" in printed.out
+    assert "| metric | sd ln(A2/A) |" in printed.out and "ab-power.md" in printed.out
     assert not (pytester.path / "baselines").exists(), "the power check writes no baselines into the project"
     # the same runs judged as the gate self-check judges its own (tools/gate_from_power_runs.py)
     spec = importlib.util.spec_from_file_location("gate_from_power_runs",
@@ -110,7 +111,8 @@ def test_speed(accel, spin):
     # the analysis again from the same reports, without running anything
     (out / "ab-power.json").unlink()
     assert main([*args[:-3], "--reuse", "--"]) == 0
-    assert json.loads((out / "ab-power.json").read_text())["groups"] == 3
+    again = json.loads((out / "ab-power.json").read_text())
+    assert again["groups"] == 3 and again["seconds_per_run"] > 0  # from the reports' creation times
 
 
 @pytest.mark.parametrize(("argv", "said"), [
