@@ -3,7 +3,7 @@
 ab-power's groups hold what the gate self-check runs: fresh processes of the unchanged stack (A) and of the same
 stack with an injected slowdown (B), interleaved, with no baselines and no gate. Taking A of group g as the unchanged
 run of round g and B as its slowed run, one measurement campaign gives both figures: what an A/B comparison sees
-(ab-power's own table) and what the history gate sees, for single runs and for means of 2, 3 and 5 runs
+(ab-power's own table) and what the history gate sees, for single runs and for medians of 3, 5 and 7 runs
 (``pytest-accel repeat``), with the candidate runs each metric needs to catch +10%.
 
     python tools/gate_from_power_runs.py ab-power/ --rounds 12 --out gate-from-power.json
