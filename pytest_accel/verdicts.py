@@ -337,7 +337,7 @@ def _history_tests(now: Mapping[str, Any], history: list[Mapping[str, Any]], dir
     the probe, and adjusted for the probe by its learned sensitivity; of medians and of lower quartiles."""
     from pytest_accel.stats import adjusted_history_test, history_test, measurement_noise
 
-    candidates = int(now.get("candidates", 1))  # the geometric mean of this many fresh runs (pytest-accel repeat)
+    candidates = int(now.get("candidates", 1))  # the median of this many fresh runs (pytest-accel repeat)
     runs = [h for h in history if h.get("spread") and h.get("n")]
     noise_floor = measurement_noise([float(h["spread"]) for h in runs], [int(h["n"]) for h in runs])
     pairs_now = _pairs(now, direction)
