@@ -12,6 +12,15 @@ from pytest_accel.ab import AbError, RunOutcome, Side, compare, parse_env, run_p
 from pytest_accel.paired import DEFAULT_ALPHA, MIN_PAIRS, balanced_order, fewest_pairs
 
 
+def _writable_out(out: Path) -> None:
+    """AbError naming ``--out`` where no file can be made there (before any run is spent)."""
+    from pytest_accel.option_readers import unwritable_folder
+
+    reason = unwritable_folder(out / "runs")
+    if reason is not None:
+        raise AbError(f"--out {out}: {reason}; give a folder this user can write")
+
+
 def add_command(commands: Any) -> None:
     """The ``ab`` subcommand on the console script's parser."""
     ab = commands.add_parser(
@@ -55,6 +64,8 @@ def run_command(args: argparse.Namespace) -> int:
             raise AbError(f"--pairs {args.pairs}: at least {MIN_PAIRS} pairs are needed for an interval")
         if not pytest_args and not args.reuse:
             raise AbError("no tests given: pytest-accel ab ... -- suites --device=cpu -k latency")
+        out = Path(args.out)
+        _writable_out(out)
         sides = []
         for name in ("A", "B"):
             python = getattr(args, f"{name.lower()}_python") or sys.executable
@@ -68,7 +79,6 @@ def run_command(args: argparse.Namespace) -> int:
             print(f"pytest-accel ab: {args.pairs} pairs cannot show any difference at alpha {args.alpha:g} (the "
                   f"signed-rank test needs at least {fewest_pairs(args.alpha)} with one timed metric, more with "
                   "several): the comparison will only check accuracy and parity", file=sys.stderr)
-        out = Path(args.out)
         if args.reuse:
             outcomes = [RunOutcome(pair, side, 0, 0.0, out / "runs" / f"run-{index:03d}-pair-{pair:02d}-{side}.json")
                         for index, (pair, side) in enumerate(balanced_order(args.pairs))]
@@ -150,6 +160,7 @@ def run_power_command(args: argparse.Namespace) -> int:
         if not 0 < args.alpha < 1 or args.resamples < 1:
             raise AbError(f"--alpha {args.alpha} must lie in (0, 1) and --resamples {args.resamples} be at least 1")
         changes = _changes(args.changes)
+        _writable_out(out)
         order = ab_power.power_order(args.groups)
         if args.reuse:
             outcomes = [RunOutcome(group, arm, 0, 0.0, out / "runs" / f"run-{index:03d}-pair-{group:02d}-{arm}.json")

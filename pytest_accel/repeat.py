@@ -254,7 +254,11 @@ def run_command(args: Any) -> int:
             raise RepeatError(f"{writing[0]}: the repeated runs only read the baselines; record or update them "
                               "with pytest itself")
         out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
+        from pytest_accel.option_readers import unwritable_folder
+
+        reason = unwritable_folder(out)
+        if reason is not None:
+            raise RepeatError(f"--out {out}: {reason}; give a folder this user can write")
         reports = []
         for index in range(args.runs):
             report = out / f"run-{index:02d}.json"

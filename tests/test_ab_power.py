@@ -123,6 +123,7 @@ def test_speed(accel, spin):
     (["--env", "NOPE", "--", "x"], "--env 'NOPE': expected NAME=VALUE"),
     ([], "no tests given"),
     (["--python", "/no/such/python", "--", "x"], "interpreter '/no/such/python' does not run"),
+    (["--out", "/proc/no-such-folder", "--", "x"], "--out /proc/no-such-folder: not writable"),
 ])
 def test_bad_arguments_are_one_line_and_exit_2(argv: list[str], said: str, tmp_path: object,
                                                capsys: pytest.CaptureFixture[str]) -> None:

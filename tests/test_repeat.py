@@ -132,6 +132,7 @@ def test_the_command_runs_fresh_processes_and_gates(lucky_project: pytest.Pytest
     (["--alpha", "2", "--", "x"], "--alpha 2.0: a probability between 0 and 1"),
     ([], "no tests given"),
     (["--", "x", "--accel-update-baselines"], "--accel-update-baselines: the repeated runs only read the baselines"),
+    (["--out", "/proc/no-such-folder", "--", "x"], "--out /proc/no-such-folder: not writable"),
 ])
 def test_bad_arguments_are_one_line_and_exit_2(argv: list[str], said: str, tmp_path: object,
                                                capsys: pytest.CaptureFixture[str]) -> None:
