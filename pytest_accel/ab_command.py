@@ -62,6 +62,8 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         if args.pairs < MIN_PAIRS:
             raise AbError(f"--pairs {args.pairs}: at least {MIN_PAIRS} pairs are needed for an interval")
+        if not 0 < args.alpha < 1 or not 0 <= args.threshold < 1:  # before the runs, not after them
+            raise AbError(f"--alpha {args.alpha} must lie in (0, 1) and --threshold {args.threshold} in [0, 1)")
         if not pytest_args and not args.reuse:
             raise AbError("no tests given: pytest-accel ab ... -- suites --device=cpu -k latency")
         out = Path(args.out)

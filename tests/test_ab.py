@@ -72,6 +72,8 @@ def test_bad_arguments_are_one_line_and_exit_2(capsys: pytest.CaptureFixture[str
     assert "no tests given" in capsys.readouterr().err
     assert main(["ab", "--a-python", "/no/such/python", "--", "tests"]) == 2
     assert "interpreter '/no/such/python' does not run" in capsys.readouterr().err
+    assert main(["ab", "--alpha", "2", "--", "tests"]) == 2
+    assert "--alpha 2.0 must lie in (0, 1)" in capsys.readouterr().err
     assert main(["ab", "--out", "/proc/no-such-folder", "--", "tests"]) == 2
     err = capsys.readouterr().err
     assert "--out /proc/no-such-folder: not writable" in err and err.count("\n") == 1, err
