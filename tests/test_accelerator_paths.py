@@ -87,20 +87,24 @@ def fake_npu() -> dict[str, object]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.workload  # a fresh interpreter with a fake PrivateUse1 module (about 3 s)
 def test_synchronize_waits_for_the_device_under_test(fake_npu: dict[str, object]) -> None:
     assert fake_npu["sync_devices"] == [1], "npu:1 must be synchronised, not the current device 0"
     assert fake_npu["current_after"] == 0
 
 
+@pytest.mark.workload  # a fresh interpreter with a fake PrivateUse1 module (about 3 s)
 def test_peak_memory_is_the_windows_own(fake_npu: dict[str, object]) -> None:
     assert fake_npu["peak"] == 200, "the 500 still allocated at the reset belong to earlier tests"
 
 
+@pytest.mark.workload  # a fresh interpreter with a fake PrivateUse1 module (about 3 s)
 def test_bf16_is_judged_on_the_device_itself_and_natively(fake_npu: dict[str, object]) -> None:
     assert fake_npu["dtypes_0"] == ["fp32", "fp16", "bf16"]
     assert fake_npu["dtypes_1"] == ["fp32", "fp16"], "emulated bf16 is not support"
 
 
+@pytest.mark.workload  # a fresh interpreter with a fake PrivateUse1 module (about 3 s)
 def test_accelerator_keys_name_the_host_cpu(fake_npu: dict[str, object]) -> None:
     host_key = TorchBackend().open("cpu").key  # cpu-<host model>-<cores>c
     host_model = host_key.removeprefix("cpu-").rsplit("-", 1)[0]

@@ -82,6 +82,7 @@ def test_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path: Path, monke
     assert [p.name for p in target.parent.iterdir()] == ["test.json"]
 
 
+@pytest.mark.workload  # a writer process killed mid-write
 def test_killed_writer_never_leaves_a_half_written_baseline(tmp_path: Path) -> None:
     target = tmp_path / "test.json"
     atomic_write_json(target, {"version": "old"})

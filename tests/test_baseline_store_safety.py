@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pytest_accel.baselines import BaselineStore, atomic_write_json
 
 WRITER = """
@@ -54,6 +56,7 @@ def test_the_next_write_cleans_a_killed_writers_temp_file(tmp_path: Path) -> Non
     assert not stale.exists() and json.loads(path.read_text())["metrics"] == {}
 
 
+@pytest.mark.workload  # two writer processes at once
 def test_concurrent_updates_of_one_file_lose_nothing(tmp_path: Path) -> None:
     path = tmp_path / "dev" / "suite" / "test.json"
     writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), prefix]) for prefix in ("a", "b")]

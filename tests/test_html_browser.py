@@ -15,8 +15,9 @@ CHROMIUM = Path("/usr/bin/chromium")
 #: the page's charts: speed-up, four distributions, batch, curves, parity (see test_html_report.py)
 CHARTS = 8
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason=f"no {CHROMIUM}: apt-get install -y chromium (CI installs it)")
+pytestmark = [pytest.mark.skipif(not CHROMIUM.exists(),
+                                 reason=f"no {CHROMIUM}: apt-get install -y chromium (CI installs it)"),
+              pytest.mark.workload]  # a browser process per test
 
 
 def chromium(profile: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -92,6 +92,7 @@ def test_execution_precision_counts_compute_operations_only() -> None:
     assert ExecutionPrecision.from_counts({("Reorder", "fp32"): 3}, {"MatMul"}).dominant is None
 
 
+@pytest.mark.workload  # a copy of the matmul suite, compiled by OpenVINO
 def test_the_matmul_suite_on_openvino_with_bounds_that_follow_the_precision(pytester: pytest.Pytester) -> None:
     shutil.copy(MATMUL_SUITE, pytester.path / "test_matmul.py")
     result = pytester.runpytest(f"{OPT_DEVICE}=ov:CPU", f"{OPT_DEVICE}=ov:CPU/f32", f"{OPT_DEVICE}=ov:NPU",
