@@ -14,11 +14,11 @@ from pytest_accel.paired import DEFAULT_ALPHA, MIN_PAIRS, balanced_order, fewest
 
 def _writable_out(out: Path) -> None:
     """AbError naming ``--out`` where no file can be made there (before any run is spent)."""
-    from pytest_accel.option_readers import unwritable_folder
+    from pytest_accel.option_readers import unwritable_out_message
 
-    reason = unwritable_folder(out / "runs")
-    if reason is not None:
-        raise AbError(f"--out {out}: {reason}; give a folder this user can write")
+    message = unwritable_out_message(out)
+    if message is not None:
+        raise AbError(message)
 
 
 def add_command(commands: Any) -> None:

@@ -237,6 +237,7 @@ def _compare(args: argparse.Namespace) -> int:
     """Two JSON reports side by side: every metric both hold, with B's value over A's."""
     from pytest_accel.metrics import format_value
     from pytest_accel.report.document import ReportError, load_report, read_metrics
+    from pytest_accel.report.lines import aligned_table
 
     values = []
     for label, path in (("A", args.a), ("B", args.b)):
@@ -256,9 +257,7 @@ def _compare(args: argparse.Namespace) -> int:
         ratio = f"{b.value / a.value:.3f}" if a.value else "-"
         rows.append([key[0], f"{key[1]}::{key[2]}", key[3], format_value(a.value, a.unit),
                      format_value(b.value, b.unit), ratio])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    print("\n".join(aligned_table(rows, indent="")))
     only = [len(v) - len(shared) for v in values]
     print(f"{len(shared)} metric(s) in both; only in A: {only[0]}, only in B: {only[1]}")
     return 0

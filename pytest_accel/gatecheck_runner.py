@@ -22,6 +22,7 @@ from pytest_accel.metrics import KINDS, Metric, measurement_of
 from pytest_accel.options import OPT_INJECT_SLOWDOWN
 from pytest_accel.progress import NULL_PROGRESS, Progress, stream_progress
 from pytest_accel.report.document import ReportedMetric, ReportError, load_report, read_metrics
+from pytest_accel.report.lines import aligned_table
 from pytest_accel.rerun import pytest_process
 from pytest_accel.verdicts import MIN_HISTORY, Policy, Verdict, compare
 
@@ -305,9 +306,7 @@ def lines(summary: dict[str, Any]) -> Iterator[str]:
                      pct(m["run_cv"]) if m["run_cv"] is None else f"{m['run_cv'] * 100:.1f}%",
                      "-" if m["run_cv_normalised"] is None else f"{m['run_cv_normalised'] * 100:.1f}%",
                      "-" if m.get("runs_for_10_percent") is None else str(m["runs_for_10_percent"])])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    for row in rows:
-        yield "  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+    yield from aligned_table(rows)
 
 
 def gate_check(pytest_args: list[str], runs: int, slowdowns: list[float], folder: Path, out: Path,

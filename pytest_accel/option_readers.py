@@ -380,6 +380,12 @@ def unwritable_folder(path: Path) -> str | None:
     return None
 
 
+def unwritable_out_message(path: Path) -> str | None:
+    """What a subcommand's ``--out`` folder says where no file can be made in it (checked before any run)."""
+    reason = unwritable_folder(path)
+    return None if reason is None else f"--out {path}: {reason}; give a folder this user can write"
+
+
 def check_writable(option: str, path: Path, why: str) -> None:
     reason = unwritable_folder(path)
     if reason is not None:

@@ -108,21 +108,6 @@ def _signed_rank_cdf(pairs: int) -> np.ndarray:
     return np.cumsum(probabilities)
 
 
-def _ranks(values: np.ndarray) -> np.ndarray:
-    """Ranks from 1, ties given their average rank."""
-    order = np.argsort(values, kind="stable")
-    ranks = np.empty(len(values))
-    ordered = values[order]
-    start = 0
-    while start < len(values):
-        end = start
-        while end + 1 < len(values) and ordered[end + 1] == ordered[start]:
-            end += 1
-        ranks[order[start:end + 1]] = (start + end) / 2 + 1
-        start = end + 1
-    return ranks
-
-
 def signed_rank_p_value(differences: Sequence[float]) -> float:
     """Two-sided Wilcoxon signed-rank test of a distribution symmetric about 0; zeros dropped (Wilcoxon's way).
     Exact without tied magnitudes up to :data:`EXACT_PAIRS`, else normal with the tie correction."""
@@ -131,7 +116,9 @@ def signed_rank_p_value(differences: Sequence[float]) -> float:
     if n == 0:
         return 1.0
     magnitudes = np.abs(values)
-    ranks = _ranks(magnitudes)
+    from scipy.stats import rankdata
+
+    ranks = rankdata(magnitudes)  # ties share their average rank
     positive = float(ranks[values > 0].sum())
     tied = len(np.unique(magnitudes)) < n
     if not tied and n <= EXACT_PAIRS:

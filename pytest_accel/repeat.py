@@ -208,13 +208,6 @@ def to_dict(judged: Sequence[Judged], runs: int, alpha: float) -> dict[str, Any]
                          "detail": j.verdict.detail if j.verdict is not None else j.note} for j in judged]}
 
 
-def print_table(table: list[list[str]]) -> None:
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    for row in table:
-        print("  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip(),
-              file=sys.stdout)
-
-
 def add_command(commands: Any) -> None:
     """The ``repeat`` subcommand on the console script's parser."""
     repeat = commands.add_parser(
@@ -235,6 +228,7 @@ def add_command(commands: Any) -> None:
 
 def run_command(args: Any) -> int:
     from pytest_accel.baselines import atomic_write_json
+    from pytest_accel.report.lines import aligned_table
     from pytest_accel.rerun import CONFIRMING_ENV, pytest_process
 
     pytest_args = list(args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args)
@@ -254,11 +248,11 @@ def run_command(args: Any) -> int:
             raise RepeatError(f"{writing[0]}: the repeated runs only read the baselines; record or update them "
                               "with pytest itself")
         out = Path(args.out)
-        from pytest_accel.option_readers import unwritable_folder
+        from pytest_accel.option_readers import unwritable_out_message
 
-        reason = unwritable_folder(out)
-        if reason is not None:
-            raise RepeatError(f"--out {out}: {reason}; give a folder this user can write")
+        message = unwritable_out_message(out)
+        if message is not None:
+            raise RepeatError(message)
         reports = []
         for index in range(args.runs):
             report = out / f"run-{index:02d}.json"
@@ -281,6 +275,6 @@ def run_command(args: Any) -> int:
     atomic_write_json(out / "repeat.json", to_dict(judged, args.runs, args.alpha))
     print(f"{args.runs} fresh runs of the candidate, their median judged against each metric's history "
           f"(limit for a median of {args.runs} runs beside the limit one run is held to):")
-    print_table(rows(judged))
+    print("\n".join(aligned_table(rows(judged))))
     print(f"written: {out / 'repeat.json'}")
     return exit_code(judged)

@@ -8,6 +8,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from pytest_accel.metrics import format_value
+from pytest_accel.report.lines import aligned_table
 
 if TYPE_CHECKING:
     from pytest_accel.ab import Comparison, QualityFinding, SpeedFinding
@@ -78,11 +79,8 @@ def terminal_lines(comparison: Comparison) -> list[str]:
     for header, rows in ((SPEED_HEADER, _speed_rows(comparison)), (QUALITY_HEADER, _quality_rows(comparison))):
         if not rows:
             continue
-        table = [header, *rows]
-        widths = [max(len(row[i]) for row in table) for i in range(len(header))]
         lines.append("")
-        lines.extend("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-                     for row in table)
+        lines.extend(aligned_table([header, *rows]))
     if comparison.unpaired:
         lines.append(f"not compared (missing from some run): {', '.join(comparison.unpaired)}")
     return lines

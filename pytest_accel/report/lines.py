@@ -57,3 +57,10 @@ def wrapped(lines: Iterator[Line]) -> Iterator[Line]:
     """Each line wrapped at :data:`MAX_LINE_WIDTH`."""
     for line in lines:
         yield from line.wrapped()
+
+
+def aligned_table(rows: list[list[str]], indent: str = "  ") -> Iterator[str]:
+    """Rows of cells as lines with every column padded to its widest cell (the terminal's plain tables)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        yield indent + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()

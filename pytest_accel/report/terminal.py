@@ -34,7 +34,7 @@ from pytest_accel.options import (
 )
 from pytest_accel.paths import display_path
 from pytest_accel.report.facts import RunFacts, SpeedKey
-from pytest_accel.report.lines import MAX_LINE_WIDTH, Line, wrapped
+from pytest_accel.report.lines import MAX_LINE_WIDTH, Line, aligned_table, wrapped
 from pytest_accel.report.matrix import (
     CYAN,
     MARKS,
@@ -60,11 +60,6 @@ MAX_LISTED = 12
 #: the legend's lines wrap at this width when the terminal's is not known
 DEFAULT_WIDTH = 100
 
-
-def _table(rows: list[list[str]], indent: str = "  ") -> Iterator[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        yield indent + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
 
 
 def _cell_width(cell: tuple[str, str, Markup]) -> int:
@@ -259,7 +254,7 @@ class TerminalSummary:
                      verdict.expected_text, delta_text(verdict), verdict.label]
                 )
                 markups.append(_row_markup(verdict))
-        for text, markup in zip(_table(rows), markups, strict=True):
+        for text, markup in zip(aligned_table(rows), markups, strict=True):
             yield Line.of(text, markup)
         yield Line.of("")
 
@@ -287,7 +282,7 @@ class TerminalSummary:
                     text += speedup_text(speedups.over(spec, SpeedKey(suite, test, name)))
                 row.append(text)
             rows.append(row)
-        yield from (Line.of(text) for text in _table(rows))
+        yield from (Line.of(text) for text in aligned_table(rows))
         yield Line.of("")
 
     # -- what needs attention (both forms; ``none`` keeps only the warnings) -------------------------------------
