@@ -18,9 +18,9 @@ accurate or outside a bound; 2 a run that failed to produce its report, or bad a
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -38,6 +38,7 @@ from pytest_accel.paired import (
 )
 from pytest_accel.report.document import ReportError, load_report, read_metrics
 from pytest_accel.rerun import CONFIRMING_ENV
+from pytest_accel.turns import SLICE_SECONDS, Command, run_in_turns
 
 #: a metric of one test on one device: (device spec, suite, test, metric name)
 MetricKey = tuple[str, str, str, str]
@@ -82,37 +83,94 @@ class RunOutcome:
     report: Path
 
 
+@dataclass(frozen=True)
+class RunMode:
+    """How the runs are made steady. Measured here (detector on ``cpu``, A against A, 8-10 pairs): the spread of
+    ln(B/A) per pair was 0.175 with runs one after the other, 0.12 in turns, 0.04 in turns with huge pages."""
+
+    #: the runs of a pair (or group) alive together, timing in turns (:mod:`pytest_accel.turns`); else one by one
+    in_turns: bool = True
+    #: heaps on transparent huge pages, so a process's speed does not hang on where its memory landed
+    huge_pages: bool = True
+
+    def env(self, base: Mapping[str, str]) -> dict[str, str]:
+        """The variables this mode adds to a run's environment ``base``."""
+        if not self.huge_pages:
+            return {}
+        tunables = [part for part in base.get("GLIBC_TUNABLES", "").split(":") if part]
+        if not any(part.startswith("glibc.malloc.hugetlb=") for part in tunables):
+            tunables.append("glibc.malloc.hugetlb=1")
+        return {"THP_MEM_ALLOC_ENABLE": "1", "GLIBC_TUNABLES": ":".join(tunables)}
+
+    def describe(self) -> str:
+        turns = (f"the runs of a pair alive together, timing in turns of {SLICE_SECONDS:g} s" if self.in_turns
+                 else "one run after the other")
+        pages = ("huge pages for the heaps (THP_MEM_ALLOC_ENABLE=1, GLIBC_TUNABLES=glibc.malloc.hugetlb=1)"
+                 if self.huge_pages else "the default page size")
+        return f"{turns}; {pages}"
+
+
+MODE_FILE = "mode.txt"
+
+
+def record_mode(workdir: Path, mode: RunMode) -> None:
+    """Keep how the runs under ``workdir`` ran, for a later ``--reuse``."""
+    from pytest_accel.baselines import atomic_write_text
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(workdir / MODE_FILE, mode.describe() + "\n")
+
+
+def recorded_mode(workdir: Path) -> str:
+    """How the runs under ``workdir`` ran, as :func:`record_mode` kept it ("" when it did not)."""
+    try:
+        return (workdir / MODE_FILE).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
 def run_sides(a: Side, b: Side, pytest_args: Sequence[str], pairs: int, workdir: Path, *,
-              timeout: float | None = None, progress: Any = None) -> list[RunOutcome]:
+              timeout: float | None = None, progress: Any = None, mode: RunMode = RunMode()) -> list[RunOutcome]:
     """Both sides' runs in the balanced order, each a fresh pytest process with its own JSON report under
     ``workdir``; no baselines are read or written (a throwaway folder) and the runs confirm nothing themselves."""
     return run_schedule({"A": a, "B": b}, balanced_order(pairs), pytest_args, workdir, timeout=timeout,
-                        progress=progress)
+                        progress=progress, mode=mode)
 
 
 def run_schedule(sides: Mapping[str, Side], order: Sequence[tuple[int, str]], pytest_args: Sequence[str],
-                 workdir: Path, *, timeout: float | None = None, progress: Any = None) -> list[RunOutcome]:
-    """The runs of ``order`` (group, side name), each a fresh pytest process with its own JSON report under
-    ``workdir``, reading and writing no baselines (a throwaway folder) and confirming nothing themselves."""
+                 workdir: Path, *, timeout: float | None = None, progress: Any = None,
+                 mode: RunMode = RunMode()) -> list[RunOutcome]:
+    """The runs of ``order`` (group, side name), each a fresh pytest process with its own JSON report (and log)
+    under ``workdir``, reading and writing no baselines (a throwaway folder) and confirming nothing themselves.
+    In turns, the runs of one group start together and the group's first run takes the first turn; ``timeout``
+    then bounds the group, scaled by its runs."""
     workdir.mkdir(parents=True, exist_ok=True)
-    outcomes = []
+    planned = []
     for index, (group, name) in enumerate(order):
         side = sides[name]
         report = workdir / f"run-{index:03d}-pair-{group:02d}-{name}.json"
         report.unlink(missing_ok=True)
-        command = [side.python, "-m", "pytest", *pytest_args, *side.options, f"--accel-report={report}",
-                   f"--accel-baseline-dir={workdir / 'no-baselines'}", "--accel-missing-baseline=warn",
-                   "--accel-gate=none", "-p", "no:cacheprovider", "-q"]
-        env = {**os.environ, **side.env, CONFIRMING_ENV: "1"}
+        argv = [side.python, "-m", "pytest", *pytest_args, *side.options, f"--accel-report={report}",
+                f"--accel-baseline-dir={workdir / 'no-baselines'}", "--accel-missing-baseline=warn",
+                "--accel-gate=none", "-p", "no:cacheprovider", "-q"]
+        base = {**os.environ, **side.env}
+        env = {**base, **mode.env(base), CONFIRMING_ENV: "1"}
+        planned.append((group, name, Command(argv, env, report.with_suffix(".log")), report))
+    outcomes = []
+    batches = ([list(runs) for _, runs in itertools.groupby(planned, key=lambda run: run[0])] if mode.in_turns
+               else [[run] for run in planned])
+    done = 0
+    for batch in batches:
         if progress is not None:
-            progress(f"run {index + 1}/{len(order)}: pair {group + 1}, {name}")
-        start = time.perf_counter()
-        try:
-            status: int | None = subprocess.run(command, env=env, capture_output=True, timeout=timeout,
-                                                check=False).returncode
-        except (OSError, subprocess.SubprocessError):
-            status = None
-        outcomes.append(RunOutcome(group, name, status, time.perf_counter() - start, report))
+            names = ", ".join(name for _, name, _, _ in batch)
+            progress(f"runs {done + 1}-{done + len(batch)}/{len(order)}: pair {batch[0][0] + 1}, {names}"
+                     + (" in turns" if len(batch) > 1 else ""))
+        group_timeout = None if timeout is None else timeout * len(batch)
+        finished = run_in_turns([command for _, _, command, _ in batch], group_timeout)
+        share = max(result.seconds for result in finished) / len(batch)  # the group's time, shared by its runs
+        for (group, name, _, report), result in zip(batch, finished, strict=True):
+            outcomes.append(RunOutcome(group, name, result.status, share, report))
+        done += len(batch)
     return outcomes
 
 
@@ -168,6 +226,8 @@ class Comparison:
     seconds: dict[str, float]
     #: what the sides' reports say differs between their stacks: "onnxruntime 1.31.1 -> 1.32.0"
     differences: tuple[str, ...] = ()
+    #: how the runs ran (:meth:`RunMode.describe`)
+    mode: str = ""
 
     @property
     def exit_code(self) -> int:

@@ -5,10 +5,22 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pytest_accel.ab import AbError, RunOutcome, Side, compare, parse_env, run_python_version, run_sides
+from pytest_accel.ab import (
+    AbError,
+    RunMode,
+    RunOutcome,
+    Side,
+    compare,
+    parse_env,
+    record_mode,
+    recorded_mode,
+    run_python_version,
+    run_sides,
+)
 from pytest_accel.paired import DEFAULT_ALPHA, MIN_PAIRS, balanced_order, fewest_pairs
 
 
@@ -19,6 +31,19 @@ def _writable_out(out: Path) -> None:
     message = unwritable_out_message(out)
     if message is not None:
         raise AbError(message)
+
+
+def _add_mode_options(parser: Any) -> None:
+    parser.add_argument("--one-by-one", action="store_true",
+                        help="run the processes one after the other instead of alive together, timing in turns "
+                        "(turns cancel the runner's drift; see docs/ab.md)")
+    parser.add_argument("--no-huge-pages", action="store_true",
+                        help="leave the runs' heaps on the default page size (huge pages keep a process's speed "
+                        "from hanging on where its memory landed; see docs/ab.md)")
+
+
+def _mode(args: argparse.Namespace) -> RunMode:
+    return RunMode(in_turns=not args.one_by_one, huge_pages=not args.no_huge_pages)
 
 
 def add_command(commands: Any) -> None:
@@ -47,6 +72,7 @@ def add_command(commands: Any) -> None:
     ab.add_argument("--timeout", type=float, default=None, help="seconds one run may take (default: no limit)")
     ab.add_argument("--reuse", action="store_true", help="judge the reports already under DIR/runs (an earlier "
                     "ab with the same --pairs) instead of running: another --alpha or --threshold, no new runs")
+    _add_mode_options(ab)
     ab.add_argument("pytest_args", nargs=argparse.REMAINDER,
                     help="after --: the pytest arguments both sides run (tests, devices, -k)")
     ab.set_defaults(run=run_command)
@@ -85,9 +111,12 @@ def run_command(args: argparse.Namespace) -> int:
             outcomes = [RunOutcome(pair, side, 0, 0.0, out / "runs" / f"run-{index:03d}-pair-{pair:02d}-{side}.json")
                         for index, (pair, side) in enumerate(balanced_order(args.pairs))]
         else:
+            record_mode(out / "runs", _mode(args))
             outcomes = run_sides(sides[0], sides[1], pytest_args, args.pairs, out / "runs", timeout=args.timeout,
-                                 progress=lambda line: print(f"pytest-accel ab: {line}", file=sys.stderr))
-        comparison = compare(sides[0], sides[1], outcomes, args.pairs, args.alpha, args.threshold)
+                                 progress=lambda line: print(f"pytest-accel ab: {line}", file=sys.stderr),
+                                 mode=_mode(args))
+        comparison = replace(compare(sides[0], sides[1], outcomes, args.pairs, args.alpha, args.threshold),
+                             mode=recorded_mode(out / "runs"))
     except AbError as error:
         print(f"pytest-accel ab: {error}", file=sys.stderr)
         return 2
@@ -130,6 +159,7 @@ def add_power_command(commands: Any) -> None:
     power.add_argument("--timeout", type=float, default=None, help="seconds one run may take (default: no limit)")
     power.add_argument("--reuse", action="store_true",
                        help="analyse the reports already under DIR/runs (from an earlier ab-power) instead of running")
+    _add_mode_options(power)
     power.add_argument("pytest_args", nargs=argparse.REMAINDER,
                        help="after --: the pytest arguments every arm runs (tests, devices, -k)")
     power.set_defaults(run=run_power_command)
@@ -176,8 +206,10 @@ def run_power_command(args: argparse.Namespace) -> int:
             options = tuple(args.option)
             sides = {"A": Side("A", python, options, env), "A2": Side("A2", python, options, env),
                      "B": Side("B", python, (*options, f"--accel-inject-slowdown={args.slowdown:g}"), env)}
+            record_mode(out / "runs", _mode(args))
             outcomes = run_schedule(sides, order, pytest_args, out / "runs", timeout=args.timeout,
-                                    progress=lambda line: print(f"pytest-accel ab-power: {line}", file=sys.stderr))
+                                    progress=lambda line: print(f"pytest-accel ab-power: {line}", file=sys.stderr),
+                                    mode=_mode(args))
         series, unpaired = ab_power.collect(outcomes, args.groups)
         per_run = ab_power.seconds_per_run(outcomes)
         rows = ab_power.analyse(series, args.groups, args.slowdown, args.alpha, changes,
@@ -186,7 +218,7 @@ def run_power_command(args: argparse.Namespace) -> int:
         print(f"pytest-accel ab-power: {error}", file=sys.stderr)
         return 2
     check = ab_power.PowerCheck(args.groups, args.slowdown, args.alpha, changes, tuple(series), tuple(rows), per_run,
-                                tuple(unpaired))
+                                tuple(unpaired), recorded_mode(out / "runs"))
     atomic_write_json(out / "ab-power.json", ab_power.to_dict(check))
     table = ab_power.markdown(check)
     atomic_write_text(out / "ab-power.md", table)

@@ -79,6 +79,8 @@ class PowerCheck:
     rows: tuple[PowerRow, ...]
     seconds_per_run: float
     unpaired: tuple[str, ...]
+    #: how the runs ran (:meth:`pytest_accel.ab.RunMode.describe`)
+    mode: str = ""
 
     def smallest_pairs(self, change: float, power: float = 0.95) -> dict[MetricKey, int | None]:
         """Per metric, the fewest pairs whose rows reach ``power`` at ``change`` (the measured column at the
@@ -191,7 +193,7 @@ def to_dict(check: PowerCheck) -> dict[str, Any]:
     return {
         "schema": "pytest-accel/ab-power", "schema_version": 1, "groups": check.groups,
         "injected_slowdown": check.slowdown, "alpha": check.alpha, "changes": list(check.changes),
-        "seconds_per_run": check.seconds_per_run, "unpaired": list(check.unpaired),
+        "seconds_per_run": check.seconds_per_run, "unpaired": list(check.unpaired), "mode": check.mode,
         "spread": {name(s.key): {"a_a": float(np.std(np.log(s.values["A2"] / s.values["A"]), ddof=1)),
                                  "a_b": float(np.std(np.log(s.values["B"] / s.values["A2"]), ddof=1))}
                    for s in check.metrics},
@@ -214,7 +216,7 @@ def markdown(check: PowerCheck) -> str:
     sizes = [f"{row.pairs}{'*' if row.overlapping else ''} pairs ({row.seconds / 60:.0f} min)" for row in check.rows]
     header = ["metric", "sd ln(A2/A)", *sizes]
     lines = [f"### A/B power on this runner: {check.groups} groups, {check.slowdown:.0%} injected, "
-             f"family-wise alpha {check.alpha:g}", "",
+             f"family-wise alpha {check.alpha:g}", "", f"How the runs ran: {check.mode or 'not recorded'}.", "",
              "Each cell: the share of comparisons of that many pairs calling B slower at the injected "
              f"{check.slowdown:.0%} (measured), then at {changes} (shift model). `*`: more than half the groups in "
              "each subsample, leaning optimistic.", "",

@@ -41,6 +41,7 @@ from pytest_accel.report.scorecard import ScorecardCollector, build_scorecards, 
 from pytest_accel.report.terminal import TerminalSummary
 from pytest_accel.session import HOST_LOAD_KEY, SESSION_KEY, AccelSession
 from pytest_accel.tolerances import MARKER_TOLERANCE
+from pytest_accel.turns import join_from_environment as join_turns_from_environment
 from pytest_accel.workers import WORKER_OUTPUT_KEY, dump, is_worker, merge
 
 ENTRY_POINT_GROUP = "pytest_accel.backends"
@@ -107,6 +108,8 @@ def register_entry_point_backends(registry: BackendRegistry) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if not is_worker(config):
+        join_turns_from_environment()  # a run of pytest-accel ab: wait for the first turn (see pytest_accel.turns)
     for marker in MARKERS:
         config.addinivalue_line("markers", marker)
     keep_benchmark_storage_out_of_the_project(config, cache_dir())

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 from pytest_accel.devices.counters import RuntimeCounters, counter_metrics, read_counters
 from pytest_accel.executors import LocalExecutor, RoundExecutor
 from pytest_accel.metrics import Metric
+from pytest_accel.turns import pass_turn_if_due
 
 if TYPE_CHECKING:
     from pytest_accel.devices import Device
@@ -213,6 +214,7 @@ def measure_latency(
     warm = read_counters(device)  # after the probe's first calls too: what compiles later is the steady state's
 
     def timed_probe() -> None:
+        pass_turn_if_due()  # untimed: a run measuring in turns with another hands the turn on between rounds
         if probe is not None:
             start = time.perf_counter()
             for _ in range(repeats):

@@ -73,9 +73,14 @@ def _differences(comparison: Comparison) -> str:
     return ", ".join(comparison.differences) or "nothing the runs' reports name (same versions)"
 
 
+def _mode(comparison: Comparison) -> str:
+    return comparison.mode or "not recorded"
+
+
 def terminal_lines(comparison: Comparison) -> list[str]:
     lines = [f"A: {comparison.a.describe()}", f"B: {comparison.b.describe()}",
-             f"what differs: {_differences(comparison)}", headline(comparison)]
+             f"what differs: {_differences(comparison)}", f"how the runs ran: {_mode(comparison)}",
+             headline(comparison)]
     for header, rows in ((SPEED_HEADER, _speed_rows(comparison)), (QUALITY_HEADER, _quality_rows(comparison))):
         if not rows:
             continue
@@ -104,6 +109,7 @@ def to_dict(comparison: Comparison) -> dict[str, Any]:
                      "runs": f.runs, "verdict": f.verdict, "fails": f.gates} for f in comparison.quality],
         "unpaired": list(comparison.unpaired),
         "differences": list(comparison.differences),
+        "mode": comparison.mode,
     }
 
 
@@ -117,7 +123,8 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def markdown(comparison: Comparison) -> str:
     lines = ["## pytest-accel A/B", "", f"- **A**: `{comparison.a.describe()}`",
-             f"- **B**: `{comparison.b.describe()}`", f"- **What differs**: {_differences(comparison)}", "",
+             f"- **B**: `{comparison.b.describe()}`", f"- **What differs**: {_differences(comparison)}",
+             f"- **How the runs ran**: {_mode(comparison)}", "",
              f"**{headline(comparison)}**", ""]
     if comparison.speed:
         lines += ["### Speed", "", *_markdown_table(SPEED_HEADER, _speed_rows(comparison)), ""]
@@ -142,5 +149,5 @@ def html_page(comparison: Comparison) -> str:
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>pytest-accel A/B</title><style>{style}"
             f"</style></head><body><h1>pytest-accel A/B</h1><p>A: <code>{html.escape(comparison.a.describe())}"
             f"</code><br>B: <code>{html.escape(comparison.b.describe())}</code><br>What differs: "
-            f"{html.escape(_differences(comparison))}</p>"
+            f"{html.escape(_differences(comparison))}<br>How the runs ran: {html.escape(_mode(comparison))}</p>"
             f"<p><strong>{html.escape(headline(comparison))}</strong></p>{''.join(sections)}</body></html>\n")

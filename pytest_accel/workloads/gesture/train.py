@@ -17,6 +17,7 @@ import numpy as np
 from pytest_accel.devices import Device, TorchRuntime
 from pytest_accel.devices.counters import RuntimeCounters, StepMarking, read_counters
 from pytest_accel.errors import DeviceFailure, WorkloadUnsupported
+from pytest_accel.turns import pass_turn_if_due
 from pytest_accel.workloads.gesture.data import FEATURES, LandmarkSet
 
 AUTOCAST_DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
@@ -179,6 +180,7 @@ class Trainer:
             # graph, and a compiling runtime (XLA) would compile every step of the epoch anew
             batches = [torch.from_numpy(permutation[first : first + recipe.batch_size]).to(self.torch_device)
                        for first in range(0, len(permutation), recipe.batch_size)]
+            pass_turn_if_due()  # between epochs, untimed (see pytest_accel.turns)
             if probe is not None:
                 self.device.synchronize()
                 start = time.perf_counter()
