@@ -279,7 +279,9 @@ def _report(args: argparse.Namespace) -> int:
     if missing is not None:
         print(f"pytest-accel: report: {missing}", file=sys.stderr)
         return 2
-    source = Path(args.report)
+    if len(args.report) > 1 or Path(args.report[0]).is_dir():
+        return _fleet_report(args)
+    source = Path(args.report[0])
     try:
         report = load_report(source)
     except ReportError as error:
@@ -292,6 +294,44 @@ def _report(args: argparse.Namespace) -> int:
     # baseline files named relative to where the run started: the report's own folder is the best guess left
     write_html(out, report, base_dir=source.resolve().parent)
     print(f"written: {out}")
+    return 0
+
+
+def _fleet_report(args: argparse.Namespace) -> int:
+    """Many reports (or folders of them) merged: fleet.json, fleet.md and fleet.html under the --out folder."""
+    from pytest_accel.baselines import atomic_write_json, atomic_write_text
+    from pytest_accel.report import fleet
+    from pytest_accel.report.markdown import step_summary_path
+
+    out = Path(args.out or "fleet")
+    if out.exists() and not out.is_dir():
+        print(f"pytest-accel: report -o {out}: several reports make a folder of documents (fleet.html, fleet.md, "
+              "fleet.json); give a folder", file=sys.stderr)
+        return 2
+    try:
+        sources, skipped = fleet.report_files([Path(name) for name in args.report])
+        merged = fleet.build_fleet(sources, args.reference, skipped)
+    except fleet.FleetError as error:
+        print(f"pytest-accel: report: {error}", file=sys.stderr)
+        return 2
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "fleet.json", fleet.to_dict(merged))
+    text = fleet.markdown(merged)
+    atomic_write_text(out / "fleet.md", text)
+    atomic_write_text(out / "fleet.html", fleet.html_page(merged))
+    summary = step_summary_path()
+    if summary is not None:
+        try:
+            with summary.open("a", encoding="utf-8") as file:
+                file.write(text + "\n")
+        except OSError as error:
+            print(f"pytest-accel: cannot append to the step summary {summary}: {error}", file=sys.stderr)
+    machines = len({system.machine for system in merged.systems})
+    print(f"{len(sources)} report(s), {len(merged.systems)} systems on {machines} machine(s); speed-ups over "
+          f"{merged.reference}")
+    for note in merged.apart:
+        print(f"kept apart: {note}")
+    print(f"written: {out / 'fleet.html'}, {out / 'fleet.md'}, {out / 'fleet.json'}")
     return 0
 
 
@@ -332,10 +372,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_repeat_command(commands)
 
     report = commands.add_parser("report", help="render a saved --accel-report JSON file as the self-contained "
-                                 "HTML page --accel-html writes (needs pytest-accel[html])")
-    report.add_argument("report", metavar="REPORT.json")
-    report.add_argument("-o", "--out", default=None, metavar="PAGE.html",
-                        help="where the page goes; default: REPORT with .html in place of .json")
+                                 "HTML page --accel-html writes; given several reports or a folder of them (from "
+                                 "any machines), one fleet comparison of every device side by side (needs "
+                                 "pytest-accel[html])")
+    report.add_argument("report", metavar="REPORT.json", nargs="+",
+                        help="one report, or several reports and folders of reports (a fleet)")
+    report.add_argument("-o", "--out", default=None, metavar="PATH",
+                        help="one report: the page (default: REPORT with .html in place of .json); a fleet: the "
+                        "folder for fleet.html, fleet.md and fleet.json (default ./fleet)")
+    report.add_argument("--reference", default=None, metavar="SYSTEM",
+                        help="a fleet's speed-ups are over this system: MACHINE/SPEC as the table names it, or a "
+                        "device spec or key naming one system (default: the first report's first device)")
     report.set_defaults(run=_report)
 
     build = commands.add_parser("build-detector", help="train the bundled detector on the generated data set and "

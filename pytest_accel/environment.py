@@ -89,6 +89,19 @@ def host_memory_bytes() -> int | None:
         return None
 
 
+#: names this machine in reports (a CI runner label, say); default: the host name
+MACHINE_ENV = "PYTEST_ACCEL_MACHINE"
+
+
+def host_facts() -> dict[str, object]:
+    """The machine a run ran on, for reports merged across machines (``pytest-accel report`` of a fleet)."""
+    vendor, model = cpu_model()
+    name = platform.node()
+    return {"machine": os.environ.get(MACHINE_ENV, "").strip() or name or "unknown", "name": name,
+            "cpu": f"{vendor} {model}".strip(), "cores": cpu_cores(), "memory_bytes": host_memory_bytes(),
+            "os": platform.platform(terse=True)}
+
+
 def software_stack() -> dict[str, str]:
     stack = {"python": platform.python_version(), "platform": platform.platform(terse=True)}
     for package in STACK_PACKAGES:

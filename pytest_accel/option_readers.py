@@ -47,6 +47,7 @@ from pytest_accel.options import (
     OPT_LATENCY_BASIS,
     OPT_MANIFEST,
     OPT_MISSING,
+    OPT_PEER_TOLERANCE,
     OPT_PROFILE,
     OPT_PRUNE,
     OPT_RECORD_RUN,
@@ -139,6 +140,7 @@ def read_options(config: pytest.Config) -> AccelOptions:
         benchmark_table=bool(getoption(OPT_BENCHMARK_TABLE)) or summary == "none",
         scorecard_dir=_read_scorecard_dir(config),
         manifest_paths=_read_manifest_paths(config, ini_dir),
+        peer_tolerance=_read_peer_tolerance(getoption(OPT_PEER_TOLERANCE)),
     )
 
 
@@ -326,6 +328,18 @@ def _read_slowdown(text: str | None) -> float:
         value = -1.0
     if not 0 <= value <= 10:
         raise OptionError(f"{OPT_INJECT_SLOWDOWN}={text!r}: expected a fraction between 0 and 10, e.g. 0.1 for 10%")
+    return value
+
+
+def _read_peer_tolerance(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1:
+        raise OptionError(f"{OPT_PEER_TOLERANCE}={text!r}: expected a fraction from 0 up to 1, e.g. 0.05 for 5%")
     return value
 
 

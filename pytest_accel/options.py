@@ -24,6 +24,8 @@ OPT_DEVICE = "--device"
 OPT_ACCEL_DEVICE = "--accel-device"
 DEVICE_DEST = "accel_device"
 OPT_SKIP_UNAVAILABLE = "--accel-skip-unavailable"
+OPT_WORKER_PER_DEVICE = "--accel-worker-per-device"
+OPT_PEER_TOLERANCE = "--accel-peer-tolerance"
 OPT_PROFILE = "--accel-profile"
 OPT_BASELINE_DIR = "--accel-baseline-dir"
 OPT_REFERENCE_DIR = "--accel-reference-dir"
@@ -124,6 +126,8 @@ class AccelOptions:
     #: backend manifests named by --accel-manifest, then by ini accel_manifests (the installed backends' own are
     #: added when the backends are registered)
     manifest_paths: tuple[Path, ...] = ()
+    #: --accel-peer-tolerance: how much worse than its peers a device may be (None: each kind's default tolerance)
+    peer_tolerance: float | None = None
 
     @property
     def writes_baselines(self) -> bool:
@@ -177,6 +181,22 @@ def add_options(parser: pytest.Parser) -> None:
         default=False,
         help="skip, with the reason, the tests of a requested device that is not on this machine instead of "
         "stopping with an error. Default: off.",
+    )
+    group.addoption(
+        OPT_WORKER_PER_DEVICE,
+        action="store_true",
+        default=False,
+        help="under pytest-xdist (-n N): every test of one device runs on one worker, so the devices of a node are "
+        "validated at the same time and no two tests ever time one device together (xdist's loadgroup "
+        "scheduling, one group per device); with --device=cuda:* for every device of a kind. Default: off.",
+    )
+    group.addoption(
+        OPT_PEER_TOLERANCE,
+        default=None,
+        metavar="FRACTION",
+        help="with three or more devices of one key in a run, each is compared with its peers: flagged when worse "
+        "than their median by at least this fraction (0.05: 5%%) and beyond their spread with significance; fails "
+        "the run where its kind is gated. Default: each kind's tolerance (latency and throughput 5%%, accuracy 1%%).",
     )
     group.addoption(
         OPT_PROFILE,

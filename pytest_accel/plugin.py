@@ -28,6 +28,7 @@ from pytest_accel.metrics import METRIC_KINDS
 from pytest_accel.option_readers import read_options
 from pytest_accel.options import OPT_ACCEL_DEVICE, OPT_DEVICE, OWNS_SHORT_DEVICE, add_options, add_short_device_option
 from pytest_accel.paths import display_path
+from pytest_accel.peers import summary_lines as peer_summary_lines
 from pytest_accel.progress import NULL_PROGRESS, SESSION_INTERVAL, LineProgress, Progress
 from pytest_accel.references import ReferenceStore
 from pytest_accel.report.extras import PytestHtmlCharts, charts_wanted
@@ -42,7 +43,7 @@ from pytest_accel.report.terminal import TerminalSummary
 from pytest_accel.session import HOST_LOAD_KEY, SESSION_KEY, AccelSession
 from pytest_accel.tolerances import MARKER_TOLERANCE
 from pytest_accel.turns import join_from_environment as join_turns_from_environment
-from pytest_accel.workers import WORKER_OUTPUT_KEY, dump, is_worker, merge
+from pytest_accel.workers import WORKER_OUTPUT_KEY, dump, is_worker, merge, schedule_one_worker_per_device
 
 ENTRY_POINT_GROUP = "pytest_accel.backends"
 SCORECARD_KEY = pytest.StashKey[ScorecardCollector]()
@@ -132,6 +133,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(collector, "accel-scorecards")
         config.stash[SCORECARD_KEY] = collector
     config.stash[SESSION_KEY] = session
+    schedule_one_worker_per_device(config, lambda: [device.id for device in session.devices()])
     if charts_wanted(config):
         config.pluginmanager.register(PytestHtmlCharts(), "accel-pytest-html-charts")
     if options.explicit_devices:
@@ -366,6 +368,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         accel_session.prune_unused_baselines(facts.unused_baselines)
         facts = replace(facts, unused_baselines=replace(facts.unused_baselines, deletable=()))
     session.config.stash[FACTS_KEY] = facts
+    if facts.peer_failures(accel_session.options.gate) and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a device off its peers: shown in the summary
     collector = session.config.stash.get(SCORECARD_KEY, None)
     if collector is not None:
         accel_session.scorecards = write_scorecards(collector.folder,
@@ -402,6 +406,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     summary = TerminalSummary(session, facts, unicode=marks_encodable(getattr(stream, "encoding", None)),
                               width=writer.fullwidth)
     lines = list(summary.lines())
+    peer_gate = session.options.gate
+    lines += [Line.of(text, {"red": True, "bold": True} if "FAILED" in text.split()[:1] else {})
+              for text in peer_summary_lines(facts.peers, peer_gate, every_group=session.options.summary == "full")]
     lines += [Line.of(text, markup) for text, markup in session.manifests.summary_lines()]
     if session.scorecards:
         where = session.options.invocation_dir

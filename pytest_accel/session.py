@@ -143,10 +143,18 @@ class AccelSession:
         return self._devices
 
     def claim_baseline_file(self, path: Path, nodeid: str, device_spec: str) -> None:
-        """Two different tests (or one test on two devices with one key) must never share a baseline file: each
-        would judge the other's measurements and overwrite them."""
+        """Two different tests must never share a baseline file: each would judge the other's measurements and
+        overwrite them. One test on several devices of one key (identical devices) shares its file for reading, in a
+        run that writes no baselines: they are compared with it and with each other (:mod:`pytest_accel.peers`)."""
         owner = (nodeid, device_spec)
         first = self._claimed.setdefault(path, owner)
+        if first != owner and first[1] != device_spec:  # one key, one file: identical devices, each other's peers
+            if not self.options.writes_baselines:
+                return  # each is judged against the one baseline of their model; none writes it
+            raise BaselineError(
+                f"baseline file {path} belongs to every device of one key, and this run would write it from both "
+                f"{first[1]} and {device_spec}; record or update baselines with one device of a key "
+                f"({self.options.device_option}={first[1]}), then check all of them in a run that writes none")
         if first != owner:
             raise BaselineError(
                 f"baseline file {path} would be shared by {first[0]} on {first[1]} and {nodeid} on {device_spec}; "

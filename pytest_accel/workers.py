@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import pytest
 
@@ -24,6 +24,52 @@ WORKER_OUTPUT_KEY = "pytest_accel"
 
 def is_worker(config: pytest.Config) -> bool:
     return getattr(config, "workerinput", None) is not None
+
+
+def schedule_one_worker_per_device(config: pytest.Config, device_ids: Callable[[], list[str]]) -> None:
+    """--accel-worker-per-device: on the controller, xdist's scope scheduling with one scope per device (every test
+    of a device on one worker, a worker per device while there are workers to spare). ``device_ids``: the run's
+    devices' parameter ids (``ort-cpu``), read when xdist makes its scheduler."""
+    from pytest_accel.options import OPT_WORKER_PER_DEVICE
+
+    if not config.getoption(OPT_WORKER_PER_DEVICE) or is_worker(config):
+        return
+    dist = getattr(config.option, "dist", "no")
+    if dist not in ("no", "load"):
+        raise pytest.UsageError(f"{OPT_WORKER_PER_DEVICE} schedules the workers itself (one per device); it "
+                                f"cannot be combined with --dist={dist}")
+    config.pluginmanager.register(_DeviceScheduler(device_ids), "accel-worker-per-device")
+
+
+def device_scope(nodeid: str, device_ids: Sequence[str]) -> str | None:
+    """The device id among a test's parameters (``suites/x.py::test_a[fp32-cuda-3]`` -> ``cuda-3``), the longest
+    that matches where one id ends another; None for a test on no device."""
+    params = nodeid.rpartition("[")[2][:-1] if nodeid.endswith("]") else ""
+    parts = f"-{params}-"
+    for device_id in sorted(device_ids, key=len, reverse=True):
+        if f"-{device_id}-" in parts:
+            return device_id
+    return None
+
+
+class _DeviceScheduler:
+    def __init__(self, device_ids: Callable[[], list[str]]) -> None:
+        self._device_ids = device_ids
+
+    @pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist's: unknown where xdist is not installed
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        from xdist.scheduler import LoadScopeScheduling
+
+        ids = self._device_ids()
+
+        class DeviceScheduling(LoadScopeScheduling):  # type: ignore[misc]
+            """xdist's scope scheduling whose scope is the test's device: a device's tests go to one worker."""
+
+            def _split_scope(self, nodeid: str) -> str:
+                device = device_scope(nodeid, ids)
+                return f"device {device}" if device is not None else nodeid
+
+        return DeviceScheduling(config, log)
 
 
 class WorkerDevice(Device):

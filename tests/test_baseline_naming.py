@@ -87,7 +87,7 @@ def pytest_accel_register_backends(registry):
 """
 
 
-def test_two_devices_with_one_key_cannot_share_a_file(pytester: pytest.Pytester) -> None:
+def test_two_devices_with_one_key_read_one_file_but_never_both_write_it(pytester: pytest.Pytester) -> None:
     from tests.test_extension import BACKEND_MODULE
 
     pytester.makepyfile(accel_hostblas=BACKEND_MODULE, test_toy=TEST_MODEL.format(value=0.9))
@@ -95,6 +95,10 @@ def test_two_devices_with_one_key_cannot_share_a_file(pytester: pytest.Pytester)
     result = pytester.runpytest(f"{OPT_DEVICE}=twin:a", f"{OPT_DEVICE}=twin:b", f"{OPT_MISSING}=record")
     result.assert_outcomes(passed=1, errors=1)  # the second one stops in its set-up, before measuring
     assert "During handling" not in result.stdout.str()
-    result.stdout.fnmatch_lines(["*baseline file */toy/test_accuracy.json would be shared by "
-                                 "test_toy.py::test_accuracy?twin-a? on twin:a and test_toy.py::test_accuracy?twin-b? "
-                                 "on twin:b*"])
+    result.stdout.fnmatch_lines(["*baseline file */toy/test_accuracy.json belongs to every device of one key, and "
+                                 "this run would write it from both twin:a and twin:b; record or update baselines "
+                                 f"with one device of a key ({OPT_DEVICE}=twin:a)*"])
+    recorded = pytester.runpytest(f"{OPT_DEVICE}=twin:a", f"{OPT_MISSING}=record")
+    recorded.assert_outcomes(passed=1)
+    checked = pytester.runpytest(f"{OPT_DEVICE}=twin:a", f"{OPT_DEVICE}=twin:b", f"{OPT_MISSING}=fail")
+    checked.assert_outcomes(passed=2)  # both judged against their model's one baseline

@@ -9,6 +9,7 @@ console script into exit status 2.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from dataclasses import dataclass
 from typing import Iterable
@@ -42,6 +43,21 @@ class DeviceSettings:
             device.set_deterministic(True)
 
 
+#: a spec with one of these names every device the backends find that matches it (``cuda:*``)
+WILDCARDS = "*?["
+
+
+def _expand(registry: BackendRegistry, pattern: str, option: str) -> list[tuple[Backend, str]]:
+    """Every discovered device whose spec matches ``pattern`` (shell-style, case-sensitive); DeviceSpecError when
+    none does."""
+    found = registry.discover()
+    matched = [(backend, spec) for backend, spec in found if fnmatch.fnmatchcase(spec, pattern)]
+    if not matched:
+        listed = ", ".join(spec for _, spec in found) or "none"
+        raise DeviceSpecError(f"{option}={pattern}: no device on this machine matches; the backends found: {listed}")
+    return matched
+
+
 def resolve_devices(registry: BackendRegistry, specs: Iterable[str], *, skip_unavailable: bool = False,
                     settings: DeviceSettings | None = None, option: str = "--device") -> list[Device]:
     """Open every device ``specs`` name (``("auto",)``: every device the backends find), each spec once, and apply
@@ -57,6 +73,9 @@ def resolve_devices(registry: BackendRegistry, specs: Iterable[str], *, skip_una
         wanted = registry.discover()
     else:
         for spec in specs:
+            if any(character in spec for character in WILDCARDS):
+                wanted.extend(_expand(registry, spec.strip(), option))
+                continue
             try:
                 wanted.append(registry.parse(spec, option))
             except DeviceUnavailable as error:  # a backend that cannot even tell without its runtime

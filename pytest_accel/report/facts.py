@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Iterable, NamedTuple, Sequence
 from pytest_accel.session import UnusedBaselines
 
 if TYPE_CHECKING:
+    from pytest_accel.peers import PeerFinding
     from pytest_accel.session import AccelSession
 
 
@@ -85,6 +86,12 @@ class RunFacts:
     #: baseline files beside this run's that no test used (none deletable once they were pruned)
     unused_baselines: UnusedBaselines
     speedups: Speedups
+    #: each device of a peer group against its peers (:mod:`pytest_accel.peers`); empty without such a group
+    peers: tuple[PeerFinding, ...] = ()
+
+    def peer_failures(self, gate: frozenset[str]) -> list[PeerFinding]:
+        """The flagged peer findings whose kind the run gates."""
+        return [finding for finding in self.peers if finding.flagged and finding.kind in gate]
 
     @classmethod
     def of(cls, session: AccelSession) -> RunFacts:
@@ -92,4 +99,18 @@ class RunFacts:
                          verdict.metric.value, verdict.metric.direction)
                 for record in session.records for verdict in record.verdicts if verdict.metric.kind_info.speed]
         unused = UnusedBaselines() if session.pruned else session.unused_baseline_files()
-        return cls(unused, Speedups.pair(rows, session.options.device_specs))
+        return cls(unused, Speedups.pair(rows, session.options.device_specs), tuple(peer_findings(session)))
+
+
+def peer_findings(session: AccelSession) -> list[PeerFinding]:
+    """The run's devices against their peers (devices of the same key), on every speed and accuracy metric."""
+    from pytest_accel.metrics import DEFAULT_TOLERANCES
+    from pytest_accel.peers import PEER_KINDS, PeerValue, peer_check
+
+    tolerance = session.options.peer_tolerance
+    values = [PeerValue(record.device.spec, record.device.key, record.suite, record.test, verdict.metric.name,
+                        verdict.metric.kind, verdict.metric.unit, verdict.metric.direction, verdict.metric.value,
+                        tolerance if tolerance is not None else DEFAULT_TOLERANCES.get(verdict.metric.kind))
+              for record in session.records for verdict in record.verdicts
+              if verdict.metric.kind in PEER_KINDS and record.device.available]
+    return peer_check(values)

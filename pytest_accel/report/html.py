@@ -180,6 +180,35 @@ def _attention(report: Mapping[str, Any]) -> Section:
     return section
 
 
+def _peers(report: Mapping[str, Any]) -> Section:
+    """Each device of a peer group against its peers' median: the spread a node's identical devices show."""
+    section = Section("peers", "Devices against their peers")
+    findings = [f for f in report.get("peers") or [] if isinstance(f, dict)]
+    if not findings:
+        section.notes.append("No run of three or more devices of one key: no peer comparison.")
+        return section
+    head = ["", "device", "key", "test", "metric", "value", "peers' median", "worse by", "peers", "their spread",
+            "p (Holm)"]
+    rows = ["<table><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>"]
+    for f in sorted(findings, key=lambda f: (str(f.get("key")), str(f.get("test")), str(f.get("metric")),
+                                             -(as_number(f.get("worse_by")) or 0))):
+        flagged = f.get("flagged") is True
+        badge = '<span class="badge bad">off its peers</span>' if flagged else '<span class="badge ok">with</span>'
+        unit = str(f.get("unit") or "")
+        numbers = [as_number(f.get(k)) for k in ("value", "peer_median", "worse_by", "peer_spread", "adjusted_p")]
+        cells = [(badge, ""), (escape(str(f.get("device"))), ""), (escape(str(f.get("key"))), ""),
+                 (escape(f"{f.get('suite')}::{f.get('test')}"), ""), (escape(str(f.get("metric"))), ""),
+                 (escape(format_value(numbers[0], unit)), "num"), (escape(format_value(numbers[1], unit)), "num"),
+                 (f"{numbers[2]:+.1%}" if numbers[2] is not None else "-", "num"),
+                 (escape(str(f.get("peers"))), "num"),
+                 (f"{numbers[3]:.1%}" if numbers[3] is not None else "-", "num"),
+                 (f"{numbers[4]:.2g}" if numbers[4] is not None else "-", "num")]
+        rows.append(_row(cells))
+    rows.append("</tbody></table>")
+    section.body = "\n".join(rows)
+    return section
+
+
 def _device_sections(report: Mapping[str, Any], ctx: Context) -> Section:
     section = Section("devices", "Metrics per device")
     parts = []
@@ -206,14 +235,20 @@ def _section_html(section: Section) -> str:
     return "\n".join(parts)
 
 
-def render(report: Mapping[str, Any], base_dir: Path | None = None) -> str:
-    """The whole page. ``base_dir``: where relative baseline file names in the report are found."""
+def render(report: Mapping[str, Any], base_dir: Path | None = None, *, lead: Sequence[Section] = (),
+           heading: str | None = None) -> str:
+    """The whole page. ``base_dir``: where relative baseline file names in the report are found; ``lead``:
+    sections before the run's own and ``heading`` in place of the run's header (the fleet page of many runs)."""
     ctx = Context(report, base_dir)
-    sections = [_attention(report), *(make(ctx) for make in CHART_SECTIONS), _device_sections(report, ctx)]
+    sections = [*lead, _attention(report), *(make(ctx) for make in CHART_SECTIONS)]
+    if report.get("peers"):
+        sections.append(_peers(report))
+    sections.append(_device_sections(report, ctx))
     nav = " ".join(f'<a href="#{s.anchor}">{escape(s.title)}</a>' for s in sections)
     body = "\n".join(_section_html(section) for section in sections)
-    title = f"pytest-accel report: {', '.join(ctx.devices) or 'no devices'}"
+    title = heading or f"pytest-accel report: {', '.join(ctx.devices) or 'no devices'}"
+    header = _header(report, ctx) if heading is None else f"<h1>{escape(heading)}</h1>"
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{escape(title)}</title>\n'
-            f"<style>{CSS}</style>\n</head>\n<body>\n<main>\n{_header(report, ctx)}\n<nav>{nav}</nav>\n{body}\n"
+            f"<style>{CSS}</style>\n</head>\n<body>\n<main>\n{header}\n<nav>{nav}</nav>\n{body}\n"
             "</main>\n</body>\n</html>\n")

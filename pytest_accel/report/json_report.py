@@ -9,6 +9,7 @@ from typing import Any
 from pytest_accel import __version__, environment
 from pytest_accel.baselines import atomic_write_json, json_safe
 from pytest_accel.environment import utc_now
+from pytest_accel.peers import to_dicts as peer_dicts
 from pytest_accel.report.document import REPORT_SCHEMA, REPORT_SCHEMA_VERSION, result_entry
 from pytest_accel.report.facts import RunFacts
 from pytest_accel.session import AccelSession
@@ -30,6 +31,7 @@ def build_report(session: AccelSession, exit_status: int, facts: RunFacts) -> di
         "exit_status": exit_status,
         "git_commit": session.git_commit,
         "software": session.software,
+        "host": environment.host_facts(),
         "options": {
             "devices": list(options.device_specs),
             "profile": options.profile or "per device (quick on CPU, standard on accelerators)",
@@ -48,6 +50,7 @@ def build_report(session: AccelSession, exit_status: int, facts: RunFacts) -> di
         ],
         "baselines_pruned": [str(path) for path in session.pruned],
         "baselines_unused": [str(path) for path in facts.unused_baselines.files],
+        "peers": peer_dicts(facts.peers),
     }
 
 

@@ -18,6 +18,7 @@ from typing import Iterator, Mapping
 from pytest_accel.metrics import format_value
 from pytest_accel.options import OPT_UPDATE
 from pytest_accel.paths import display_path
+from pytest_accel.peers import summary_lines
 from pytest_accel.report.facts import RunFacts, SpeedKey
 from pytest_accel.report.matrix import (
     MARKS,
@@ -68,6 +69,14 @@ class MarkdownSummary:
         yield (f"{metrics} metric(s) on {len(devices)} device(s) ({', '.join(map(markdown_text, devices))}): "
                f"**{len(regressions)} regression(s)** ({failing} failing their test), {len(others)} other verdict(s) "
                f"not a plain pass, {len(missing)} without a baseline.")
+        peers = summary_lines(self.facts.peers, self.session.options.gate, every_group=True)
+        if peers:
+            yield ""
+            yield "### Devices against their peers"
+            yield ""
+            yield markdown_text(peers[0])
+            yield ""
+            yield from (f"- {markdown_text(line.strip())}" for line in peers[1:])
         if regressions:
             yield ""
             yield "### Regressions"

@@ -1,0 +1,120 @@
+"""--accel-worker-per-device under pytest-xdist, with --device=slot:* expanded to every device of a kind: each
+device's tests run on one worker, the devices at the same time, and no two timed rounds on one device overlap."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+#: four devices of one kind; each timed round sleeps (a device busy, the host idle) and writes its window
+SLOTS_CONFTEST = """
+import json
+import os
+import time
+
+from pytest_accel.devices import Backend, Device, DeviceInfo
+
+
+class SlotDevice(Device):
+    runtime = "python"
+
+    def describe(self):
+        return DeviceInfo(backend=self.backend_name, spec=self.spec, vendor="acme", model="slot")
+
+
+class SlotBackend(Backend):
+    name = "slot"
+    grammar = "slot:N"
+
+    def parse(self, spec):
+        return spec if spec.startswith("slot:") and spec[5:].isdigit() else None
+
+    def discover(self):
+        return [f"slot:{i}" for i in range(4)]
+
+    def open(self, spec):
+        return SlotDevice(spec, self.name)
+
+
+def pytest_accel_register_backends(registry):
+    registry.register(SlotBackend())
+
+
+def busy(device):
+    def run():
+        start = time.monotonic()
+        time.sleep(0.004)
+        with open(os.environ["SLOT_LOG"], "a") as log:
+            log.write(json.dumps([device.spec, os.getpid(), start, time.monotonic()]) + "\\n")
+    return run
+"""
+
+SLOTS_TEST = """
+from conftest import busy
+
+def test_first(accel, device):
+    accel.check(*accel.measure_latency("slot.first", busy(device)).metrics())
+
+def test_second(accel, device):
+    accel.check(*accel.measure_latency("slot.second", busy(device)).metrics())
+"""
+
+
+def _run(pytester: pytest.Pytester, log: Path, *args: str) -> list[tuple[str, int, float, float]]:
+    os.environ["SLOT_LOG"] = str(log)
+    result = pytester.runpytest_subprocess("--device=slot:*", "--accel-profile=quick", "-p", "no:benchmark",
+                                           "-p", "no:randomly", *args)
+    result.assert_outcomes(passed=8)
+    return [tuple(json.loads(line)) for line in log.read_text().splitlines()]  # type: ignore[misc]
+
+
+def _span(rounds: list[tuple[str, int, float, float]]) -> float:
+    return max(end for *_, end in rounds) - min(start for _, _, start, _ in rounds)
+
+
+@pytest.mark.workload  # xdist workers in fresh processes, a few seconds of real sleeps
+def test_each_device_on_its_own_worker_in_parallel_never_overlapping_itself(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makeconftest(SLOTS_CONFTEST)
+    pytester.makepyfile(test_slots=SLOTS_TEST)
+    monkeypatch.setenv("SLOT_LOG", "")
+    one_process = _run(pytester, pytester.path / "sequential.jsonl")
+    per_device = _run(pytester, pytester.path / "parallel.jsonl", "-n", "4", "--accel-worker-per-device")
+
+    devices = {spec for spec, *_ in per_device}
+    assert devices == {f"slot:{i}" for i in range(4)}
+    for spec in devices:
+        rounds = sorted((start, end, pid) for device, pid, start, end in per_device if device == spec)
+        assert len({pid for *_, pid in rounds}) == 1, f"{spec} was timed by more than one worker"
+        assert all(later[0] >= earlier[1] for earlier, later in zip(rounds, rounds[1:])), f"{spec} overlapped"
+    assert len({pid for _, pid, _, _ in per_device}) == 4  # one worker each
+    # the devices ran at the same time: the wall time of the timed rounds falls with the number of devices
+    assert _span(per_device) < 0.6 * _span(one_process)
+
+
+def test_the_option_refuses_another_xdist_distribution(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(SLOTS_CONFTEST)
+    pytester.makepyfile(test_slots=SLOTS_TEST)
+    result = pytester.runpytest("--device=slot:0", "-p", "no:benchmark", "-n", "2", "--dist=loadscope",
+                                "--accel-worker-per-device")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--accel-worker-per-device schedules the workers itself (one per device); it "
+                                 "cannot be combined with --dist=loadscope*"])
+
+
+@pytest.mark.parametrize(("nodeid", "device"), [
+    ("suites/test_detection.py::test_latency[fp32-cuda-1]", "cuda-1"),
+    ("suites/test_detection.py::test_latency[fp32-cuda-11]", "cuda-11"),
+    ("suites/test_detection.py::test_latency[cuda-1-fp32]", "cuda-1"),
+    ("suites/test_matmul.py::test_matmul_latency[ort-cpu]", "ort-cpu"),
+    ("suites/test_matmul.py::test_matmul_latency[cpu]", "cpu"),
+    ("tests/test_x.py::test_plain", None),
+    ("tests/test_x.py::test_other[fp32]", None),
+])
+def test_the_scheduler_reads_the_device_from_the_node_id(nodeid: str, device: str | None) -> None:
+    from pytest_accel.workers import device_scope
+
+    assert device_scope(nodeid, ["cpu", "ort-cpu", "cuda-1", "cuda-11"]) == device
