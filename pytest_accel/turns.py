@@ -11,7 +11,8 @@ A run holds the turn through everything it does (imports, loading, warm-up, accu
 are interleaved, and nothing the other run does overlaps them. A run that never takes part (pytest fails before the
 plugin loads, or an xdist worker, which times in its own process) runs freely; its turn passes on when it exits.
 
-The child's side is two inherited file descriptors named in :data:`TURNS_ENV` ("<go>,<done>"): it reads one byte
+The child's side is two inherited file descriptors named in :data:`TURNS_ENV` ("<controller pid>:<go>,<done>"; only
+a direct child of the controller takes part, never a process it starts, such as an xdist worker): it reads one byte
 from ``go`` to start its turn and writes one byte to ``done`` to end it. The end of file on ``done`` (the run exited,
 however) passes the turn on; the end of file on ``go`` (the controller is gone) lets the run go on alone.
 """
@@ -68,8 +69,11 @@ def join_from_environment(environ: Mapping[str, str] = os.environ) -> bool:
     value = environ.get(TURNS_ENV)
     if not value or _turns is not None:
         return False
+    controller, _, descriptors = value.partition(":")
+    if controller != str(os.getppid()):  # inherited further down: the descriptors are not this process's
+        return False
     try:
-        go, done = (int(part) for part in value.split(","))
+        go, done = (int(part) for part in descriptors.split(","))
         os.fstat(go)
         os.fstat(done)
     except (ValueError, OSError):  # not ours: a process that inherited the variable without the descriptors
@@ -119,7 +123,7 @@ def run_in_turns(commands: Sequence[Command], timeout: float | None = None) -> l
     for command in commands:
         go_read, go_write = os.pipe()
         done_read, done_write = os.pipe()
-        env = {**command.env, TURNS_ENV: f"{go_read},{done_write}"}
+        env = {**command.env, TURNS_ENV: f"{os.getpid()}:{go_read},{done_write}"}
         try:
             with _output(command.log) as output:
                 process: subprocess.Popen[bytes] | None = subprocess.Popen(

@@ -68,3 +68,43 @@ def test_the_ab_upgrade_workflow_runs_a_comparison_this_version_takes() -> None:
     source = "\n".join((ROOT / f).read_text() for f in files)
     names = [word for word in re.findall(r"\w+", expression) if word not in ("and", "or", "not")]
     assert all(f"def {name}" in source or re.search(rf"def \w*{name}\w*\(", source) for name in names), names
+
+
+def _matrix_commands(workflow: dict[str, Any], job: str) -> list[str]:
+    """The job's commands once per matrix entry, ${{ matrix.X }} replaced by the entry's value."""
+    include = workflow["jobs"][job]["strategy"]["matrix"]["include"]
+    commands = []
+    for entry in include:
+        for step in workflow["jobs"][job]["steps"]:
+            if "run" in step:
+                commands.append(re.sub(r"\$\{\{\s*matrix\.(\w+)\s*\}\}", lambda m: str(entry[m.group(1)]), step["run"]))
+    return commands
+
+
+def test_the_fleet_workflow_fans_reports_in_to_one_merged_comparison() -> None:
+    from pytest_accel.options import OPT_WORKER_PER_DEVICE
+
+    workflow = yaml.safe_load((ROOT / "examples" / "ci" / "fleet.yml").read_text())
+    suites, merge = workflow["jobs"]["suites"], workflow["jobs"]["merge"]
+    runners = [entry["runner"] for entry in suites["strategy"]["matrix"]["include"]]
+    assert len(runners) >= 3 and "${{ matrix.runner }}" in str(suites["runs-on"])
+    assert "PYTEST_ACCEL_MACHINE" in suites["env"]
+    uploads = [s for s in suites["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact")]
+    [upload] = uploads
+    assert upload["with"]["name"].startswith("report-") and upload.get("if") == "always()"
+    for command in _matrix_commands(workflow, "suites"):
+        if "pytest suites" not in command:
+            continue
+        argv = shlex.split(re.sub(r"\$\{\{[^}]*\}\}", "X", command))
+        report = next(arg.split("=", 1)[1] for arg in argv if arg.startswith("--accel-report="))
+        assert report.startswith("reports/") and upload["with"]["path"].startswith("reports/")
+        if "cuda:*" in command:
+            assert OPT_WORKER_PER_DEVICE in argv and "-n" in argv
+    assert merge["needs"] == "suites" and merge.get("if") == "always()"
+    [download] = [s for s in merge["steps"] if str(s.get("uses", "")).startswith("actions/download-artifact")]
+    assert download["with"]["pattern"] == "report-*" and download["with"]["merge-multiple"] is True
+    [merged] = [s["run"] for s in merge["steps"] if "pytest-accel report" in s.get("run", "")]
+    argv = shlex.split(re.sub(r"\$\{\{[^}]*\}\}", "X", merged))
+    args = build_parser().parse_args(argv[1:])
+    assert args.run.__name__ == "_report" and args.report == [download["with"]["path"]]
+    assert args.reference and args.out

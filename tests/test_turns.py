@@ -103,7 +103,7 @@ def test_without_a_controller_a_run_goes_on_alone(monkeypatch: pytest.MonkeyPatc
     done_read, done_write = os.pipe()
     os.close(go_write)  # the controller is gone: the first wait reads the end of the file
     try:
-        assert turns.join_from_environment({turns.TURNS_ENV: f"{go_read},{done_write}"}) is False
+        assert turns.join_from_environment({turns.TURNS_ENV: f"{os.getppid()}:{go_read},{done_write}"}) is False
         turns.pass_turn_if_due()  # no wait, no write
     finally:
         turns.leave()
@@ -111,12 +111,26 @@ def test_without_a_controller_a_run_goes_on_alone(monkeypatch: pytest.MonkeyPatc
             os.close(fd)
 
 
-@pytest.mark.parametrize("value", ["", "x", "1", "999990,999991", "3,4,5"])
+@pytest.mark.parametrize("value", ["", "x", "1", "{ppid}:999990,999991", "{ppid}:3,4,5", "{ppid}:x,y"])
 def test_a_variable_without_its_descriptors_is_ignored(value: str) -> None:
     try:
-        assert turns.join_from_environment({turns.TURNS_ENV: value}) is False
+        assert turns.join_from_environment({turns.TURNS_ENV: value.format(ppid=os.getppid())}) is False
     finally:
         turns.leave()
+
+
+def test_a_process_the_run_starts_does_not_take_its_turns() -> None:
+    """An xdist worker inherits the variable; its descriptors with the same numbers are not the pipes."""
+    go_read, go_write = os.pipe()
+    done_read, done_write = os.pipe()
+    try:
+        os.write(go_write, b"G")
+        assert turns.join_from_environment({turns.TURNS_ENV: f"{os.getpid()}:{go_read},{done_write}"}) is False
+        assert os.read(go_read, 1) == b"G"  # never read by the refused join
+    finally:
+        turns.leave()
+        for fd in (go_read, go_write, done_read, done_write):
+            os.close(fd)
 
 
 def test_huge_pages_add_to_the_glibc_tunables_a_user_set() -> None:
