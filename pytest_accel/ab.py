@@ -94,17 +94,22 @@ class RunMode:
     huge_pages: bool = True
 
     def env(self, base: Mapping[str, str]) -> dict[str, str]:
-        """The variables this mode adds to a run's environment ``base``."""
-        if not self.huge_pages:
-            return {}
-        tunables = [part for part in base.get("GLIBC_TUNABLES", "").split(":") if part]
-        if not any(part.startswith("glibc.malloc.hugetlb=") for part in tunables):
-            tunables.append("glibc.malloc.hugetlb=1")
-        return {"THP_MEM_ALLOC_ENABLE": "1", "GLIBC_TUNABLES": ":".join(tunables)}
+        """The variables this mode adds to a run's environment ``base`` (a value the user set is kept)."""
+        added: dict[str, str] = {}
+        if self.in_turns and "OMP_WAIT_POLICY" not in base:
+            # a run waiting for its turn must not keep its OpenMP threads spinning on the cores the other one times
+            # on (measured here: the cpu matmul's spread per pair 0.21 with spinning, 0.04 without, 8 pairs each)
+            added["OMP_WAIT_POLICY"] = "PASSIVE"
+        if self.huge_pages:
+            tunables = [part for part in base.get("GLIBC_TUNABLES", "").split(":") if part]
+            if not any(part.startswith("glibc.malloc.hugetlb=") for part in tunables):
+                tunables.append("glibc.malloc.hugetlb=1")
+            added |= {"THP_MEM_ALLOC_ENABLE": "1", "GLIBC_TUNABLES": ":".join(tunables)}
+        return added
 
     def describe(self) -> str:
-        turns = (f"the runs of a pair alive together, timing in turns of {SLICE_SECONDS:g} s" if self.in_turns
-                 else "one run after the other")
+        turns = (f"the runs of a pair alive together, timing in turns of {SLICE_SECONDS:g} s, OpenMP threads "
+                 "passive while waiting (OMP_WAIT_POLICY=PASSIVE)" if self.in_turns else "one run after the other")
         pages = ("huge pages for the heaps (THP_MEM_ALLOC_ENABLE=1, GLIBC_TUNABLES=glibc.malloc.hugetlb=1)"
                  if self.huge_pages else "the default page size")
         return f"{turns}; {pages}"

@@ -280,7 +280,9 @@ def _report(args: argparse.Namespace) -> int:
         print(f"pytest-accel: report: {missing}", file=sys.stderr)
         return 2
     if len(args.report) > 1 or Path(args.report[0]).is_dir():
-        return _fleet_report(args)
+        from pytest_accel.report.fleet import run_command
+
+        return run_command(args)
     source = Path(args.report[0])
     try:
         report = load_report(source)
@@ -294,44 +296,6 @@ def _report(args: argparse.Namespace) -> int:
     # baseline files named relative to where the run started: the report's own folder is the best guess left
     write_html(out, report, base_dir=source.resolve().parent)
     print(f"written: {out}")
-    return 0
-
-
-def _fleet_report(args: argparse.Namespace) -> int:
-    """Many reports (or folders of them) merged: fleet.json, fleet.md and fleet.html under the --out folder."""
-    from pytest_accel.baselines import atomic_write_json, atomic_write_text
-    from pytest_accel.report import fleet
-    from pytest_accel.report.markdown import step_summary_path
-
-    out = Path(args.out or "fleet")
-    if out.exists() and not out.is_dir():
-        print(f"pytest-accel: report -o {out}: several reports make a folder of documents (fleet.html, fleet.md, "
-              "fleet.json); give a folder", file=sys.stderr)
-        return 2
-    try:
-        sources, skipped = fleet.report_files([Path(name) for name in args.report])
-        merged = fleet.build_fleet(sources, args.reference, skipped)
-    except fleet.FleetError as error:
-        print(f"pytest-accel: report: {error}", file=sys.stderr)
-        return 2
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "fleet.json", fleet.to_dict(merged))
-    text = fleet.markdown(merged)
-    atomic_write_text(out / "fleet.md", text)
-    atomic_write_text(out / "fleet.html", fleet.html_page(merged))
-    summary = step_summary_path()
-    if summary is not None:
-        try:
-            with summary.open("a", encoding="utf-8") as file:
-                file.write(text + "\n")
-        except OSError as error:
-            print(f"pytest-accel: cannot append to the step summary {summary}: {error}", file=sys.stderr)
-    machines = len({system.machine for system in merged.systems})
-    print(f"{len(sources)} report(s), {len(merged.systems)} systems on {machines} machine(s); speed-ups over "
-          f"{merged.reference}")
-    for note in merged.apart:
-        print(f"kept apart: {note}")
-    print(f"written: {out / 'fleet.html'}, {out / 'fleet.md'}, {out / 'fleet.json'}")
     return 0
 
 

@@ -21,8 +21,6 @@ import statistics
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from scipy import stats as scipy_stats
-
 from pytest_accel.metrics import KINDS
 from pytest_accel.paired import holm
 
@@ -118,6 +116,8 @@ def peer_check(values: Iterable[PeerValue], alpha: float = DEFAULT_PEER_ALPHA,
 def _prediction_p(own: float, peers: Sequence[float], spread: float) -> float:
     """One-sided p of ``own`` being as far above the peers as it is, were it one more draw of theirs: Student's t
     of a new observation against the peers' mean, ``len(peers) - 1`` degrees of freedom."""
+    from scipy import stats as scipy_stats  # here: importing the plugin must not import scipy
+
     mean = statistics.fmean(peers)
     if spread == 0:
         return 0.0 if own > mean else 1.0

@@ -75,9 +75,12 @@ def _matrix_commands(workflow: dict[str, Any], job: str) -> list[str]:
     include = workflow["jobs"][job]["strategy"]["matrix"]["include"]
     commands = []
     for entry in include:
+        def value(match: re.Match[str], entry: dict[str, Any] = entry) -> str:
+            return str(entry[match.group(1)])
+
         for step in workflow["jobs"][job]["steps"]:
             if "run" in step:
-                commands.append(re.sub(r"\$\{\{\s*matrix\.(\w+)\s*\}\}", lambda m: str(entry[m.group(1)]), step["run"]))
+                commands.append(re.sub(r"\$\{\{\s*matrix\.(\w+)\s*\}\}", value, step["run"]))
     return commands
 
 

@@ -84,9 +84,10 @@ def test_model(accel, spin, dtype):
 def _run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, machine: str, device: str,
          name: str) -> Path:
     monkeypatch.setenv("PYTEST_ACCEL_MACHINE", machine)
-    report = pytester.path / "reports" / f"{name}.json"
+    report = pytester.path / "reports" / name / f"{name}.json"
     result = pytester.runpytest(f"--device={device}", "--accel-profile=quick", "-p", "no:benchmark",
-                                f"--accel-report={report}", "-p", "no:randomly")
+                                f"--accel-report={report}", "-p", "no:randomly",
+                                f"--accel-scorecard={report.parent}")
     result.assert_outcomes(passed=1)
     return report
 
@@ -124,6 +125,7 @@ def test_three_device_keys_side_by_side_with_speedups_over_the_chosen_reference(
     assert {v["value"] for v in accuracy["values"].values()} == {0.834}
     assert all("speedup" not in v for v in accuracy["values"].values())  # accuracy is no speed
     assert fleet["kept_apart"] == []
+    assert fleet["systems"][0]["scorecard"] is None  # the reports alone: no scorecards named
     markdown = (out / "fleet.md").read_text()
     assert "| fleet::test_model-fp32 | toy.model.latency |" in markdown
     assert "(1.00x)" in markdown and "(0.50x)" in markdown
@@ -167,6 +169,11 @@ def test_a_folder_lists_what_is_not_a_report_and_the_same_device_twice_stays_two
                                                             "runner-gpu/beta", "runner-npu/gamma"]
     assert any("notes.json" in note for note in fleet["skipped"])
     assert again.exists()
+    # each run's scorecard, found beside its report, on its system
+    cards = {s["label"]: s["scorecard"] for s in fleet["systems"]}
+    assert cards["runner-gpu/beta"] == {"passed": 1, "failed": 0, "xfailed": 0, "xpassed": 0, "unsupported": 0,
+                                        "skipped": 0}
+    assert "| 1 passed, 0 failed |" in (out / "fleet.md").read_text()
 
 
 def test_bad_input_is_one_line(pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,6 +4,7 @@ others."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
@@ -56,9 +57,9 @@ def test_timed_rounds_of_runs_in_turns_never_overlap_and_alternate(tmp_path: Pat
     assert [f.status for f in finished] == [0, 0], [(tmp_path / f"{n}.log").read_text() for n in "ab"]
     rounds = sorted([(*w, "a") for w in _windows(tmp_path, "a")] + [(*w, "b") for w in _windows(tmp_path, "b")])
     assert len(rounds) >= 40
-    overlaps = [(x, y) for x, y in zip(rounds, rounds[1:]) if y[0] < x[1]]
+    overlaps = [(x, y) for x, y in itertools.pairwise(rounds) if y[0] < x[1]]
     assert not overlaps
-    switches = sum(1 for x, y in zip(rounds, rounds[1:]) if x[2] != y[2])
+    switches = sum(1 for x, y in itertools.pairwise(rounds) if x[2] != y[2])
     # about a second of rounds each, in slices of SLICE_SECONDS: several handovers, not one run then the other
     assert switches >= 4
     assert all(f.turns >= 2 for f in finished)
@@ -135,9 +136,12 @@ def test_a_process_the_run_starts_does_not_take_its_turns() -> None:
 
 def test_huge_pages_add_to_the_glibc_tunables_a_user_set() -> None:
     mode = RunMode()
-    assert mode.env({}) == {"THP_MEM_ALLOC_ENABLE": "1", "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
+    assert mode.env({}) == {"THP_MEM_ALLOC_ENABLE": "1", "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1",
+                            "OMP_WAIT_POLICY": "PASSIVE"}
+    assert "OMP_WAIT_POLICY" not in mode.env({"OMP_WAIT_POLICY": "ACTIVE"})  # the user's own value stays
+    assert "OMP_WAIT_POLICY" not in RunMode(in_turns=False).env({})
     assert mode.env({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"})["GLIBC_TUNABLES"] == \
         "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"
     assert mode.env({"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"})["GLIBC_TUNABLES"] == "glibc.malloc.hugetlb=0"
-    assert RunMode(huge_pages=False).env({}) == {}
+    assert RunMode(huge_pages=False).env({}) == {"OMP_WAIT_POLICY": "PASSIVE"}
     assert "one run after the other" in RunMode(in_turns=False).describe()

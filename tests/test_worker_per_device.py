@@ -3,6 +3,7 @@ device's tests run on one worker, the devices at the same time, and no two timed
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 #: four devices of one kind; each timed round sleeps (a device busy, the host idle) and writes its window
 SLOTS_CONFTEST = """
+import itertools
 import json
 import os
 import time
@@ -89,7 +91,7 @@ def test_each_device_on_its_own_worker_in_parallel_never_overlapping_itself(
     for spec in devices:
         rounds = sorted((start, end, pid) for device, pid, start, end in per_device if device == spec)
         assert len({pid for *_, pid in rounds}) == 1, f"{spec} was timed by more than one worker"
-        assert all(later[0] >= earlier[1] for earlier, later in zip(rounds, rounds[1:])), f"{spec} overlapped"
+        assert all(later[0] >= earlier[1] for earlier, later in itertools.pairwise(rounds)), f"{spec} overlapped"
     assert len({pid for _, pid, _, _ in per_device}) == 4  # one worker each
     # the devices ran at the same time: the wall time of the timed rounds falls with the number of devices
     assert _span(per_device) < 0.6 * _span(one_process)

@@ -88,6 +88,8 @@ def one_run(folder: Path, devices: int, slow: str | None, slowdown: float, worke
     report.unlink(missing_ok=True)
     env = {**os.environ, "CPUFAKE_COUNT": str(devices), "CPUFAKE_SIZE": str(size), "CPUFAKE_SLOWDOWN": str(slowdown),
            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+           # as pytest-accel ab runs its processes: no lasting state from where a process's memory landed
+           "THP_MEM_ALLOC_ENABLE": "1", "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1",
            "PYTEST_ADDOPTS": "-p no:randomly -p no:cacheprovider -p no:benchmark"}
     env.pop("CPUFAKE_SLOW", None)
     if slow is not None:
@@ -139,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     spreads.sort()
     result = {"devices": args.devices, "runs": args.runs, "workers": args.workers, "size": args.size,
               "seconds": round(time.perf_counter() - started), "median_peer_spread": spreads[len(spreads) // 2],
-              "no_slowdown": {"runs": tallies["0"]["runs"], "none_flagged": tallies["0"]["quiet"] / tallies["0"]["runs"]},
+              "no_slowdown": {"runs": tallies["0"]["runs"],
+                              "none_flagged": tallies["0"]["quiet"] / tallies["0"]["runs"]},
               **{f"slowdown {name}": {"runs": t["runs"], "caught": t["caught"] / t["runs"],
                                       "another_device_flagged": t["others_flagged"] / t["runs"]}
                  for name, t in tallies.items() if name != "0"}}

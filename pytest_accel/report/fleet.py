@@ -16,7 +16,9 @@ compared.
 
 from __future__ import annotations
 
+import argparse
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -49,6 +51,8 @@ class System:
     info: Mapping[str, Any]
     host: Mapping[str, Any]
     software: Mapping[str, Any]
+    #: the run's conformance scorecard of this device, where one was found beside its report
+    scorecard: Mapping[str, Any] | None = None
 
 
 @dataclass
@@ -63,9 +67,30 @@ class Fleet:
     skipped: list[str] = field(default_factory=list)
 
 
+SCORECARD_SCHEMA = "pytest-accel/scorecard"
+
+
+def _scorecard(path: Path) -> dict[str, Any] | None:
+    """A conformance scorecard (``--accel-scorecard``) with the fields the fleet shows, else None."""
+    from pytest_accel.jsonfile import JsonFileError, read_json_file
+
+    try:
+        document = read_json_file(path)
+    except (JsonFileError, FileNotFoundError):
+        return None
+    if not isinstance(document, dict) or document.get("schema") != SCORECARD_SCHEMA:
+        return None
+    device, totals = document.get("device"), document.get("totals")
+    if not isinstance(device, dict) or not isinstance(totals, dict) \
+            or not all(isinstance(totals.get(k), int) for k in ("passed", "failed")):
+        return None
+    return document
+
+
 def report_files(paths: Sequence[Path]) -> tuple[list[tuple[Path, dict[str, Any]]], list[str]]:
     """Every report named, and every report under a folder named (recursively, ``*.json``); FleetError for a named
-    file that is not a report or a folder with none. The other files of a folder are listed, not read as reports."""
+    file that is not a report or a folder with none. The other files of a folder are listed, not read as reports;
+    scorecards among them are read by :func:`scorecard_files`."""
     found: list[tuple[Path, dict[str, Any]]] = []
     skipped: list[str] = []
     for path in paths:
@@ -76,7 +101,8 @@ def report_files(paths: Sequence[Path]) -> tuple[list[tuple[Path, dict[str, Any]
                 try:
                     found.append((candidate, load_report(candidate)))
                 except ReportError as error:
-                    skipped.append(str(error))
+                    if _scorecard(candidate) is None:
+                        skipped.append(str(error))
             if len(found) == before:
                 raise FleetError(f"{path}: no pytest-accel report in this folder ({len(inside)} JSON file(s) read)")
         else:
@@ -89,6 +115,13 @@ def report_files(paths: Sequence[Path]) -> tuple[list[tuple[Path, dict[str, Any]
     return found, skipped
 
 
+def scorecard_files(paths: Sequence[Path]) -> list[tuple[Path, dict[str, Any]]]:
+    """The scorecards under the folders named, each beside the report of its run."""
+    return [(candidate, card) for path in paths if path.is_dir()
+            for candidate in sorted(p for p in path.rglob("*.json") if p.is_file())
+            if (card := _scorecard(candidate)) is not None]
+
+
 def machine_name(document: Mapping[str, Any], path: Path) -> str:
     host = as_mapping(document.get("host"))
     name = host.get("machine") or host.get("name")
@@ -98,7 +131,7 @@ def machine_name(document: Mapping[str, Any], path: Path) -> str:
 
 
 def build_fleet(sources: Sequence[tuple[Path, Mapping[str, Any]]], reference: str | None = None,
-                skipped: Sequence[str] = ()) -> Fleet:
+                skipped: Sequence[str] = (), scorecards: Sequence[tuple[Path, Mapping[str, Any]]] = ()) -> Fleet:
     """Merge the reports; ``reference``: the system speed-ups are over (its label, device spec or device key, when
     that names one system), else the first system."""
     systems: list[System] = []
@@ -128,12 +161,42 @@ def build_fleet(sources: Sequence[tuple[Path, Mapping[str, Any]]], reference: st
             if isinstance(finding, dict) and str(finding.get("device")) in labels:
                 peers.append({**finding, "device": labels[str(finding["device"])]})
     apart = _keep_apart(results)
+    systems, unmatched = _attach_scorecards(systems, scorecards)
     chosen = _reference(systems, reference)
     order = [chosen, *(s.label for s in systems if s.label != chosen)] if chosen else [s.label for s in systems]
     merged = {"schema": FLEET_SCHEMA, "schema_version": FLEET_SCHEMA_VERSION,
               "options": {"devices": order}, "devices": devices, "results": results, "peers": peers,
               "reports": [str(path) for path, _ in sources]}
-    return Fleet(systems, merged, chosen, apart, list(skipped))
+    return Fleet(systems, merged, chosen, apart, [*skipped, *unmatched])
+
+
+def _attach_scorecards(systems: list[System], scorecards: Sequence[tuple[Path, Mapping[str, Any]]]
+                       ) -> tuple[list[System], list[str]]:
+    """Each scorecard on the system of its device (spec and key) whose report lies nearest (the same folder, else
+    the only such system); the others listed."""
+    from dataclasses import replace
+
+    unmatched = []
+    by_label = {system.label: system for system in systems}
+    for path, card in scorecards:
+        device = card["device"]
+        same = [s for s in systems if s.spec == device.get("spec") and s.key == device.get("key")]
+        near = [s for s in same if s.report.parent == path.parent] or (same if len(same) == 1 else [])
+        if len(near) != 1:
+            unmatched.append(f"{path}: a scorecard of {device.get('spec')} ({device.get('key')}) that matches "
+                             f"{len(near) or len(same)} of the reports' devices")
+            continue
+        by_label[near[0].label] = replace(by_label[near[0].label], scorecard=card)
+    return [by_label[system.label] for system in systems], unmatched
+
+
+def scorecard_text(card: Mapping[str, Any] | None) -> str:
+    if card is None:
+        return "-"
+    totals = card["totals"]
+    shown = [f"{totals[k]} {k}" for k in ("passed", "failed", "unsupported", "xfailed", "skipped")
+             if isinstance(totals.get(k), int) and (totals[k] or k in ("passed", "failed"))]
+    return ", ".join(shown)
 
 
 def _reference(systems: Sequence[System], wanted: str | None) -> str | None:
@@ -235,7 +298,7 @@ def _cell(row: FleetRow, label: str) -> str:
 
 
 def _machines(fleet: Fleet) -> tuple[list[str], list[list[str]]]:
-    header = ["system", "machine", "device", "key", "host", "software", "report"]
+    header = ["system", "machine", "device", "key", "host", "software", "scorecard", "report"]
     rows = []
     for system in fleet.systems:
         info = system.info
@@ -248,7 +311,8 @@ def _machines(fleet: Fleet) -> tuple[list[str], list[list[str]]]:
         software = ", ".join([f"pytest-accel {system.suite_version}",
                               *(f"{k} {v}" for k, v in runtime.items())])
         rows.append([system.label + (" (reference)" if system.label == fleet.reference else ""), system.machine,
-                     device, system.key, host_text, software, str(system.report)])
+                     device, system.key, host_text, software, scorecard_text(system.scorecard),
+                     str(system.report)])
     return header, rows
 
 
@@ -258,7 +322,9 @@ def to_dict(fleet: Fleet) -> dict[str, Any]:
         "reference": fleet.reference,
         "systems": [{"label": s.label, "machine": s.machine, "spec": s.spec, "key": s.key, "report": str(s.report),
                      "suite_version": s.suite_version, "device": dict(s.info), "host": dict(s.host),
-                     "software": dict(s.software)} for s in fleet.systems],
+                     "software": dict(s.software),
+                     "scorecard": dict(s.scorecard["totals"]) if s.scorecard is not None else None}
+                    for s in fleet.systems],
         "rows": [{"suite": r.suite, "test": r.test, "metric": r.metric, "kind": r.kind, "unit": r.unit,
                   "direction": r.direction,
                   "values": {label: {"value": value, "verdict": verdict,
@@ -322,3 +388,41 @@ def html_page(fleet: Fleet) -> str:
 
     title = f"pytest-accel fleet: {len(fleet.systems)} systems on {len({s.machine for s in fleet.systems})} machine(s)"
     return render(fleet.merged, lead=lead_sections(fleet), heading=title)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Many reports (or folders of them) merged: fleet.json, fleet.md and fleet.html under the --out folder."""
+    from pytest_accel.baselines import atomic_write_json, atomic_write_text
+    from pytest_accel.report.markdown import step_summary_path
+
+    out = Path(args.out or "fleet")
+    if out.exists() and not out.is_dir():
+        print(f"pytest-accel: report -o {out}: several reports make a folder of documents (fleet.html, fleet.md, "
+              "fleet.json); give a folder", file=sys.stderr)
+        return 2
+    try:
+        paths = [Path(name) for name in args.report]
+        sources, skipped = report_files(paths)
+        merged = build_fleet(sources, args.reference, skipped, scorecard_files(paths))
+    except FleetError as error:
+        print(f"pytest-accel: report: {error}", file=sys.stderr)
+        return 2
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "fleet.json", to_dict(merged))
+    text = markdown(merged)
+    atomic_write_text(out / "fleet.md", text)
+    atomic_write_text(out / "fleet.html", html_page(merged))
+    summary = step_summary_path()
+    if summary is not None:
+        try:
+            with summary.open("a", encoding="utf-8") as file:
+                file.write(text + "\n")
+        except OSError as error:
+            print(f"pytest-accel: cannot append to the step summary {summary}: {error}", file=sys.stderr)
+    machines = len({system.machine for system in merged.systems})
+    print(f"{len(sources)} report(s), {len(merged.systems)} systems on {machines} machine(s); speed-ups over "
+          f"{merged.reference}")
+    for note in merged.apart:
+        print(f"kept apart: {note}")
+    print(f"written: {out / 'fleet.html'}, {out / 'fleet.md'}, {out / 'fleet.json'}")
+    return 0
