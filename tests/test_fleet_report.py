@@ -140,18 +140,18 @@ def test_another_suite_version_or_other_inputs_are_kept_apart_and_said_so(
     older = json.loads(three_machines[2].read_text())
     older["pytest_accel"] = "0.0.9"
     three_machines[2].write_text(json.dumps(older))
-    other_dtype = json.loads(three_machines[1].read_text())
-    for result in other_dtype["results"]:
-        result["test"], result["params"] = "test_model-bf16", "bf16"
-    three_machines[1].write_text(json.dumps(other_dtype))
+    other_input = json.loads(three_machines[1].read_text())
+    for result in other_input["results"]:  # another model on the same dtype, as a run with --yolo-model names it
+        result["test"] = "test_model-fp32@mymodel-3f2a_data-1c9e_640"
+    three_machines[1].write_text(json.dumps(other_input))
     out = pytester.path / "fleet"
     assert main(["report", str(pytester.path / "reports"), "-o", str(out)]) == 0
     fleet = _fleet(out)
     tests = {row["test"] for row in fleet["rows"]}
     assert tests == {"test_model-fp32 (pytest-accel 0.1.0)", "test_model-fp32 (pytest-accel 0.0.9)",
-                     "test_model-bf16"}
+                     "test_model-fp32@mymodel-3f2a_data-1c9e_640"}
     assert any("ran under pytest-accel 0.0.9, 0.1.0" in note for note in fleet["kept_apart"])
-    assert any("fleet::test_model ran with different parameters or inputs" in note for note in fleet["kept_apart"])
+    assert any("fleet::test_model (fp32) ran on different inputs" in note for note in fleet["kept_apart"])
     latency = [r for r in fleet["rows"] if r["metric"] == "toy.model.latency"]
     assert all(len(row["values"]) == 1 for row in latency)  # nothing compared across what differs
     assert "Kept apart" in (out / "fleet.md").read_text()

@@ -229,15 +229,17 @@ def _keep_apart(results: list[dict[str, Any]]) -> list[str]:
     for result in results:
         if len(versions[(result["suite"], result["test"])]) > 1:
             result["test"] = f"{result['test']} (pytest-accel {result['suite_version']})"
-    variants: dict[tuple[str, str], dict[str, set[str]]] = {}
-    for result in results:
+    variants: dict[tuple[str, str, str], dict[str, set[str]]] = {}
+    for result in results:  # the same function and parameters (dtype) on other inputs: ``test@<variant>``
         function = str(result["function"]) if isinstance(result.get("function"), str) else str(result["test"])
-        variants.setdefault((result["suite"], function), {}).setdefault(result["test"], set()).add(result["device"])
-    for (suite, function), tests in sorted(variants.items()):
+        params = str(result["params"]) if isinstance(result.get("params"), str) else ""
+        key = (result["suite"], function, params)
+        variants.setdefault(key, {}).setdefault(result["test"], set()).add(result["device"])
+    for (suite, function, params), tests in sorted(variants.items()):
         if len(tests) > 1:
             shown = "; ".join(f"{test} on {', '.join(sorted(on))}" for test, on in sorted(tests.items()))
-            notes.append(f"{suite}::{function} ran with different parameters or inputs (dtype, model, data set, "
-                         f"image size), compared only where they match: {shown}")
+            notes.append(f"{suite}::{function}{f' ({params})' if params else ''} ran on different inputs (model, "
+                         f"data set or image size) or suite versions, compared only where they match: {shown}")
     return notes
 
 
