@@ -82,7 +82,7 @@ def add_command(commands: Any) -> None:
 def run_command(args: argparse.Namespace) -> int:
     from pytest_accel.baselines import atomic_write_json, atomic_write_text
     from pytest_accel.report import ab_report
-    from pytest_accel.report.markdown import step_summary_path
+    from pytest_accel.report.markdown import post_to_step_summary
 
     pytest_args = list(args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args)
     try:
@@ -123,13 +123,7 @@ def run_command(args: argparse.Namespace) -> int:
     atomic_write_json(out / "ab.json", ab_report.to_dict(comparison))
     atomic_write_text(out / "ab.md", ab_report.markdown(comparison))
     atomic_write_text(out / "ab.html", ab_report.html_page(comparison))
-    summary = step_summary_path()
-    if summary is not None:
-        try:
-            with summary.open("a", encoding="utf-8") as file:
-                file.write(ab_report.markdown(comparison) + "\n")
-        except OSError as error:
-            print(f"pytest-accel ab: cannot append to the step summary {summary}: {error}", file=sys.stderr)
+    post_to_step_summary(ab_report.markdown(comparison), "pytest-accel ab")
     print("\n".join(ab_report.terminal_lines(comparison)))
     print(f"written: {out / 'ab.json'}, {out / 'ab.md'}, {out / 'ab.html'}")
     return comparison.exit_code
@@ -180,7 +174,7 @@ def run_power_command(args: argparse.Namespace) -> int:
     from pytest_accel import ab_power
     from pytest_accel.ab import run_schedule
     from pytest_accel.baselines import atomic_write_json, atomic_write_text
-    from pytest_accel.report.markdown import step_summary_path
+    from pytest_accel.report.markdown import post_to_step_summary
 
     pytest_args = list(args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args)
     out = Path(args.out)
@@ -222,13 +216,7 @@ def run_power_command(args: argparse.Namespace) -> int:
     atomic_write_json(out / "ab-power.json", ab_power.to_dict(check))
     table = ab_power.markdown(check)
     atomic_write_text(out / "ab-power.md", table)
-    summary = step_summary_path()
-    if summary is not None:
-        try:
-            with summary.open("a", encoding="utf-8") as file:
-                file.write(table + "\n")
-        except OSError as error:
-            print(f"pytest-accel ab-power: cannot append to the step summary {summary}: {error}", file=sys.stderr)
+    post_to_step_summary(table, "pytest-accel ab-power")
     print(table)
     print(f"written: {out / 'ab-power.json'}, {out / 'ab-power.md'}")
     return 0

@@ -122,3 +122,16 @@ def test_without_the_variable_nothing_is_written(project: pytest.Pytester, monke
     result = project.runpytest("--device=cpu", "-k", "test_toy")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert not [path for path in Path(project.path).rglob("*.md") if ".pytest_cache" not in path.parts]
+
+
+def test_a_console_command_posts_its_markdown_or_says_in_one_line_why_not(
+        tmp_path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    from pytest_accel.report.markdown import STEP_SUMMARY_ENV, post_to_step_summary
+
+    page = tmp_path / "summary.md"
+    monkeypatch.setenv(STEP_SUMMARY_ENV, str(page))
+    post_to_step_summary("## table", "pytest-accel ab")
+    assert page.read_text() == "## table\n"
+    monkeypatch.setenv(STEP_SUMMARY_ENV, str(tmp_path))  # a folder: cannot be appended to
+    post_to_step_summary("## table", "pytest-accel ab")
+    assert capsys.readouterr().err.startswith(f"pytest-accel ab: cannot append to the step summary {tmp_path}: ")

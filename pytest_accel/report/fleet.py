@@ -395,7 +395,7 @@ def html_page(fleet: Fleet) -> str:
 def run_command(args: argparse.Namespace) -> int:
     """Many reports (or folders of them) merged: fleet.json, fleet.md and fleet.html under the --out folder."""
     from pytest_accel.baselines import atomic_write_json, atomic_write_text
-    from pytest_accel.report.markdown import step_summary_path
+    from pytest_accel.report.markdown import post_to_step_summary
 
     out = Path(args.out or "fleet")
     if out.exists() and not out.is_dir():
@@ -414,13 +414,7 @@ def run_command(args: argparse.Namespace) -> int:
     text = markdown(merged)
     atomic_write_text(out / "fleet.md", text)
     atomic_write_text(out / "fleet.html", html_page(merged))
-    summary = step_summary_path()
-    if summary is not None:
-        try:
-            with summary.open("a", encoding="utf-8") as file:
-                file.write(text + "\n")
-        except OSError as error:
-            print(f"pytest-accel: cannot append to the step summary {summary}: {error}", file=sys.stderr)
+    post_to_step_summary(text, "pytest-accel")
     machines = len({system.machine for system in merged.systems})
     print(f"{len(sources)} report(s), {len(merged.systems)} systems on {machines} machine(s); speed-ups over "
           f"{merged.reference}")

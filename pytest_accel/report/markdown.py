@@ -11,6 +11,7 @@ The ordering, marks and speed-ups are the terminal summary's own (:mod:`pytest_a
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping
@@ -178,6 +179,19 @@ def append_step_summary(path: Path, summary: MarkdownSummary) -> str | None:
     except OSError as error:
         return f"{type(error).__name__}: {error.strerror or error}"
     return None
+
+
+def post_to_step_summary(text: str, command: str) -> None:
+    """A console command's Markdown appended to the CI step summary, where there is one; a line on stderr naming
+    ``command`` where it cannot be written."""
+    summary = step_summary_path()
+    if summary is None:
+        return
+    try:
+        with summary.open("a", encoding="utf-8") as file:
+            file.write(text + "\n")
+    except OSError as error:
+        print(f"{command}: cannot append to the step summary {summary}: {error}", file=sys.stderr)
 
 
 def step_summary_path(environ: Mapping[str, str] = os.environ) -> Path | None:
