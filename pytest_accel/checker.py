@@ -15,6 +15,8 @@ from typing import Any, Callable, Mapping
 import pytest
 
 from pytest_accel.baselines import BaselineError, atomic_write_json, baseline_path, json_safe
+from pytest_accel.datasheet.measured import value_metrics
+from pytest_accel.datasheet.peaks import DevicePeak
 from pytest_accel.devices import Device
 from pytest_accel.errors import OptionError
 from pytest_accel.executors import TestExecutors
@@ -89,6 +91,16 @@ class AccelChecker:
         """The manifest that speaks for this test's device (its backend's own, or one given by option or ini), for
         what a suite holds a device to beyond tolerances (``min_delegation``); None without one."""
         return self.session.manifest_for(self.device)
+
+    @property
+    def peak(self) -> DevicePeak:
+        """What this test's device's datasheet promises (or the host CPU's estimate, or none and why)."""
+        return self.session.peak_for(self.device)
+
+    def value_metrics(self, name: str, items_per_s: float) -> list[Metric]:
+        """Work per joule (TDP estimate, where no meter) and per dollar of a throughput: reported, never gated."""
+        return value_metrics(name, items_per_s, self.peak, hourly_price_usd=self.session.options.hourly_price_usd,
+                             has_energy_meter=self.device.energy_meter() is not None)
 
     def measure_latency(self, name: str, fn: Callable[[], object], *, batch_size: int = 1) -> LatencyMeasurement:
         """Time ``fn`` (one inference/step on this device) per the profile; see :func:`timing.measure_latency`."""

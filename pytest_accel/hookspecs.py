@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pytest_accel.devices import BackendRegistry, Device
 
 
@@ -87,6 +89,22 @@ def pytest_accel_update_device_info(config: pytest.Config, device: Device, facts
                 if firmware.is_file():
                     facts["firmware"] = firmware.read_text().strip()
     """
+
+
+@pytest.hookspec
+def pytest_accel_datasheet_files(config: pytest.Config) -> list[str | Path]:
+    """Datasheet files (the shipped table's schema, docs/datasheet.md) to lay over the shipped table, after those
+    given with ``--accel-datasheet``: a vendor's plugin brings the entries of its chips, a lab its price list.
+    Every implementation's files are read; an entry with an id already loaded replaces it.
+
+    Example ``conftest.py``::
+
+        from pathlib import Path
+
+        def pytest_accel_datasheet_files(config):
+            return [Path(__file__).with_name("our-chips.toml")]
+    """
+    return []
 
 
 @pytest.hookspec

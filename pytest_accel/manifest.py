@@ -25,6 +25,9 @@ filters and its minimum-node-cases floor. It comes from ``--accel-manifest PATH`
     [tolerances]
     "detection.map50_95" = 0.02   # a metric name, or a kind (latency = 0.2)
 
+    [floors]                      # shares of the datasheet's peak (suites/test_ceilings.py), shown in the scorecard
+    "ceiling.matmul.bf16.share_of_peak" = 0.6
+
 Expected failures run and are reported as xfail; unsupported tests are skipped with the manifest's reason.
 """
 
@@ -45,7 +48,7 @@ from pytest_accel.tolerances import check_tolerance_key, check_tolerance_range, 
 
 ManifestError = pytest.UsageError
 
-_TOP_KEYS = {"manifest", "expected_failures", "unsupported", "tolerances"}
+_TOP_KEYS = {"manifest", "expected_failures", "unsupported", "tolerances", "floors"}
 _HEADER_KEYS = {"backend", "devices", "strict", "min_tests", "min_delegation"}
 _ENTRY_KEYS = {"test", "dtype", "devices", "reason"}
 #: how a test the manifest does not support is skipped (the scorecard counts such skips as "unsupported")
@@ -205,6 +208,25 @@ def _tolerances(path: Path, value: Any) -> dict[str, float]:
     return result
 
 
+def _floors(path: Path, value: Any) -> dict[str, float]:
+    """``[floors]``: shares of the datasheet's peak a device must reach, per share-of-peak metric (or ``share``
+    for all of them): the bound those metrics are judged against."""
+    if not isinstance(value, dict):
+        raise ManifestError(f"manifest {path}: [floors] must be a table of share-of-peak metric = share, e.g. "
+                            '"ceiling.matmul.bf16.share_of_peak" = 0.6')
+    result = {}
+    for key, raw in value.items():
+        name = _shown(key)
+        if not (name == "share" or name.endswith(".share_of_peak")):
+            raise ManifestError(f"manifest {path} [floors]: {name!r} is not a share-of-peak metric (a name ending in "
+                                ".share_of_peak, or share for all of them)")
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not 0 < raw < 1:
+            raise ManifestError(f"manifest {path} [floors]: {name}={raw!r}: expected a share of the peak above 0 and "
+                                "below 1 (0.6: 60%)")
+        result[name] = float(raw)
+    return result
+
+
 def load_manifest(path: Path) -> Manifest:
     """The manifest at ``path``, validated; a bad one is one line naming the file, the entry and what is allowed."""
     if not path.is_file():
@@ -240,7 +262,7 @@ def load_manifest(path: Path) -> Manifest:
         min_delegation=float(min_delegation) if min_delegation is not None else None,
         expected_failures=_entries(path, "expected_failures", document.get("expected_failures", [])),
         unsupported=_entries(path, "unsupported", document.get("unsupported", [])),
-        tolerances=_tolerances(path, document.get("tolerances", {})),
+        tolerances=_tolerances(path, document.get("tolerances", {})) | _floors(path, document.get("floors", {})),
     )
 
 

@@ -77,6 +77,10 @@ KINDS: dict[str, MetricKind] = {
         # speed: energy per inference is compared between devices as it is, not as a speed-up
         MetricKind("energy", "relative", 0.10, False, False, "energy per inference from a device's energy meter; "
                    "relative growth", section="energy", disturbed_by_load=True),
+        # a share of the datasheet's (or the host estimate's) peak: judged only against a floor the user or a
+        # vendor's manifest sets ("bf16 matmul at least 0.6 of peak"); without one, reported
+        MetricKind("share", "bound", None, False, False, "share of the device's peak; a floor from a manifest or "
+                   "--accel-tolerance", label="share of peak", tolerance_below=1.0, section="ceiling"),
         MetricKind(INFO_KIND, "none", None, False, False, "recorded and reported, never checked"),
     )
 }
@@ -89,7 +93,7 @@ DEFAULT_TOLERANCES: dict[str, float] = {
 
 
 #: the report sections a metric can be listed in (:attr:`Metric.report_sections`), in the scorecard's order
-SECTIONS = ("accuracy", "parity", "precision", "speed", "energy")
+SECTIONS = ("accuracy", "parity", "precision", "speed", "energy", "ceiling")
 
 #: kinds measured from one set of timed rounds: ``<measurement>.latency`` and ``<measurement>.throughput``
 ROUND_KINDS = ("latency", "throughput")

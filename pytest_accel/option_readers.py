@@ -7,6 +7,7 @@ allowed; the plugin reports them as ``pytest.UsageError``.
 
 from __future__ import annotations
 
+import math
 import tempfile
 from pathlib import Path
 from typing import NamedTuple
@@ -37,11 +38,14 @@ from pytest_accel.options import (
     OPT_ALLOW_TF32,
     OPT_BASELINE_DIR,
     OPT_BENCHMARK_TABLE,
+    OPT_CPU_GHZ,
+    OPT_DATASHEET,
     OPT_DETERMINISTIC,
     OPT_DEVICE,
     OPT_FAIL_FASTER_CONVERGENCE,
     OPT_FAIL_INCONCLUSIVE,
     OPT_GATE,
+    OPT_HOURLY_PRICE,
     OPT_HTML,
     OPT_INJECT_SLOWDOWN,
     OPT_LATENCY_BASIS,
@@ -141,7 +145,24 @@ def read_options(config: pytest.Config) -> AccelOptions:
         scorecard_dir=_read_scorecard_dir(config),
         manifest_paths=_read_manifest_paths(config, ini_dir),
         peer_tolerance=_read_peer_tolerance(getoption(OPT_PEER_TOLERANCE)),
+        datasheet_paths=tuple(_given_path(config, text) for text in getoption(OPT_DATASHEET) or []),
+        hourly_price_usd=_read_positive(OPT_HOURLY_PRICE, getoption(OPT_HOURLY_PRICE), "US dollars per hour",
+                                        upper=1e6),
+        cpu_ghz=_read_positive(OPT_CPU_GHZ, getoption(OPT_CPU_GHZ), "GHz", upper=10.0),
     )
+
+
+def _read_positive(option: str, text: str | None, unit: str, *, upper: float) -> float | None:
+    """A positive number given on the command line, or None when not given."""
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value <= upper):
+        raise OptionError(f"{option} {text!r}: expected a number of {unit} above 0 and at most {upper:g}")
+    return value
 
 
 def read_device_option(config: pytest.Config) -> str:

@@ -46,6 +46,9 @@ OPT_BENCHMARK_TABLE = "--accel-benchmark-table"
 OPT_SUMMARY = "--accel-summary"
 OPT_SCORECARD = "--accel-scorecard"
 OPT_MANIFEST = "--accel-manifest"
+OPT_DATASHEET = "--accel-datasheet"
+OPT_HOURLY_PRICE = "--accel-hourly-price"
+OPT_CPU_GHZ = "--accel-cpu-ghz"
 
 #: whether this run's ``--device`` is pytest-accel's (set when the initial conftests have registered theirs)
 OWNS_SHORT_DEVICE = pytest.StashKey[bool]()
@@ -128,6 +131,13 @@ class AccelOptions:
     manifest_paths: tuple[Path, ...] = ()
     #: --accel-peer-tolerance: how much worse than its peers a device may be (None: each kind's default tolerance)
     peer_tolerance: float | None = None
+    #: --accel-datasheet: the user's datasheet files, over the shipped table (later entries replace earlier ids)
+    datasheet_paths: tuple[Path, ...] = ()
+    #: --accel-hourly-price: US dollars per device-hour, for the cost per million inferences (None: the datasheet's
+    #: cloud price where it gives one)
+    hourly_price_usd: float | None = None
+    #: --accel-cpu-ghz: the clock the host CPU's peak estimate uses (None: read from the host)
+    cpu_ghz: float | None = None
 
     @property
     def writes_baselines(self) -> bool:
@@ -356,6 +366,28 @@ def add_options(parser: pytest.Parser) -> None:
         help="a backend manifest (TOML, or YAML with PyYAML): expected failures and unsupported tests of its "
         f"devices, tolerance overrides, a coverage floor; repeatable. Default: ini {INI_MANIFESTS}, plus the "
         "manifests installed backends bring.",
+    )
+    group.addoption(
+        OPT_DATASHEET,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a datasheet file of your own (TOML, the schema of the shipped table: docs/datasheet.md): entries "
+        "added to the shipped ones, an entry with a shipped id replacing it; repeatable. Default: the shipped table.",
+    )
+    group.addoption(
+        OPT_HOURLY_PRICE,
+        default=None,
+        metavar="USD",
+        help="what one device costs per hour, in US dollars: the reports add the cost per million inferences. "
+        "Default: the datasheet's public cloud price where it gives one, else no cost.",
+    )
+    group.addoption(
+        OPT_CPU_GHZ,
+        default=None,
+        metavar="GHZ",
+        help="the clock the host CPU's peak estimate uses (e.g. its all-core boost from its datasheet). Default: "
+        "the kernel's maximum clock, else the one in the model name, else the one the kernel reports now.",
     )
     group.addoption(
         OPT_SCORECARD,

@@ -11,6 +11,8 @@ import pytest
 
 from pytest_accel import environment
 from pytest_accel.baselines import BaselineError, BaselineStore, may_be_file_of
+from pytest_accel.datasheet import Datasheet, DatasheetError
+from pytest_accel.datasheet.peaks import DevicePeak, peak_for
 from pytest_accel.devices import BackendRegistry, Device, DeviceSpecError, DeviceUnavailable
 from pytest_accel.devices.resolver import DeviceSettings, resolve_devices
 from pytest_accel.disturbance import HostLoad, probe_time
@@ -106,6 +108,25 @@ class AccelSession:
         self.pruned: list[Path] = []
         #: scorecard files written at the end of the run (--accel-scorecard)
         self.scorecards: list[Path] = []
+        try:
+            self.datasheet = Datasheet.load([*options.datasheet_paths, *self._hooked_datasheets()])
+        except DatasheetError as error:
+            raise pytest.UsageError(f"pytest-accel: {error}") from None
+        self._peaks: dict[str, DevicePeak] = {}
+
+    def _hooked_datasheets(self) -> list[Path]:
+        given = self.config.hook.pytest_accel_datasheet_files(config=self.config)
+        return [Path(path) for paths in given for path in paths]
+
+    def peak_for(self, device: Device) -> DevicePeak:
+        """The device's peak (datasheet entry, host estimate or none), worked out once per device."""
+        if device.spec not in self._peaks:
+            self._peaks[device.spec] = peak_for(device, self.datasheet, cpu_ghz=self.options.cpu_ghz)
+        return self._peaks[device.spec]
+
+    def peaks(self) -> dict[str, DevicePeak]:
+        """The peaks worked out in this run, per device spec."""
+        return dict(self._peaks)
 
     def manifest_for(self, device: Device) -> Manifest | None:
         """The manifest that speaks for ``device``, if any (see :meth:`ManifestPlugin.manifest_for`)."""

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from pytest_accel.datasheet.measured import WorkCount, count_torch, roofline_metric
 from pytest_accel.devices import Device, ExecutionPrecision
 from pytest_accel.energy import measure_energy
 from pytest_accel.errors import WorkloadUnsupported
@@ -268,8 +269,20 @@ def test_first_inference(device: Device, detection_dtype: str, detection_source:
                        summary={"process": "warm", "includes": "model load, preparation, first forward"}))
 
 
-def test_latency_model_only(runner: DetectorRunner, detection_val: ValData, detection_source: DetectorSource,
-                            accel: Any) -> None:
+@pytest.fixture(scope="session")
+def detector_work(detection_source: DetectorSource) -> WorkCount | None:
+    """FLOPs of one batch-1 forward, counted by PyTorch on the CPU module, and its memory traffic estimate; None
+    for an ONNX model (no PyTorch module to count on)."""
+    if detection_source.is_onnx:
+        return None
+    import torch
+
+    image = torch.zeros(1, 3, detection_source.imgsz, detection_source.imgsz)
+    return count_torch(detection_source.torch_module(), [image])
+
+
+def test_latency_model_only(runner: DetectorRunner, device: Device, detection_dtype: str, detection_val: ValData,
+                            detection_source: DetectorSource, detector_work: WorkCount | None, accel: Any) -> None:
     """Input already on the device, output left there and synchronised. The last timed round's output must be the
     one the same input gives outside the timing (MLPerf's TEST01 idea: fast because wrong under load fails)."""
     prepared = runner.to_device(golden_inputs(detection_val.samples, detection_source.imgsz, 1).tensor)
@@ -281,7 +294,11 @@ def test_latency_model_only(runner: DetectorRunner, detection_val: ValData, dete
 
     measurement = accel.measure_latency(f"{SUITE}.model", forward)
     timed_error = relative_l2(runner.to_host(last[0]), untimed)
-    accel.check(*measurement.metrics(),
+    placed = []
+    if detector_work is not None:  # where the model sits on the device's roofline (FLOPs counted by PyTorch)
+        precision = "int8" if detection_dtype == "int8" else device.effective_precision(detection_dtype)
+        placed.append(roofline_metric(f"{SUITE}.model", detector_work, measurement.median, accel.peak, precision))
+    accel.check(*measurement.metrics(), *placed,
                 Metric(f"{SUITE}.timed_output_error", timed_error, "", "parity", "lower", limit=TIMED_OUTPUT_LIMIT,
                        summary={"compares": "the last timed round's raw output with the untimed one"}))
 
@@ -330,7 +347,12 @@ def test_throughput(runner: DetectorRunner, device: Device, detection_options: D
         measurement = accel.measure_latency(f"{SUITE}.b{size}", lambda p=prepared: runner.forward(p), batch_size=size)
         metrics.extend(m for m in measurement.metrics()
                        if m.name.endswith((".throughput", ".peak_memory", ".steady_compilations", ".host_fallbacks")))
-    accel.check(*metrics)
+    rates = {m.name: m.value for m in metrics if m.name.endswith(".throughput")}
+    best = max(rates, key=rates.__getitem__)
+    value = accel.value_metrics(f"{SUITE}.offline", rates[best])  # per joule and per dollar, at the best batch
+    for metric in value:
+        metric.summary["measured_at"] = best
+    accel.check(*metrics, *value)
 
 
 def test_energy(runner: DetectorRunner, device: Device, detection_val: ValData, detection_source: DetectorSource,

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from pytest_accel.convergence import ALPHA, judge_convergence
+from pytest_accel.datasheet.measured import count_training_step, roofline_metric
 from pytest_accel.devices import Device
 from pytest_accel.devices.counters import counter_metrics
 from pytest_accel.metrics import Metric
@@ -23,7 +24,7 @@ from pytest_accel.workloads.gesture.reference import (
     identity,
     load_gesture_data,
 )
-from pytest_accel.workloads.gesture.train import Recipe, Trainer, TrainingRun
+from pytest_accel.workloads.gesture.train import Recipe, Trainer, TrainingRun, build_classifier
 
 RECIPE = Recipe()
 CONVERGENCE_SEEDS = (101, 102, 103)  # observed runs; the reference used seeds 0..K-1
@@ -142,7 +143,25 @@ def test_training(trainer: Trainer, device: Device, gesture_data: GestureData,
                               summary={"epochs": run.epochs_to_target, "target_accuracy": RECIPE.target_accuracy}))
     if run.warmup_counters is not None and run.steady_counters is not None:  # a compiling runtime: epoch 1 warms up
         metrics.extend(counter_metrics(f"{SUITE}.training", run.warmup_counters, run.steady_counters))
+    metrics.append(_training_step_on_roofline(trainer, gesture_data, run, device, accel))
     accel.check(*metrics)
+
+
+def _training_step_on_roofline(trainer: Trainer, gesture_data: GestureData, run: TrainingRun, device: Device,
+                               accel: Any) -> Metric:
+    """One full-batch training step's FLOPs (counted by PyTorch on a CPU copy of the model) over the median step
+    time of the run: where training sits on the device's roofline."""
+    import torch
+
+    train = gesture_data.train
+    batch = min(RECIPE.batch_size, len(train.labels))
+    model = build_classifier(len(train.class_names), RECIPE, seed=0)
+    work = count_training_step(model, torch.from_numpy(train.features[:batch]), torch.from_numpy(train.labels[:batch]),
+                               torch.nn.CrossEntropyLoss())
+    steps = RECIPE.steps_per_epoch(len(train.labels))
+    seconds_per_step = float(np.median(run.epoch_seconds)) / steps
+    return roofline_metric(f"{SUITE}.training_step", work, seconds_per_step, accel.peak,
+                           device.effective_precision(trainer.dtype))
 
 
 def _training_summary(run: TrainingRun, gesture_data: GestureData, reference: Reference | None) -> dict[str, Any]:

@@ -333,7 +333,14 @@ def parity_section(ctx: Context) -> Section:
     return section
 
 
-CHART_SECTIONS = (speedup_section, distribution_section, batch_section, curves_section, parity_section)
+def roofline_section(ctx: Context) -> Section:
+    from pytest_accel.report.roofline import roofline_section as make
+
+    return make(ctx)
+
+
+CHART_SECTIONS = (speedup_section, distribution_section, batch_section, curves_section, parity_section,
+                  roofline_section)
 
 
 def charts(report: Mapping[str, Any], base_dir: Path | None = None) -> list[Chart]:

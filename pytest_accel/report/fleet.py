@@ -31,7 +31,7 @@ from pytest_accel.report.facts import speedup_of
 FLEET_SCHEMA = "pytest-accel/fleet"
 FLEET_SCHEMA_VERSION = 1
 #: kinds the fleet table shows (the others stay in the per-system tables of the page)
-TABLE_KINDS = ("accuracy", "parity", "convergence", "latency", "throughput", "startup", "memory", "energy")
+TABLE_KINDS = ("accuracy", "parity", "convergence", "latency", "throughput", "startup", "memory", "energy", "share")
 
 
 class FleetError(Exception):
@@ -138,6 +138,7 @@ def build_fleet(sources: Sequence[tuple[Path, Mapping[str, Any]]], reference: st
     results: list[dict[str, Any]] = []
     peers: list[dict[str, Any]] = []
     devices: dict[str, Any] = {}
+    datasheet: dict[str, Any] = {}
     for path, document in sources:
         machine = machine_name(document, path)
         reported = as_mapping(document.get("devices"))
@@ -154,6 +155,9 @@ def build_fleet(sources: Sequence[tuple[Path, Mapping[str, Any]]], reference: st
                                   str(document.get("pytest_accel") or "?"), info, as_mapping(document.get("host")),
                                   as_mapping(document.get("software"))))
             devices[label] = {**info, "machine": machine, "report": str(path)}
+            peak = as_mapping(document.get("datasheet")).get(spec)
+            if isinstance(peak, dict):
+                datasheet[label] = peak
         for result in document["results"]:
             results.append({**result, "device": labels[str(result["device"])],
                             "suite_version": str(document.get("pytest_accel") or "?")})
@@ -166,6 +170,7 @@ def build_fleet(sources: Sequence[tuple[Path, Mapping[str, Any]]], reference: st
     order = [chosen, *(s.label for s in systems if s.label != chosen)] if chosen else [s.label for s in systems]
     merged = {"schema": FLEET_SCHEMA, "schema_version": FLEET_SCHEMA_VERSION,
               "options": {"devices": order}, "devices": devices, "results": results, "peers": peers,
+              "datasheet": datasheet,
               "reports": [str(path) for path, _ in sources]}
     return Fleet(systems, merged, chosen, apart, [*skipped, *unmatched])
 
@@ -333,6 +338,9 @@ def to_dict(fleet: Fleet) -> dict[str, Any]:
                                      **({"speedup": r.speedups[label]} if label in r.speedups else {})}
                              for label, (value, verdict) in r.values.items()}}
                  for r in table_rows(fleet)],
+        "against_datasheet": [dict(zip(header, row, strict=True)) for header, rows in [_against_datasheet(fleet)]
+                              for row in rows],
+        "peaks": fleet.merged["datasheet"],
         "kept_apart": fleet.apart,
         "skipped": fleet.skipped,
     }
@@ -344,6 +352,60 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]
 
     return ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "---|" * len(header),
             *("| " + " | ".join(cell(c) for c in row) + " |" for row in rows)]
+
+
+def _against_datasheet(fleet: Fleet) -> tuple[list[str], list[list[str]]]:
+    """The buyers' table: per system the datasheet's (or the estimate's) peaks, bandwidth, power and price beside
+    what this fleet measured — the matmul and STREAM ceilings with their shares, where the detector sits on the
+    roofline, its images per joule and per dollar."""
+    from pytest_accel.report.roofline import rooflines
+
+    lines = rooflines(fleet.merged)
+    values: dict[str, dict[str, float]] = {}
+    for result in fleet.merged["results"]:
+        for entry in result["metrics"]:
+            name = str(entry.get("name"))
+            if name.endswith(("_tdp_estimate", "per_s_per_kusd", "usd_per_million", "inferences_per_joule")) and \
+                    isinstance(entry.get("value"), (int, float)):
+                values.setdefault(result["device"], {})[name.rsplit(".", 1)[-1]] = float(entry["value"])
+    header = ["system", "peak from", "peak TFLOPS", "bandwidth GB/s", "TDP W", "price $", "matmul ceiling",
+              "STREAM", "detector on the roofline", "images/J", "images/s per k$", "$ per million"]
+    rows = []
+    for label in fleet.merged["options"]["devices"]:
+        entry = as_mapping(fleet.merged["datasheet"].get(label))
+        line = lines.get(label)
+        if not entry and line is None:
+            continue
+        peaks = as_mapping(entry.get("peak_tflops"))
+        sheet = as_mapping(entry.get("values"))
+        shares = {row["what"]: row for row in (line.shares if line else [])}
+        matmul = ", ".join(f"{dtype} {tflops:.3g} TFLOPS" + (
+            f" ({shares[f'ceiling.matmul.{dtype}']['share']:.0%})" if f"ceiling.matmul.{dtype}" in shares else "")
+            for dtype, tflops in (line.matmul.items() if line else []))
+        stream = ""
+        if line and line.stream:
+            kernel, best = max(line.stream.items(), key=lambda item: item[1])
+            stream = f"{kernel} {best:.3g} GB/s" + (
+                f" ({shares['ceiling.stream']['share']:.0%})" if "ceiling.stream" in shares else "")
+        placed = [p for p in (line.to_dict()["placed"] if line else []) if p["name"].startswith("detection.")]
+        where = "; ".join(f"{p['intensity']:.3g} FLOP/B, {p['tflops']:.3g} TFLOPS, {p['bound']}"
+                          + (f"-bound, {p['share_of_roof']:.0%} of the roof" if "share_of_roof" in p else "")
+                          for p in placed)
+        own = values.get(label, {})
+        per_joule = (f"{own['inferences_per_joule']:.3g} (meter)" if "inferences_per_joule" in own else
+                     f"{own['inferences_per_joule_tdp_estimate']:.3g} (TDP estimate)"
+                     if "inferences_per_joule_tdp_estimate" in own else "-")
+        rows.append([label, str(entry.get("origin") or "none"),
+                     ", ".join(f"{p} {v:.4g}" for p, v in peaks.items() if isinstance(v, (int, float))) or "-",
+                     _number_or_dash(sheet.get("memory_bandwidth_gbs")), _number_or_dash(sheet.get("tdp_w")),
+                     _number_or_dash(sheet.get("list_price_usd")), matmul or "-", stream or "-", where or "-",
+                     per_joule, _number_or_dash(own.get("inferences_per_s_per_kusd")),
+                     _number_or_dash(own.get("usd_per_million"))])
+    return header, rows
+
+
+def _number_or_dash(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "-"
 
 
 def _comparison(fleet: Fleet) -> tuple[list[str], list[list[str]]]:
@@ -362,6 +424,9 @@ def markdown(fleet: Fleet) -> str:
         lines += ["**Kept apart:**", "", *(f"- {note}" for note in fleet.apart), ""]
     header, rows = _comparison(fleet)
     lines += ["### Side by side", "", *_md_table(header, rows), ""]
+    header, rows = _against_datasheet(fleet)
+    if rows:
+        lines += ["### Against the datasheet", "", *_md_table(header, rows), ""]
     if fleet.skipped:
         lines += ["Not read (not reports): " + "; ".join(fleet.skipped), ""]
     return "\n".join(lines)
@@ -382,7 +447,13 @@ def lead_sections(fleet: Fleet) -> list[Section]:
     machines.notes += [f"Kept apart: {note}" for note in fleet.apart]
     machines.notes += [f"Not read: {note}" for note in fleet.skipped]
     side = Section("side-by-side", "Side by side", body=_html_table(*_comparison(fleet)))
-    return [machines, side]
+    header, rows = _against_datasheet(fleet)
+    if not rows:
+        return [machines, side]
+    sheet = Section("datasheet", "Against the datasheet", body=_html_table(header, rows))
+    sheet.notes.append("Peaks, bandwidth, TDP and price are the datasheet's (sources in fleet.json and each "
+                       "scorecard) or, for a host CPU, an estimate from its instruction sets; the rest is measured.")
+    return [machines, side, sheet]
 
 
 def html_page(fleet: Fleet) -> str:

@@ -51,6 +51,7 @@ def build_report(session: AccelSession, exit_status: int, facts: RunFacts) -> di
         "baselines_pruned": [str(path) for path in session.pruned],
         "baselines_unused": [str(path) for path in facts.unused_baselines.files],
         "peers": peer_dicts(facts.peers),
+        "datasheet": {spec: peak.summary() for spec, peak in session.peaks().items()},
     }
 
 

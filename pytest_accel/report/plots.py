@@ -326,3 +326,48 @@ def _dedupe_legend(axes: Axes) -> None:
     handles, labels = axes.get_legend_handles_labels()
     seen = dict(zip(labels, handles, strict=True))
     axes.legend(seen.values(), seen.keys(), loc="best", fontsize=7)
+
+
+# -- roofline ---------------------------------------------------------------------------------------------------
+
+
+def roofline_chart(title: str, peaks: Mapping[str, float], bandwidth_gbs: float | None,
+                   matmul: Mapping[str, float], stream: Mapping[str, float],
+                   points: Sequence[tuple[str, float, float]], device_colour: str) -> str:
+    """Log-log TFLOP/s against FLOPs per byte: the peak roofs (solid, one per precision), the bandwidth slope, the
+    measured ceilings (dotted: matmul per dtype, STREAM as slopes) and the workloads as labelled points."""
+
+    def draw(figure: Figure) -> None:
+        axes = figure.add_subplot()
+        intensities = [p[1] for p in points if p[1] > 0] or [1.0]
+        low = min(0.05, min(intensities) / 4)
+        high = max(1e4, max(intensities) * 4)
+        xs = [low * (high / low) ** (i / 200) for i in range(201)]
+        for index, (precision, peak) in enumerate(sorted(peaks.items(), key=lambda item: item[1])):
+            roof = [min(peak, bandwidth_gbs * 1e-3 * x) if bandwidth_gbs else peak for x in xs]
+            axes.plot(xs, roof, color=colour(index), linewidth=1.5, label=f"peak {precision} {peak:.3g} TFLOP/s")
+        if bandwidth_gbs and not peaks:
+            axes.plot(xs, [bandwidth_gbs * 1e-3 * x for x in xs], color=BASELINE_COLOUR,
+                      label=f"bandwidth {bandwidth_gbs:.4g} GB/s")
+        for dtype, value in matmul.items():
+            axes.axhline(value, color=device_colour, linestyle=":", linewidth=1)
+            axes.annotate(f"matmul {dtype} {value:.3g}", (high, value), ha="right", va="bottom", fontsize=7)
+        for kernel, gbs in stream.items():
+            axes.plot(xs, [gbs * 1e-3 * x for x in xs], color=device_colour, linestyle=":", linewidth=1)
+            axes.annotate(f"STREAM {kernel} {gbs:.3g} GB/s", (low * 2, gbs * 1e-3 * low * 2), fontsize=7,
+                          rotation=0)
+        for name, intensity, tflops in points:
+            axes.plot([intensity], [tflops], marker="o", color=device_colour, linestyle="none")
+            axes.annotate(name, (intensity, tflops), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        values = [*peaks.values(), *matmul.values(), *(p[2] for p in points)]
+        if values:
+            axes.set_ylim(min(values) / 20, max(values) * 3)
+        axes.set_xscale("log")
+        axes.set_yscale("log")
+        axes.set_xlim(low, high)
+        axes.set_xlabel("arithmetic intensity (FLOPs per byte of memory traffic)")
+        axes.set_ylabel("TFLOP/s")
+        axes.set_title(title)
+        axes.legend(loc="lower right")
+
+    return svg(draw, 3.6, f"roofline {title}", PANEL_IN * 2)

@@ -125,7 +125,6 @@ def build_scorecards(session: AccelSession, collector: ScorecardCollector, facts
             for section in metric.report_sections:
                 sections[section].append(_section_row(section, row, verdict, speedups, device.spec,
                                                        SpeedKey(suite, test_name, metric_name)))
-        accuracy, parity, precision, speed, energy = (sections[name] for name in SECTIONS)
         info = device.info
         cards[device.spec] = {
             "schema": SCHEMA,
@@ -139,11 +138,8 @@ def build_scorecards(session: AccelSession, collector: ScorecardCollector, facts
                        for (suite, variant), counts in sorted(groups.items())],
             "tests": [{"suite": o.suite, "test": o.test, "dtype": o.variant or "-", "outcome": o.outcome,
                        "reason": o.reason} for o in outcomes],
-            "accuracy": accuracy,
-            "parity": parity,
-            "precision": precision,
-            "speed": speed,
-            "energy": energy,
+            **sections,
+            "datasheet": session.peak_for(device).summary() if device.spec in session.peaks() else None,
         }
     return cards
 
@@ -171,11 +167,33 @@ def _section_row(section: str, row: dict[str, Any], verdict: Verdict, speedups: 
         row["compute_ops"] = dict(sorted(execution.get("compute_ops", {}).items()))
     elif section == "energy":
         row |= {key: metric.summary.get(key) for key in ("uncertainty", "mean_power_w", "meter", "update_period_s")}
+    elif section == "ceiling":
+        summary = metric.summary
+        row["bound"] = verdict.tolerance if metric.kind == "share" else None
+        row["detail"] = _ceiling_detail(metric.kind, summary)
     elif section == "speed":
         paired = speedups.paired(device, key)
         row["speedup_over"] = speedups.reference if paired else None
         row["speedup"] = speedups.over(device, key) if paired else None
     return row
+
+
+def _ceiling_detail(kind: str, summary: dict[str, Any]) -> str:
+    """What a ceiling row was divided by or measured at, in a few words, with the source."""
+    if kind == "share":
+        text = (f"{_number(summary.get('achieved'))} of {_number(summary.get('peak'))} {summary.get('unit', '')} "
+                f"{summary.get('precision', '')}").strip()
+        estimated = " (estimate)" if summary.get("estimated") else ""
+        return f"{text}; peak: {summary.get('peak_source', '?')}{estimated}"
+    if summary.get("roofline"):
+        where = f"{_number(summary.get('intensity'))} FLOP/B"
+        if "bound" in summary:
+            where += f", {summary['bound']}-bound, {summary['share_of_attainable']:.1%} of the roof there"
+        return where + f"; FLOPs by {summary.get('counted_by', '?')}"
+    for key in ("estimate", "price_source", "tdp_source", "share_of_peak", "stopped"):
+        if summary.get(key):
+            return str(summary[key])
+    return "-"
 
 
 def _number(value: Any, unit: str = "") -> str:
@@ -238,6 +256,17 @@ def markdown(card: dict[str, Any]) -> str:
                           _number(r["uncertainty"], r["unit"]), _number(r["mean_power_w"], "W"),
                           f"{r['meter']}, period {_number(r['update_period_s'], 's')}" if r["meter"] else "-",
                           r["verdict"]] for r in card["energy"]])
+    if card.get("ceiling"):
+        lines += ["", "## Against the datasheet", ""]
+        datasheet = card.get("datasheet") or {}
+        if datasheet:
+            lines += [f"Peak from the {markdown_text(datasheet.get('origin', 'none'))}."
+                      + (f" {markdown_text(datasheet['missing'])}." if datasheet.get("missing") else ""), ""]
+        lines += _table(["suite", "dtype", "metric", "value", "floor", "against", "verdict"],
+                        [[r["suite"], r["dtype"], r["metric"],
+                          f"{r['value']:.1%}" if r["unit"] == "" and r["metric"].endswith("share_of_peak")
+                          else _number(r["value"], r["unit"]), _number(r.get("bound")), r.get("detail", "-"),
+                          r["verdict"]] for r in card["ceiling"]])
     not_passed = [t for t in card["tests"] if t["outcome"] != "passed"]
     if not_passed:
         lines += ["", "## Tests that did not pass", ""]

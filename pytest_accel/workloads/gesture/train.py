@@ -35,9 +35,11 @@ class Recipe:
     min_steps: int = 2400
     target_accuracy: float = 0.95
 
+    def steps_per_epoch(self, samples: int) -> int:
+        return -(-samples // self.batch_size)
+
     def epochs_for(self, samples: int) -> int:
-        steps_per_epoch = -(-samples // self.batch_size)
-        return max(self.max_epochs, -(-self.min_steps // steps_per_epoch))
+        return max(self.max_epochs, -(-self.min_steps // self.steps_per_epoch(samples)))
 
     def describe(self) -> dict[str, Any]:
         return {"hidden": list(self.hidden), "dropout": self.dropout, "learning_rate": self.learning_rate,

@@ -1,0 +1,145 @@
+"""Each device of a report against its datasheet: the roofline (peak compute and bandwidth, measured ceilings,
+workloads placed by their intensity) and the share-of-peak table — read from a saved report alone, so the HTML page,
+the scorecard and the fleet report show the same numbers.
+
+The bandwidth roof is the datasheet's (or the host's, where it lists its memory) and, where neither gives one, the
+best STREAM kernel measured in the same run, said so.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from pytest_accel.report.chart_sections import Chart, Context, Section, as_mapping, as_number, metric_entries
+
+
+@dataclass(frozen=True)
+class Point:
+    name: str
+    precision: str
+    intensity: float
+    tflops: float
+
+
+@dataclass
+class Roofline:
+    device: str
+    origin: str = "none"
+    #: precision -> peak TFLOPS (datasheet or host estimate)
+    peaks: dict[str, float] = field(default_factory=dict)
+    bandwidth_gbs: float | None = None
+    bandwidth_source: str = ""
+    #: dtype -> measured matmul ceiling (TFLOPS); kernel -> measured STREAM GB/s
+    matmul: dict[str, float] = field(default_factory=dict)
+    stream: dict[str, float] = field(default_factory=dict)
+    points: list[Point] = field(default_factory=list)
+    #: rows of the share-of-peak table: what, achieved, peak, unit, share, source, verdict
+    shares: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def roof_bandwidth(self) -> tuple[float | None, str]:
+        if self.bandwidth_gbs:
+            return self.bandwidth_gbs, self.bandwidth_source
+        if self.stream:
+            kernel, best = max(self.stream.items(), key=lambda item: item[1])
+            return best, f"measured (STREAM {kernel}, this run)"
+        return None, ""
+
+    def place(self, point: Point) -> dict[str, Any]:
+        """Where ``point`` sits: the roof at its intensity, what bounds it there and its share of that roof."""
+        peak = self.peaks.get(point.precision) or self.peaks.get("fp32")
+        bandwidth, source = self.roof_bandwidth
+        placed: dict[str, Any] = {"name": point.name, "precision": point.precision, "intensity": point.intensity,
+                                  "tflops": point.tflops, "bandwidth_source": source}
+        if peak is None or bandwidth is None:
+            placed["bound"] = "unknown (no " + ("compute peak" if peak is None else "bandwidth") + ")"
+            return placed
+        roof = min(peak, bandwidth * 1e9 * point.intensity / 1e12)
+        ridge = peak * 1e12 / (bandwidth * 1e9)
+        placed |= {"roof_tflops": roof, "ridge_intensity": ridge, "share_of_roof": point.tflops / roof,
+                   "bound": "memory" if point.intensity < ridge else "compute"}
+        return placed
+
+    def to_dict(self) -> dict[str, Any]:
+        bandwidth, source = self.roof_bandwidth
+        return {"device": self.device, "origin": self.origin, "peak_tflops": self.peaks,
+                "bandwidth_gbs": bandwidth, "bandwidth_source": source, "matmul_tflops": self.matmul,
+                "stream_gbs": self.stream, "shares": self.shares, "placed": [self.place(p) for p in self.points]}
+
+
+def rooflines(report: Mapping[str, Any]) -> dict[str, Roofline]:
+    """One :class:`Roofline` per device that measured a ceiling or a roofline point, in the report's device order."""
+    datasheet = as_mapping(report.get("datasheet"))
+    found: dict[str, Roofline] = {}
+    for result, metric in metric_entries(report):
+        name = str(metric.get("name", ""))
+        summary = as_mapping(metric.get("summary"))
+        value = as_number(metric.get("value"))
+        device = str(result["device"])
+        is_ceiling = name.startswith("ceiling.") or bool(summary.get("roofline")) or metric.get("kind") == "share"
+        if value is None or not is_ceiling:
+            continue
+        line = found.get(device)
+        if line is None:
+            line = found[device] = _from_datasheet(device, as_mapping(datasheet.get(device)))
+        parts = name.split(".")
+        if name.startswith("ceiling.matmul.") and name.endswith(".tflops"):
+            line.matmul[parts[2]] = value
+        elif name.startswith("ceiling.stream.") and name.endswith(".gbs"):
+            line.stream[parts[2]] = value
+        elif summary.get("roofline") and as_number(summary.get("intensity")):
+            line.points.append(Point(name.removesuffix(".achieved_tflops"), str(summary.get("precision", "fp32")),
+                                     float(summary["intensity"]), value))
+        if metric.get("kind") == "share":
+            line.shares.append({"what": name.removesuffix(".share_of_peak"), "achieved": summary.get("achieved"),
+                                "peak": summary.get("peak"), "unit": summary.get("unit", ""),
+                                "precision": summary.get("precision", ""), "share": value,
+                                "source": summary.get("peak_source", ""), "floor": metric.get("tolerance"),
+                                "verdict": metric.get("verdict", ""), "estimated": bool(summary.get("estimated"))})
+    return found
+
+
+def _from_datasheet(device: str, entry: Mapping[str, Any]) -> Roofline:
+    line = Roofline(device, str(entry.get("origin", "none")))
+    peaks = as_mapping(entry.get("peak_tflops"))
+    line.peaks = {str(p): float(v) for p, v in peaks.items() if as_number(v)}
+    values = as_mapping(entry.get("values"))
+    bandwidth = as_number(values.get("memory_bandwidth_gbs"))
+    if bandwidth:
+        sources = as_mapping(entry.get("sources"))
+        estimate = as_mapping(entry.get("estimate"))
+        line.bandwidth_gbs = bandwidth
+        line.bandwidth_source = str(sources.get("memory_bandwidth_gbs") or estimate.get("bandwidth_source")
+                                    or "datasheet")
+    return line
+
+
+def roofline_section(ctx: Context) -> Section:
+    from pytest_accel.report.plots import roofline_chart
+
+    section = Section("roofline", "Against the datasheet: rooflines")
+    lines = rooflines(ctx.report)
+    if not lines:
+        section.notes.append("No ceiling or roofline metric in this report (suites/test_ceilings.py, the detector's "
+                             "model latency, the gesture training): no roofline.")
+        return section
+    for device, line in lines.items():
+        bandwidth, source = line.roof_bandwidth
+        if not line.peaks:
+            section.notes.append(f"{device}: no peak ({line.origin}); the chart shows measured ceilings only.")
+        if bandwidth is not None and not line.bandwidth_gbs:
+            section.notes.append(f"{device}: the bandwidth roof is {source}: no datasheet bandwidth.")
+        title = f"{device}: roofline"
+        section.charts.append(Chart(title, roofline_chart(title, line.peaks, bandwidth, line.matmul, line.stream,
+                                                          [(p.name, p.intensity, p.tflops) for p in line.points],
+                                                          ctx.colours.get(device, "#1f77b4"))))
+    return section
+
+
+def finite_or_none(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+__all__ = ["Point", "Roofline", "roofline_section", "rooflines"]
