@@ -44,7 +44,7 @@ import pytest
 from pytest_accel.errors import OptionError
 from pytest_accel.metrics import KINDS
 from pytest_accel.paths import display_path
-from pytest_accel.tolerances import check_tolerance_key, check_tolerance_range, parse_tolerance_value
+from pytest_accel.tolerances import check_tolerance_key, check_tolerance_range, parse_floors, parse_tolerance_value
 
 ManifestError = pytest.UsageError
 
@@ -209,22 +209,10 @@ def _tolerances(path: Path, value: Any) -> dict[str, float]:
 
 
 def _floors(path: Path, value: Any) -> dict[str, float]:
-    """``[floors]``: shares of the datasheet's peak a device must reach, per share-of-peak metric (or ``share``
-    for all of them): the bound those metrics are judged against."""
-    if not isinstance(value, dict):
-        raise ManifestError(f"manifest {path}: [floors] must be a table of share-of-peak metric = share, e.g. "
-                            '"ceiling.matmul.bf16.share_of_peak" = 0.6')
-    result = {}
-    for key, raw in value.items():
-        name = _shown(key)
-        if not (name == "share" or name.endswith(".share_of_peak")):
-            raise ManifestError(f"manifest {path} [floors]: {name!r} is not a share-of-peak metric (a name ending in "
-                                ".share_of_peak, or share for all of them)")
-        if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not 0 < raw < 1:
-            raise ManifestError(f"manifest {path} [floors]: {name}={raw!r}: expected a share of the peak above 0 and "
-                                "below 1 (0.6: 60%)")
-        result[name] = float(raw)
-    return result
+    try:
+        return parse_floors(f"manifest {path} [floors]", value)
+    except OptionError as error:
+        raise ManifestError(str(error)) from None
 
 
 def load_manifest(path: Path) -> Manifest:

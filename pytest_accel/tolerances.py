@@ -43,6 +43,24 @@ def check_tolerance_range(source: str, key: str, kind: str, value: float) -> flo
     return value
 
 
+def parse_floors(source: str, value: Any) -> dict[str, float]:
+    """A manifest's ``[floors]``: shares of the datasheet's peak a device must reach, per share-of-peak metric (or
+    ``share`` for all of them); they become those metrics' bounds."""
+    if not isinstance(value, dict):
+        raise OptionError(f"{source} must be a table of share-of-peak metric = share, e.g. "
+                          '"ceiling.matmul.bf16.share_of_peak" = 0.6')
+    floors = {}
+    for key, raw in value.items():
+        name = str(key)
+        if not (name == "share" or name.endswith(".share_of_peak")):
+            raise OptionError(f"{source}: {name!r} is not a share-of-peak metric (a name ending in .share_of_peak, "
+                              "or share for all of them)")
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not 0 < raw < 1:
+            raise OptionError(f"{source}: {name}={raw!r}: expected a share of the peak above 0 and below 1 (0.6: 60%)")
+        floors[name] = float(raw)
+    return floors
+
+
 def check_tolerance_key(source: str, key: str) -> str:
     key = key.strip()
     if "." in key or key in METRIC_KINDS:

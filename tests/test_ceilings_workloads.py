@@ -53,6 +53,7 @@ def test_the_sweep_stops_at_a_product_slower_than_the_budget() -> None:
     assert sweep.ceiling is not None and sweep.ceiling.size == sweep.points[-1].size
 
 
+@pytest.mark.workload
 @pytest.mark.parametrize("spec", ["cpu", "ort:cpu"])
 def test_the_sweep_and_stream_run_for_real(spec: str) -> None:
     device = TorchBackend().open(spec) if spec == "cpu" else OrtBackend().open(spec)

@@ -210,7 +210,8 @@ def test_a_backend_brings_its_own_manifest(pytester: pytest.Pytester) -> None:
                                                  "most 1 (e.g. 0.7), got '0.7'"),
         ("[manifest]\nmin_delegation = true\n", "min_delegation must be a share of operators above 0 and at most "
                                                 "1 (e.g. 0.7), got True"),
-        ("[xfail]\n", "unknown section(s) xfail; allowed: expected_failures, floors, manifest, tolerances, unsupported"),
+        ("[xfail]\n", "unknown section(s) xfail; allowed: expected_failures, floors, manifest, tolerances, "
+                       "unsupported"),
         ('[[expected_failures]]\ntest = "test_x"\n', "expected_failures #1 (test_x): 'reason' is required"),
         ('[[unsupported]]\nreason = "r"\n', "unsupported #1: 'test' must name a test pattern"),
         ('[[unsupported]]\ntest = "t"\nreason = "r"\nwhy = 1\n', "unsupported #1: unknown key(s) why"),

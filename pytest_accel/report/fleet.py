@@ -355,57 +355,9 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]
 
 
 def _against_datasheet(fleet: Fleet) -> tuple[list[str], list[list[str]]]:
-    """The buyers' table: per system the datasheet's (or the estimate's) peaks, bandwidth, power and price beside
-    what this fleet measured — the matmul and STREAM ceilings with their shares, where the detector sits on the
-    roofline, its images per joule and per dollar."""
-    from pytest_accel.report.roofline import rooflines
+    from pytest_accel.report.roofline import against_datasheet
 
-    lines = rooflines(fleet.merged)
-    values: dict[str, dict[str, float]] = {}
-    for result in fleet.merged["results"]:
-        for entry in result["metrics"]:
-            name = str(entry.get("name"))
-            if name.endswith(("_tdp_estimate", "per_s_per_kusd", "usd_per_million", "inferences_per_joule")) and \
-                    isinstance(entry.get("value"), (int, float)):
-                values.setdefault(result["device"], {})[name.rsplit(".", 1)[-1]] = float(entry["value"])
-    header = ["system", "peak from", "peak TFLOPS", "bandwidth GB/s", "TDP W", "price $", "matmul ceiling",
-              "STREAM", "detector on the roofline", "images/J", "images/s per k$", "$ per million"]
-    rows = []
-    for label in fleet.merged["options"]["devices"]:
-        entry = as_mapping(fleet.merged["datasheet"].get(label))
-        line = lines.get(label)
-        if not entry and line is None:
-            continue
-        peaks = as_mapping(entry.get("peak_tflops"))
-        sheet = as_mapping(entry.get("values"))
-        shares = {row["what"]: row for row in (line.shares if line else [])}
-        matmul = ", ".join(f"{dtype} {tflops:.3g} TFLOPS" + (
-            f" ({shares[f'ceiling.matmul.{dtype}']['share']:.0%})" if f"ceiling.matmul.{dtype}" in shares else "")
-            for dtype, tflops in (line.matmul.items() if line else []))
-        stream = ""
-        if line and line.stream:
-            kernel, best = max(line.stream.items(), key=lambda item: item[1])
-            stream = f"{kernel} {best:.3g} GB/s" + (
-                f" ({shares['ceiling.stream']['share']:.0%})" if "ceiling.stream" in shares else "")
-        placed = [p for p in (line.to_dict()["placed"] if line else []) if p["name"].startswith("detection.")]
-        where = "; ".join(f"{p['intensity']:.3g} FLOP/B, {p['tflops']:.3g} TFLOPS, {p['bound']}"
-                          + (f"-bound, {p['share_of_roof']:.0%} of the roof" if "share_of_roof" in p else "")
-                          for p in placed)
-        own = values.get(label, {})
-        per_joule = (f"{own['inferences_per_joule']:.3g} (meter)" if "inferences_per_joule" in own else
-                     f"{own['inferences_per_joule_tdp_estimate']:.3g} (TDP estimate)"
-                     if "inferences_per_joule_tdp_estimate" in own else "-")
-        rows.append([label, str(entry.get("origin") or "none"),
-                     ", ".join(f"{p} {v:.4g}" for p, v in peaks.items() if isinstance(v, (int, float))) or "-",
-                     _number_or_dash(sheet.get("memory_bandwidth_gbs")), _number_or_dash(sheet.get("tdp_w")),
-                     _number_or_dash(sheet.get("list_price_usd")), matmul or "-", stream or "-", where or "-",
-                     per_joule, _number_or_dash(own.get("inferences_per_s_per_kusd")),
-                     _number_or_dash(own.get("usd_per_million"))])
-    return header, rows
-
-
-def _number_or_dash(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "-"
+    return against_datasheet(fleet.merged)
 
 
 def _comparison(fleet: Fleet) -> tuple[list[str], list[list[str]]]:
