@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from pytest_accel.metrics import KINDS, Metric
+from pytest_accel.metrics import KINDS, Metric, measurement_of
 from pytest_accel.paired import (
     DEFAULT_ALPHA,
     DEFAULT_POWER,
@@ -33,7 +33,7 @@ from pytest_accel.paired import (
     PairedEstimate,
     balanced_order,
     fewest_pairs,
-    holm,
+    holm_per_measurement,
     paired_estimate,
 )
 from pytest_accel.report.document import ReportError, load_report, read_metrics
@@ -287,10 +287,12 @@ def compare(a: Side, b: Side, outcomes: Sequence[RunOutcome], pairs: int, alpha:
             timed.append((key, pairs_of))
         elif metric.kind in QUALITY_KINDS:
             quality.append((key, pairs_of))
-    level = alpha / max(len(timed), 1)
+    # one hypothesis per measurement: a latency and a throughput of the same rounds are the same ratios
+    measurements = [(*key[:3], measurement_of(key[3], p[0][0][0].kind)) for key, p in timed]
+    level = alpha / max(len(set(measurements)), 1)
     estimates = [paired_estimate([x[0].value for x, _ in p], [y[0].value for _, y in p], level, power)
                  for _, p in timed]
-    adjusted = holm([e.p_value for e in estimates])
+    adjusted = holm_per_measurement([e.p_value for e in estimates], measurements)
     speed = []
     for (key, pairs_of), estimate, p_adjusted in zip(timed, estimates, adjusted, strict=True):
         metric = pairs_of[0][0][0]

@@ -22,12 +22,13 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Hashable, Sequence
 
 import numpy as np
 
 from pytest_accel.ab import AbError, MetricKey, RunOutcome, is_timed, read_runs
-from pytest_accel.paired import holm, signed_rank_p_value
+from pytest_accel.metrics import measurement_of
+from pytest_accel.paired import holm_per_measurement, signed_rank_p_value
 from pytest_accel.report.document import ReportError, load_report
 
 ARMS = ("A", "A2", "B")
@@ -51,6 +52,12 @@ class MetricSeries:
     direction: str
     #: one value per group for each arm
     values: dict[str, np.ndarray]
+    kind: str = ""
+
+    @property
+    def measurement(self) -> tuple[str, str, str, str]:
+        """What it was measured from: a latency and a throughput of the same rounds are one measurement."""
+        return (*self.key[:3], measurement_of(self.key[3], self.kind))
 
 
 @dataclass(frozen=True)
@@ -134,14 +141,16 @@ def collect(outcomes: Sequence[RunOutcome], groups: int) -> tuple[list[MetricSer
         if any(not np.all(np.isfinite(v) & (v > 0)) for v in values.values()):
             unpaired.append(" ".join((key[0], f"{key[1]}::{key[2]}", key[3])) + " (a value not above 0)")
             continue
-        series.append(MetricSeries(key, first.direction, values))
+        series.append(MetricSeries(key, first.direction, values, first.kind))
     return series, unpaired
 
 
-def _slower_flags(logs: np.ndarray, directions: Sequence[str], alpha: float) -> list[bool]:
-    """Per metric (rows of ``logs``: ln(B/A) per pair), whether the comparison calls B slower after Holm."""
+def _slower_flags(logs: np.ndarray, directions: Sequence[str], alpha: float,
+                  measurements: Sequence[Hashable]) -> list[bool]:
+    """Per metric (rows of ``logs``: ln(B/A) per pair), whether the comparison calls B slower after Holm over the
+    distinct measurements (as ``pytest-accel ab`` judges)."""
     p_values = [signed_rank_p_value(list(row)) for row in logs]
-    adjusted = holm(p_values)
+    adjusted = holm_per_measurement(p_values, measurements)
     flags = []
     for row, direction, p in zip(logs, directions, adjusted, strict=True):
         centre = float(np.median(row))
@@ -150,8 +159,9 @@ def _slower_flags(logs: np.ndarray, directions: Sequence[str], alpha: float) -> 
     return flags
 
 
-def _any_flag(logs: np.ndarray, alpha: float) -> bool:
-    return min(holm([signed_rank_p_value(list(row)) for row in logs]), default=1.0) < alpha
+def _any_flag(logs: np.ndarray, alpha: float, measurements: Sequence[Hashable]) -> bool:
+    return min(holm_per_measurement([signed_rank_p_value(list(row)) for row in logs], measurements),
+               default=1.0) < alpha
 
 
 def analyse(series: Sequence[MetricSeries], groups: int, slowdown: float, alpha: float,
@@ -164,6 +174,7 @@ def analyse(series: Sequence[MetricSeries], groups: int, slowdown: float, alpha:
     log_aa = np.array([np.log(s.values["A2"] / s.values["A"]) for s in series])
     log_ab = np.array([np.log(s.values["B"] / s.values["A2"]) for s in series])
     directions = [s.direction for s in series]
+    measurements = [s.measurement for s in series]
     sign = np.array([1.0 if d == "lower" else -1.0 for d in directions])[:, None]
     rows = []
     for k in sorted({*(k for k in ks if 3 <= k <= groups), groups}):
@@ -174,10 +185,10 @@ def analyse(series: Sequence[MetricSeries], groups: int, slowdown: float, alpha:
         for _ in range(draws):
             chosen = rng.choice(groups, size=k, replace=False)
             aa = log_aa[:, chosen]
-            false_alarms += _any_flag(aa, alpha)
-            measured += _slower_flags(log_ab[:, chosen], directions, alpha)
+            false_alarms += _any_flag(aa, alpha, measurements)
+            measured += _slower_flags(log_ab[:, chosen], directions, alpha, measurements)
             for change in changes:
-                shifted[change] += _slower_flags(aa + sign * math.log1p(change), directions, alpha)
+                shifted[change] += _slower_flags(aa + sign * math.log1p(change), directions, alpha, measurements)
         keys = [s.key for s in series]
         rows.append(PowerRow(
             k, draws, false_alarms / draws, dict(zip(keys, (measured / draws).tolist(), strict=True)),

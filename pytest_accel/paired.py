@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from statistics import NormalDist
-from typing import Any, Sequence
+from typing import Any, Hashable, Sequence
 
 import numpy as np
 
@@ -192,6 +192,18 @@ def holm(p_values: Sequence[float]) -> list[float]:
         running = max(running, min(1.0, (len(p_values) - rank) * p_values[index]))
         adjusted[index] = running
     return adjusted
+
+
+def holm_per_measurement(p_values: Sequence[float], measurements: Sequence[Hashable]) -> list[float]:
+    """Holm over the distinct measurements, each metric given its measurement's adjusted p-value: the latency and
+    the throughput of one set of timed rounds are one hypothesis (a monotone transform of the same ratios, so the
+    same p-value), and counting them twice would only make the family stricter than it is."""
+    per_measurement: dict[Hashable, float] = {}
+    for p_value, measurement in zip(p_values, measurements, strict=True):
+        per_measurement[measurement] = min(p_value, per_measurement.get(measurement, 1.0))
+    names = list(per_measurement)
+    adjusted = dict(zip(names, holm([per_measurement[name] for name in names]), strict=True))
+    return [adjusted[measurement] for measurement in measurements]
 
 
 def pairs_for(spread: float, change: float, alpha: float, metrics: int, power: float = DEFAULT_POWER,

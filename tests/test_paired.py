@@ -133,3 +133,12 @@ def test_the_pairs_needed_grow_with_the_spread_and_are_enough_when_simulated() -
     with pytest.raises(ValueError, match="need spread >= 0, change > 0"):
         pairs_for(0.1, 0.0, 0.01, 3)
     assert math.isfinite(paired_estimate([1.0, 1.1, 0.9] * 3, [1.0, 1.2, 0.95] * 3, 0.01).detectable)
+
+
+def test_holm_counts_a_latency_and_the_throughput_of_the_same_rounds_as_one_hypothesis() -> None:
+    from pytest_accel.paired import holm, holm_per_measurement
+
+    # two metrics of measurement m (the same ratios, so the same p-value) and one of n: a family of two
+    assert holm_per_measurement([0.01, 0.01, 0.02], ["m", "m", "n"]) == pytest.approx([0.02, 0.02, 0.02])
+    assert holm([0.01, 0.01, 0.02]) == pytest.approx([0.03, 0.03, 0.03])  # counted three times: stricter
+    assert holm_per_measurement([0.01, 0.04], ["a", "b"]) == holm([0.01, 0.04])
