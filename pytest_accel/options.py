@@ -25,6 +25,7 @@ OPT_ACCEL_DEVICE = "--accel-device"
 DEVICE_DEST = "accel_device"
 OPT_SKIP_UNAVAILABLE = "--accel-skip-unavailable"
 OPT_WORKER_PER_DEVICE = "--accel-worker-per-device"
+OPT_DEVICES_IN_TURNS = "--accel-devices-in-turns"
 OPT_PEER_TOLERANCE = "--accel-peer-tolerance"
 OPT_PROFILE = "--accel-profile"
 OPT_BASELINE_DIR = "--accel-baseline-dir"
@@ -199,6 +200,15 @@ def add_options(parser: pytest.Parser) -> None:
         help="under pytest-xdist (-n N): every test of one device runs on one worker, so the devices of a node are "
         "validated at the same time and no two tests ever time one device together (xdist's loadgroup "
         "scheduling, one group per device); with --device=cuda:* for every device of a kind. Default: off.",
+    )
+    group.addoption(
+        OPT_DEVICES_IN_TURNS,
+        action="store_true",
+        default=False,
+        help=f"with {OPT_WORKER_PER_DEVICE}: the devices' workers take turns, a test at a time and their timed "
+        "rounds in slices of 0.2 s, for devices that share the host's cores (CPU-backed devices, partitions of one "
+        "chip): every device's rounds then span the same stretch of time, so a busy moment of the machine falls on "
+        "all of them alike (for the peer check), and no two are timed at once. Default: off.",
     )
     group.addoption(
         OPT_PEER_TOLERANCE,

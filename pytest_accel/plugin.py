@@ -43,7 +43,14 @@ from pytest_accel.report.terminal import TerminalSummary
 from pytest_accel.session import HOST_LOAD_KEY, SESSION_KEY, AccelSession
 from pytest_accel.tolerances import MARKER_TOLERANCE
 from pytest_accel.turns import join_from_environment as join_turns_from_environment
-from pytest_accel.workers import WORKER_OUTPUT_KEY, dump, is_worker, merge, schedule_one_worker_per_device
+from pytest_accel.workers import (
+    WORKER_OUTPUT_KEY,
+    dump,
+    is_worker,
+    merge,
+    schedule_one_worker_per_device,
+    start_device_turns,
+)
 
 ENTRY_POINT_GROUP = "pytest_accel.backends"
 SCORECARD_KEY = pytest.StashKey[ScorecardCollector]()
@@ -134,6 +141,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[SCORECARD_KEY] = collector
     config.stash[SESSION_KEY] = session
     schedule_one_worker_per_device(config, lambda: [device.id for device in session.devices()])
+    start_device_turns(config)
     if charts_wanted(config):
         config.pluginmanager.register(PytestHtmlCharts(), "accel-pytest-html-charts")
     if options.explicit_devices:

@@ -26,7 +26,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator, Mapping, Sequence
+from typing import IO, Iterator, Mapping, Protocol, Sequence
 
 TURNS_ENV = "PYTEST_ACCEL_TURNS"
 #: how long a run keeps the turn before it hands it on at its next timed round
@@ -59,7 +59,23 @@ class _Turns:
             self.wait()
 
 
-_turns: _Turns | None = None
+class _Turn(Protocol):
+    active: bool
+
+    def pass_if_due(self) -> None: ...
+
+
+_turns: _Turn | None = None
+
+
+def install(taker: _Turn) -> None:
+    """Take part in turns other than a controller's pipes (:mod:`pytest_accel.worker_turns`' socket)."""
+    global _turns
+    _turns = taker
+
+
+def installed() -> _Turn | None:
+    return _turns
 
 
 def join_from_environment(environ: Mapping[str, str] = os.environ) -> bool:
@@ -78,9 +94,10 @@ def join_from_environment(environ: Mapping[str, str] = os.environ) -> bool:
         os.fstat(done)
     except (ValueError, OSError):  # not ours: a process that inherited the variable without the descriptors
         return False
-    _turns = _Turns(go, done)
-    _turns.wait()
-    return _turns.active
+    taker = _Turns(go, done)
+    _turns = taker
+    taker.wait()
+    return taker.active
 
 
 def pass_turn_if_due() -> None:

@@ -41,6 +41,59 @@ def schedule_one_worker_per_device(config: pytest.Config, device_ids: Callable[[
     config.pluginmanager.register(_DeviceScheduler(device_ids), "accel-worker-per-device")
 
 
+def start_device_turns(config: pytest.Config) -> None:
+    """--accel-devices-in-turns: on the controller, serve the turn to the workers (they find it in the environment
+    they inherit); on a worker, join. See :mod:`pytest_accel.worker_turns`."""
+    import os
+
+    from pytest_accel import worker_turns
+    from pytest_accel.options import OPT_DEVICES_IN_TURNS, OPT_WORKER_PER_DEVICE
+
+    if is_worker(config):
+        if worker_turns.join_as_worker():
+            config.pluginmanager.register(_TurnPerTest(), "accel-device-turns")
+        return
+    if not config.getoption(OPT_DEVICES_IN_TURNS):
+        return
+    if not config.getoption(OPT_WORKER_PER_DEVICE) or not getattr(config.option, "numprocesses", None):
+        raise pytest.UsageError(f"{OPT_DEVICES_IN_TURNS} makes the workers of {OPT_WORKER_PER_DEVICE} take turns: "
+                                f"give it with {OPT_WORKER_PER_DEVICE} and -n N (pytest-xdist)")
+    server = worker_turns.TurnServer()
+    os.environ[worker_turns.SOCKET_ENV] = str(server.path)  # the workers are started after this, and inherit it
+    config.add_cleanup(server.stop)
+    config.add_cleanup(_forget_turns)
+    config.stash[TURN_SERVER_KEY] = server
+
+
+def _forget_turns() -> None:
+    import os
+
+    from pytest_accel.worker_turns import SOCKET_ENV
+
+    os.environ.pop(SOCKET_ENV, None)
+
+
+#: the controller's turn server in a run with --accel-devices-in-turns
+TURN_SERVER_KEY = pytest.StashKey[Any]()
+
+
+class _TurnPerTest:
+    """A worker holds the turn from a test's setup to its teardown, never between tests (an idle worker waiting
+    for work must not keep the others from theirs)."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        from pytest_accel.worker_turns import take_turn
+
+        take_turn()
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
+        from pytest_accel.worker_turns import give_up_turn
+
+        give_up_turn()
+
+
 def device_scope(nodeid: str, device_ids: Sequence[str]) -> str | None:
     """The device id among a test's parameters (``suites/x.py::test_a[fp32-cuda-3]`` -> ``cuda-3``), the longest
     that matches where one id ends another; None for a test on no device."""

@@ -97,6 +97,43 @@ def test_each_device_on_its_own_worker_in_parallel_never_overlapping_itself(
     assert _span(per_device) < 0.6 * _span(one_process)
 
 
+def _overlaps(rounds: list[tuple[str, int, float, float]]) -> int:
+    """Pairs of timed rounds of different devices that ran at the same moment."""
+    ordered = sorted(rounds, key=lambda r: r[2])
+    return sum(1 for earlier, later in itertools.pairwise(ordered) if later[2] < earlier[3] and later[0] != earlier[0])
+
+
+def _switches(rounds: list[tuple[str, int, float, float]]) -> int:
+    ordered = [device for device, *_ in sorted(rounds, key=lambda r: r[2])]
+    return sum(1 for a, b in itertools.pairwise(ordered) if a != b)
+
+
+@pytest.mark.workload  # xdist workers in fresh processes, a few seconds of real sleeps
+def test_devices_in_turns_interleave_their_timed_rounds_and_never_time_two_at_once(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makeconftest(SLOTS_CONFTEST)
+    pytester.makepyfile(test_slots=SLOTS_TEST)
+    monkeypatch.setenv("SLOT_LOG", "")
+    free = _run(pytester, pytester.path / "free.jsonl", "-n", "4", "--accel-worker-per-device")
+    in_turns = _run(pytester, pytester.path / "turns.jsonl", "-n", "4", "--accel-worker-per-device",
+                    "--accel-devices-in-turns")
+    assert _overlaps(free) > 0  # the check sees overlaps where there are some
+    assert _overlaps(in_turns) == 0
+    # each test's rounds are handed over in slices: the devices' rounds alternate, not one device's block after another
+    per_test_blocks = 2 * 4
+    assert _switches(in_turns) > 3 * per_test_blocks
+    assert len({pid for _, pid, _, _ in in_turns}) == 4
+
+
+def test_devices_in_turns_needs_a_worker_per_device(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(SLOTS_CONFTEST)
+    pytester.makepyfile(test_slots=SLOTS_TEST)
+    result = pytester.runpytest("--device=slot:0", "-p", "no:benchmark", "--accel-devices-in-turns")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--accel-devices-in-turns makes the workers of --accel-worker-per-device take "
+                                 "turns: give it with --accel-worker-per-device and -n N*"])
+
+
 def test_the_option_refuses_another_xdist_distribution(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(SLOTS_CONFTEST)
     pytester.makepyfile(test_slots=SLOTS_TEST)

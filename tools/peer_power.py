@@ -8,9 +8,11 @@ that flag the slowed device, and of runs without a slowdown that flag none.
 
     python tools/peer_power.py --devices 5 --runs 60 --slowdowns 0.05,0.10 --out peer-power.json
     python tools/peer_power.py --devices 5 --runs 40 --workers 5   # each device on its own xdist worker
+    python tools/peer_power.py --devices 5 --runs 40 --workers 5 --turns   # ... their rounds in turns
 
 A device's work runs in its own test; without ``--workers`` the devices are timed one after the other in one
-process, with ``--workers N`` at the same time on N workers (--accel-worker-per-device).
+process, with ``--workers N`` at the same time on N workers (--accel-worker-per-device), with ``--turns`` as well
+on N workers taking turns, their timed rounds interleaved in slices (--accel-devices-in-turns).
 """
 
 from __future__ import annotations
@@ -83,7 +85,8 @@ def test_product(accel, device):
 """
 
 
-def one_run(folder: Path, devices: int, slow: str | None, slowdown: float, workers: int, size: int) -> list[dict]:
+def one_run(folder: Path, devices: int, slow: str | None, slowdown: float, workers: int, size: int,
+            in_turns: bool = False) -> list[dict]:
     report = folder / "run.json"
     report.unlink(missing_ok=True)
     env = {**os.environ, "CPUFAKE_COUNT": str(devices), "CPUFAKE_SIZE": str(size), "CPUFAKE_SLOWDOWN": str(slowdown),
@@ -98,6 +101,8 @@ def one_run(folder: Path, devices: int, slow: str | None, slowdown: float, worke
                f"--accel-report={report}", "--accel-baseline-dir=no-baselines", "--accel-gate=latency"]
     if workers:
         command += ["-n", str(workers), "--accel-worker-per-device"]
+        if in_turns:
+            command.append("--accel-devices-in-turns")
     subprocess.run(command, cwd=folder, env=env, capture_output=True, check=False)
     document = json.loads(report.read_text())
     return [f for f in document["peers"] if f["metric"].endswith(".latency")]
@@ -109,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=40, help="runs per condition (default 40)")
     parser.add_argument("--slowdowns", default="0.05,0.10", help="slowdowns of one device (default 0.05,0.10)")
     parser.add_argument("--workers", type=int, default=0, help="xdist workers, one per device (default 0: none)")
+    parser.add_argument("--turns", action="store_true", help="with --workers: the workers take turns")
     parser.add_argument("--size", type=int, default=160, help="the matrix product's size (default 160)")
     parser.add_argument("--out", type=Path, default=None, help="write the tallies as JSON here")
     args = parser.parse_args(argv)
@@ -125,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         for index in range(args.runs):
             for condition in [0.0, *slowdowns]:
                 slow = f"cpufake:{rng.randrange(args.devices)}" if condition else None
-                findings = one_run(folder, args.devices, slow, condition, args.workers, args.size)
+                findings = one_run(folder, args.devices, slow, condition, args.workers, args.size, args.turns)
                 flagged = {f["device"] for f in findings if f["flagged"]}
                 spreads += [f["peer_spread"] for f in findings if f["device"] != slow]
                 tally = tallies[f"{condition:g}" if condition else "0"]
@@ -139,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{name}: {t.get('caught', t.get('quiet'))}/{t['runs']}" for name, t in tallies.items()),
                 file=sys.stderr, flush=True)
     spreads.sort()
-    result = {"devices": args.devices, "runs": args.runs, "workers": args.workers, "size": args.size,
+    result = {"devices": args.devices, "runs": args.runs, "workers": args.workers, "turns": args.turns,
+              "size": args.size,
               "seconds": round(time.perf_counter() - started), "median_peer_spread": spreads[len(spreads) // 2],
               "no_slowdown": {"runs": tallies["0"]["runs"],
                               "none_flagged": tallies["0"]["quiet"] / tallies["0"]["runs"]},
