@@ -32,6 +32,9 @@ def test_matmul_ceiling(device: Device, dtype: str, accel: Any) -> None:
     precision that really ran."""
     if dtype not in device.supported_dtypes:
         raise WorkloadUnsupported(f"{device.spec} does not run {dtype}")
+    emulated = device.emulated_dtypes.get(dtype)
+    if emulated is not None:  # converted in software: a ceiling of the emulation, not of the hardware
+        raise WorkloadUnsupported(f"{dtype} on {device.spec} is emulated ({emulated}): no hardware ceiling to find")
     sweep = sweep_matmul(device, dtype)
     assert sweep.ceiling is not None
     achieved = sweep.ceiling.flops_per_s

@@ -13,7 +13,7 @@ def test_help_lists_every_option_with_its_default(pytester: pytest.Pytester) -> 
     text = " ".join(result.stdout.str().split())
     assert "pytest-accel: accelerator conformance and performance" in text
     names = [value for name, value in vars(options).items() if name.startswith("OPT_")]
-    assert len(names) == 26
+    assert len(names) == 30
     for name in names:
         assert name in text, name
     for fragment in ("--device=SPEC", "--accel-profile=NAME", "--accel-gate=KINDS", "--accel-tolerance=KEY=VALUE",

@@ -66,7 +66,7 @@ def test_the_option_writes_the_page_and_the_cli_renders_the_same_from_the_saved_
     assert external_references(page) == []
     charts = {name: body.count("<svg") for name, body in sections(page).items()}
     assert charts == {"attention": 0, "speedup": 1, "distributions": 2, "batch": 1, "curves": 0, "parity": 1,
-                      "devices": 0}
+                      "roofline": 0, "devices": 0}
     assert "No metric in this report carries training curves" in sections(page)["curves"]
 
     assert main(["report", str(pytester.path / "run.json"), "-o", str(pytester.path / "again.html")]) == 0
@@ -78,7 +78,8 @@ def test_each_view_has_its_chart_and_what_needs_attention_comes_first(tmp_path: 
     page = render(toy_report(tmp_path / "baselines"))
     found = sections(page)
     assert {name: body.count("<svg") for name, body in found.items()} == {
-        "attention": 0, "speedup": 1, "distributions": 4, "batch": 1, "curves": 1, "parity": 1, "devices": 0}
+        "attention": 0, "speedup": 1, "distributions": 4, "batch": 1, "curves": 1, "parity": 1, "roofline": 0,
+        "devices": 0}
     verdicts = re.findall(r'<span class="badge \w+">([^<]+)</span>', found["attention"])
     assert verdicts == ["regression", "regression (not gated)", "missing", "missing", "missing", "missing",
                         "missing"]

@@ -26,7 +26,7 @@ from pytest_accel.options import (
         (
             [f"{OPT_GATE}=accuracy,speed"],
             "ERROR: --accel-gate='accuracy,speed': unknown kind 'speed'; allowed: accuracy, parity, convergence, "
-            "latency, throughput, memory, startup, energy, all, none",
+            "latency, throughput, memory, startup, energy, share, all, none",
         ),
         ([f"{OPT_GATE}="], "ERROR: --accel-gate='': unknown kind (empty); allowed: *"),
         ([f"{OPT_LATENCY_BASIS}=relative"], "ERROR: --accel-latency-basis='relative' is not allowed; choose one of: "

@@ -95,6 +95,11 @@ class OvCompiled:
         self.request.infer(dict(feeds))
         return [self.request.get_output_tensor(i).data.copy() for i in range(len(self.compiled.outputs))]
 
+    def run_in_place(self, feeds: Mapping[str, Any]) -> None:
+        """One inference reading the host arrays where they are and leaving the outputs in the request: what a
+        memory-bound kernel's bandwidth is measured on (``run`` copies both ways)."""
+        self.request.infer(dict(feeds), share_inputs=True, share_outputs=True)
+
     def execution_precision(self) -> ExecutionPrecision:
         """How the compiled runtime model runs: operations per (layer type, runtime precision)."""
         counts: Counter[tuple[str, str]] = Counter()

@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from pytest_accel.baselines import BaselineError, load_document
 from pytest_accel.metrics import KINDS, ROUND_KINDS, measurement_of
+from pytest_accel.report.document import as_mapping, as_number, metric_entries
 from pytest_accel.report.facts import SpeedKey, SpeedRow, Speedups
 
 if TYPE_CHECKING:
@@ -42,14 +43,6 @@ def dtype_of(result: Mapping[str, Any]) -> str:
         params = params.removesuffix(device_id).removeprefix(device_id).strip("-")
     parts = [part for part in params.split("-") if part]
     return next((part for part in parts if _DTYPE.match(part)), params or "-")
-
-
-def as_mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def as_number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def attention_rank(metric: Mapping[str, Any]) -> tuple[int, bool]:
@@ -127,12 +120,6 @@ class Section:
     charts: list[Chart] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     body: str = ""
-
-
-def metric_entries(report: Mapping[str, Any]) -> Iterator[tuple[Mapping[str, Any], Mapping[str, Any]]]:
-    for result in report.get("results", []):
-        for metric in result["metrics"]:
-            yield result, metric
 
 
 # -- chart sections (each also feeds pytest-html's extras) ------------------------------------------------------
@@ -334,9 +321,26 @@ def parity_section(ctx: Context) -> Section:
 
 
 def roofline_section(ctx: Context) -> Section:
-    from pytest_accel.report.roofline import roofline_section as make
+    from pytest_accel.report.plots import roofline_chart
+    from pytest_accel.report.roofline import rooflines
 
-    return make(ctx)
+    section = Section("roofline", "Against the datasheet: rooflines")
+    lines = rooflines(ctx.report)
+    if not lines:
+        section.notes.append("No ceiling or roofline metric in this report (suites/test_ceilings.py, the detector's "
+                             "model latency, the gesture training): no roofline.")
+        return section
+    for device, line in lines.items():
+        bandwidth, source = line.roof_bandwidth
+        if not line.peaks:
+            section.notes.append(f"{device}: no peak ({line.origin}); the chart shows measured ceilings only.")
+        if bandwidth is not None and not line.bandwidth_gbs:
+            section.notes.append(f"{device}: the bandwidth roof is {source}: no datasheet bandwidth.")
+        title = f"{device}: roofline"
+        section.charts.append(Chart(title, roofline_chart(title, line.peaks, bandwidth, line.matmul, line.stream,
+                                                          [(p.name, p.intensity, p.tflops) for p in line.points],
+                                                          ctx.colours.get(device, "#1f77b4"))))
+    return section
 
 
 CHART_SECTIONS = (speedup_section, distribution_section, batch_section, curves_section, parity_section,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from pytest_accel.jsonfile import JsonFileError, read_json_file
 from pytest_accel.metrics import Metric
@@ -128,3 +128,19 @@ def read_metrics(document: Mapping[str, Any]) -> tuple[list[ReportedMetric], lis
             except RecordError as error:
                 unreadable.append(f"{result['device']} {result['suite']}::{result['test']} {entry['name']}: {error}")
     return read, unreadable
+
+
+def as_mapping(value: Any) -> Mapping[str, Any]:
+    """A report's value where a table is expected, or an empty one (reports are read, not trusted)."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def metric_entries(report: Mapping[str, Any]) -> Iterator[tuple[Mapping[str, Any], Mapping[str, Any]]]:
+    """Every (result, metric) of a report, in order."""
+    for result in report.get("results", []):
+        for metric in result["metrics"]:
+            yield result, metric

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from pytest_accel.report.chart_sections import Chart, Context, Section, as_mapping, as_number, metric_entries
+from pytest_accel.report.document import as_mapping, as_number, metric_entries
 
 
 @dataclass(frozen=True)
@@ -115,28 +115,6 @@ def _from_datasheet(device: str, entry: Mapping[str, Any]) -> Roofline:
     return line
 
 
-def roofline_section(ctx: Context) -> Section:
-    from pytest_accel.report.plots import roofline_chart
-
-    section = Section("roofline", "Against the datasheet: rooflines")
-    lines = rooflines(ctx.report)
-    if not lines:
-        section.notes.append("No ceiling or roofline metric in this report (suites/test_ceilings.py, the detector's "
-                             "model latency, the gesture training): no roofline.")
-        return section
-    for device, line in lines.items():
-        bandwidth, source = line.roof_bandwidth
-        if not line.peaks:
-            section.notes.append(f"{device}: no peak ({line.origin}); the chart shows measured ceilings only.")
-        if bandwidth is not None and not line.bandwidth_gbs:
-            section.notes.append(f"{device}: the bandwidth roof is {source}: no datasheet bandwidth.")
-        title = f"{device}: roofline"
-        section.charts.append(Chart(title, roofline_chart(title, line.peaks, bandwidth, line.matmul, line.stream,
-                                                          [(p.name, p.intensity, p.tflops) for p in line.points],
-                                                          ctx.colours.get(device, "#1f77b4"))))
-    return section
-
-
 def against_datasheet(merged: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
     """The buyers' table: per system the datasheet's (or the estimate's) peaks, bandwidth, power and price beside
     what this fleet measured — the matmul and STREAM ceilings with their shares, where the detector sits on the
@@ -189,4 +167,4 @@ def _number_or_dash(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "-"
 
 
-__all__ = ["Point", "Roofline", "against_datasheet", "roofline_section", "rooflines"]
+__all__ = ["Point", "Roofline", "against_datasheet", "rooflines"]

@@ -1,9 +1,11 @@
 """Workloads that find a device's ceilings: a matrix-multiply sweep per dtype (compute) and STREAM kernels (memory).
 
-The sweep grows square products until the rate flattens (less than :data:`FLAT` above the best so far, twice) or a
-product takes longer than the budget allows; the ceiling is the best rate, re-timed. The STREAM kernels follow
-McCalpin's STREAM: copy (``b = a``), add (``c = a + b``) and triad (``a = b + s*c``) on arrays far larger than the
-caches, counting the bytes the kernel must read and write (copy 2, add and triad 3 words per element).
+The sweep grows square products until the rate flattens (less than :data:`FLAT` above the best so far, twice, from
+:data:`MIN_FLAT_SIZE` on) or the next product would take longer than the budget allows; the ceiling is the best
+rate, re-timed. The STREAM kernels follow McCalpin's STREAM: copy (``b = a``), add (``c = a + b``) and triad
+(``a = b + s*c``) on arrays far larger than the caches, counting the bytes the kernel must read and write (copy 2,
+add and triad 3 words per element). A runtime whose compiled models copy their inputs and outputs on every run
+cannot run them (the figure would time the copies).
 
 Both time each call between device synchronisations and take the median over calls, so an asynchronous device is
 timed on the work it finished, not on the calls it accepted.
@@ -26,6 +28,9 @@ SWEEP_SIZES = (256, 512, 1024, 2048, 4096, 8192, 16384)
 FLAT = 0.05
 #: the rate must stop rising at two sizes in a row to count as flat (one can dip on a cache boundary)
 FLAT_SIZES = 2
+#: the sweep reaches this size before it may call the rate flat: smaller products are overhead-bound on any device,
+#: and the first sizes pay for thread pools waking up
+MIN_FLAT_SIZE = 1024
 #: seconds of calls per point of the sweep, and for the ceiling's final timing
 POINT_SECONDS = 0.2
 CEILING_SECONDS = 0.5
@@ -137,7 +142,7 @@ def sweep_matmul(device: Device, dtype: str, sizes: tuple[int, ...] = SWEEP_SIZE
             flat += 1
         if best is None or point.flops_per_s > best.flops_per_s:
             best, best_run = point, run
-        if flat >= FLAT_SIZES:
+        if flat >= FLAT_SIZES and size >= MIN_FLAT_SIZE:
             sweep.flattened, sweep.stopped = True, f"the rate rose less than {FLAT:.0%} at {FLAT_SIZES} sizes"
             break
         following = sizes[index + 1] if index + 1 < len(sizes) else None
@@ -208,10 +213,18 @@ def stream_kernels(device: Device, elements: int) -> dict[str, Callable[[], Any]
             binding.bind_cpu_input(name, array)
         # the output bound to one preallocated array: no allocation (and first-touch page faults) per call
         binding.bind_output("c", "cpu", 0, np.float32, [elements], host[2].ctypes.data)
-        return {"add": lambda: session.run_with_iobinding(binding)}
+
+        def add(arrays: list[np.ndarray] = host) -> None:  # holds the bound arrays: ONNX Runtime reads their memory
+            session.run_with_iobinding(binding)
+
+        return {"add": add}
     if isinstance(device, OnnxModelRuntime):
         compiled = device.compile_onnx(serialised, sample_feeds=feeds)
-        return {"add": lambda: compiled.run(feeds)}
+        in_place = getattr(compiled, "run_in_place", None)
+        if in_place is None:
+            raise WorkloadUnsupported(f"{device.spec}'s compiled models copy their inputs and outputs on every run: a "
+                                      "STREAM figure would time the copies, not the kernel")
+        return {"add": lambda: in_place(feeds)}
     raise WorkloadUnsupported(f"the STREAM kernels run on PyTorch, ONNX Runtime and ONNX-compiling devices; "
                               f"{device.spec} runs {device.runtime!r}")
 
