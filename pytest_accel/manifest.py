@@ -25,7 +25,7 @@ filters and its minimum-node-cases floor. It comes from ``--accel-manifest PATH`
     [tolerances]
     "detection.map50_95" = 0.02   # a metric name, or a kind (latency = 0.2)
 
-    [floors]                      # shares of the datasheet's peak (suites/test_ceilings.py), shown in the scorecard
+    [floors]                      # shares of the datasheet's peak (ceiling tests), shown in the scorecard
     "ceiling.matmul.bf16.share_of_peak" = 0.6
 
 Expected failures run and are reported as xfail; unsupported tests are skipped with the manifest's reason.

@@ -128,10 +128,11 @@ def test_the_sample_is_the_excerpt_of_the_whole_output() -> None:
 
 
 def test_the_main_commands_whole_output_fits_one_screen() -> None:
-    """Made by a real run of the main command: at most 70 lines (with the JSON report's line the script adds), none
+    """Made by a real run of the main command: at most 80 lines (with the JSON report's line the script adds; a run
+    whose verdicts are not all plain passes explains each in about three lines), none
     over 160 characters, and no pytest-benchmark table beside the summary."""
     lines = sample.OUTPUT_FILE.read_text(encoding="utf-8").splitlines()
-    assert len(lines) <= 70, len(lines)
+    assert len(lines) <= 80, len(lines)
     assert max(len(line) for line in lines) <= 160, max(lines, key=len)
     assert not any(line.startswith(("benchmark: ", "Name (time in")) for line in lines)
 

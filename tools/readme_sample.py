@@ -52,7 +52,7 @@ SUITES_ARGS = ("suites", "--device=cpu", "--device=ort:cpu", "--device=ov:CPU")
 SUMMARY_START = re.compile(r"^=+ pytest-accel =+$")
 #: pytest's last line: ``=== 49 passed, 53 skipped in 238.76s (0:03:58) ===``
 FINAL_LINE = re.compile(r"^=+ (?P<counts>.+) in (?P<seconds>[0-9.]+)s(?: \([0-9:]+\))? =+$")
-EXCERPT_MAX_LINES = 60
+EXCERPT_MAX_LINES = 52
 #: lines kept from the end when the summary is shortened (what needs attention, pytest's outcome line)
 EXCERPT_TAIL_LINES = 12
 ELISION = "  ..."

@@ -327,8 +327,8 @@ def roofline_section(ctx: Context) -> Section:
     section = Section("roofline", "Against the datasheet: rooflines")
     lines = rooflines(ctx.report)
     if not lines:
-        section.notes.append("No ceiling or roofline metric in this report (suites/test_ceilings.py, the detector's "
-                             "model latency, the gesture training): no roofline.")
+        section.notes.append("No ceiling or roofline metric in this report (the matmul suite's ceilings, the "
+                             "detector's model latency, the gesture training): no roofline.")
         return section
     for device, line in lines.items():
         bandwidth, source = line.roof_bandwidth
