@@ -92,3 +92,7 @@ def copy_suites(project: Path, *names: str, extra_conftest: str = "") -> Path:
 def literal(text: str) -> str:
     """Escape fnmatch's brackets so a pattern can contain 'name [kind]' and 'test[cpu]' as they print."""
     return text.replace("[", "\x00").replace("]", "[]]").replace("\x00", "[[]")
+
+
+#: the matmul suite's smoke tests, without its ceiling sweeps (tests that use the suite as a small real workload)
+SMOKE_TESTS = "test_matmul_parity or test_matmul_latency"

@@ -13,7 +13,7 @@ import pytest
 from pytest_accel.devices import DeviceUnavailable, ExecutionPrecision
 from pytest_accel.devices.openvino import OpenVinoBackend, parse_spec
 from pytest_accel.options import OPT_DEVICE, OPT_REPORT, OPT_SKIP_UNAVAILABLE
-from tests.helpers import load_json
+from tests.helpers import SMOKE_TESTS, load_json
 
 openvino = pytest.importorskip("openvino")
 
@@ -96,7 +96,7 @@ def test_execution_precision_counts_compute_operations_only() -> None:
 def test_the_matmul_suite_on_openvino_with_bounds_that_follow_the_precision(pytester: pytest.Pytester) -> None:
     shutil.copy(MATMUL_SUITE, pytester.path / "test_matmul.py")
     result = pytester.runpytest(f"{OPT_DEVICE}=ov:CPU", f"{OPT_DEVICE}=ov:CPU/f32", f"{OPT_DEVICE}=ov:NPU",
-                                OPT_SKIP_UNAVAILABLE, f"{OPT_REPORT}=r.json")
+                                OPT_SKIP_UNAVAILABLE, f"{OPT_REPORT}=r.json", "-k", SMOKE_TESTS)
     result.assert_outcomes(passed=4, skipped=2)
     report = load_json(pytester.path / "r.json")
     parity = {r["device"]: m for r in report["results"] for m in r["metrics"] if m["name"] ==

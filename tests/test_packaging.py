@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import SMOKE_TESTS
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -76,14 +78,10 @@ def test_the_wheel_ships_the_suites_and_their_references(installed_wheel: Path, 
     assert (installed_wheel / "pytest_accel" / "workloads" / "detection" / "assets").is_dir()
 
 
-#: the smoke suite's two tests, not the ceilings suite's matmul sweep
-SMOKE = "test_matmul_parity or test_matmul_latency"
-
-
 @pytest.mark.workload
 def test_installed_suites_run_with_pyargs_outside_any_checkout(installed_wheel: Path, tmp_path: Path) -> None:
     # on ort:cpu: the fresh processes need not import torch
-    result = _run(installed_wheel, tmp_path, "-m", "pytest", "--pyargs", "pytest_accel.suites", "-k", SMOKE,
+    result = _run(installed_wheel, tmp_path, "-m", "pytest", "--pyargs", "pytest_accel.suites", "-k", SMOKE_TESTS,
                   "--device=ort:cpu", "--accel-missing-baseline=record", "-p", "no:cacheprovider", "-q")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
@@ -92,7 +90,7 @@ def test_installed_suites_run_with_pyargs_outside_any_checkout(installed_wheel: 
     assert written and all(p.parts[1:4] == ("pytest_accel", "suites", "matmul") for p in written), written
     # found again: with =fail a metric whose baseline is not found fails, gated or not; latency is not gated, since
     # two runs of real timing beside a busy neighbour differ beyond any tolerance (+22%, confirmed, seen here)
-    again = _run(installed_wheel, tmp_path, "-m", "pytest", "--pyargs", "pytest_accel.suites", "-k", SMOKE,
+    again = _run(installed_wheel, tmp_path, "-m", "pytest", "--pyargs", "pytest_accel.suites", "-k", SMOKE_TESTS,
                  "--device=ort:cpu", "--accel-missing-baseline=fail", "--accel-gate=accuracy,parity", "-p",
                  "no:cacheprovider", "-q")
     assert again.returncode == 0, again.stdout + again.stderr

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from pytest_accel.options import OPT_DEVICE
-from tests.helpers import REPO
+from tests.helpers import REPO, SMOKE_TESTS
 
 EXAMPLE = REPO / "examples" / "accel_hostblas" / "accel_hostblas.py"
 
@@ -45,7 +45,8 @@ def test_the_example_backend_skips_the_matmul_suite(pytester: pytest.Pytester) -
         "from accel_hostblas import HostBlasBackend\n"
         "def pytest_accel_register_backends(registry):\n    registry.register(HostBlasBackend())\n"
     )
-    result = pytester.runpytest("suites/test_matmul.py", f"{OPT_DEVICE}=hostblas", "-rs", "-p", "no:cacheprovider")
+    result = pytester.runpytest("suites/test_matmul.py", f"{OPT_DEVICE}=hostblas", "-rs", "-p", "no:cacheprovider",
+                                "-k", SMOKE_TESTS)
     result.assert_outcomes(skipped=2)
     result.stdout.fnmatch_lines(["*the matmul workload runs on PyTorch devices, ONNX Runtime devices and devices "
                                  "that compile ONNX models; hostblas runs 'numpy'*"])

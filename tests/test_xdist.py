@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pytest_accel.options import OPT_DEVICE, OPT_MISSING, OPT_REPORT
-from tests.helpers import REPO, baseline_files, load_json
+from tests.helpers import REPO, SMOKE_TESTS, baseline_files, load_json
 
 MATMUL_SUITE = REPO / "suites" / "test_matmul.py"
 
@@ -20,7 +20,7 @@ def test_the_matmul_suite_under_xdist_reports_every_result(pytester: pytest.Pyte
     shutil.copy(MATMUL_SUITE, pytester.path / "test_matmul.py")
     report = tmp_path / "report.json"
     result = pytester.runpytest("-n", "2", "-p", "no:cacheprovider", f"{OPT_DEVICE}=cpu", f"{OPT_DEVICE}=ort:cpu",
-                                f"{OPT_MISSING}=record", f"{OPT_REPORT}={report}")
+                                f"{OPT_MISSING}=record", f"{OPT_REPORT}={report}", "-k", SMOKE_TESTS)
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed", 0) >= 4 and "failed" not in outcomes, result.stdout.str()
     document = load_json(report)
