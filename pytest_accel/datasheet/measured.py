@@ -20,15 +20,12 @@ from typing import Any, Iterable
 from pytest_accel.datasheet.peaks import DevicePeak
 from pytest_accel.metrics import Metric
 
-#: the precision a share is measured against when a runtime computes in one the table does not list
-_TABLE_PRECISION = {"tf32": "tf32", "fp32": "fp32", "bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "int8": "int8"}
-
 
 def share_metric(name: str, achieved_per_s: float, peak: DevicePeak, precision: str, *, what: str = "TFLOPS",
                  extra: dict[str, Any] | None = None) -> Metric | None:
     """``<name>.share_of_peak``: the achieved rate over the peak in ``precision``; None where there is no peak
     (the caller says why from :attr:`DevicePeak.missing`)."""
-    peak_tflops = peak.tflops(_TABLE_PRECISION.get(precision, precision))
+    peak_tflops = peak.tflops(precision)
     if peak_tflops is None:
         return None
     share = achieved_per_s / (peak_tflops * 1e12)
