@@ -179,21 +179,40 @@ def _section_row(section: str, row: dict[str, Any], verdict: Verdict, speedups: 
 
 
 def _ceiling_detail(kind: str, summary: dict[str, Any]) -> str:
-    """What a ceiling row was divided by or measured at, in a few words, with the source."""
+    """What a ceiling row was divided by or measured at, in a few words (the sources are listed once, below)."""
     if kind == "share":
         text = (f"{_number(summary.get('achieved'))} of {_number(summary.get('peak'))} {summary.get('unit', '')} "
                 f"{summary.get('precision', '')}").strip()
-        estimated = " (estimate)" if summary.get("estimated") else ""
-        return f"{text}; peak: {summary.get('peak_source', '?')}{estimated}"
+        if summary.get("estimated"):
+            text += " (estimated peak)"
+        if summary.get("above_peak"):
+            text += "; above the peak: the clock the estimate assumes is too low"
+        return text
     if summary.get("roofline"):
         where = f"{_number(summary.get('intensity'))} FLOP/B"
         if "bound" in summary:
             where += f", {summary['bound']}-bound, {summary['share_of_attainable']:.1%} of the roof there"
-        return where + f"; FLOPs by {summary.get('counted_by', '?')}"
+        return where
     for key in ("estimate", "price_source", "tdp_source", "share_of_peak", "stopped"):
         if summary.get(key):
             return str(summary[key])
     return "-"
+
+
+def _peak_sources(datasheet: dict[str, Any], rows: list[dict[str, Any]]) -> list[str]:
+    """Where the peaks of the section come from, once: the estimate's formulas and clock, or the entry's sources."""
+    lines = []
+    estimate = datasheet.get("estimate") or {}
+    if estimate:
+        lines.append(f"- clock {estimate.get('clock_ghz', 0):.3g} GHz, from {estimate.get('clock_source', '?')}")
+        lines += [f"- {precision}: {formula}" for precision, formula in (estimate.get("formulas") or {}).items()]
+        lines += [f"- assumed: {assumption}" for assumption in estimate.get("assumptions") or []]
+        lines.append(f"- memory bandwidth: {estimate.get('bandwidth_source', '?')}")
+    lines += [f"- {field}: {source}" for field, source in (datasheet.get("sources") or {}).items()]
+    if any(r["metric"].endswith("achieved_tflops") for r in rows):
+        lines.append("- FLOPs counted by PyTorch's flop counter; traffic estimated as parameters and input read once "
+                     "and each layer's output written and read once (no fusion: the intensity is a lower bound)")
+    return [markdown_text(line) for line in lines]
 
 
 def _number(value: Any, unit: str = "") -> str:
@@ -260,13 +279,16 @@ def markdown(card: dict[str, Any]) -> str:
         lines += ["", "## Against the datasheet", ""]
         datasheet = card.get("datasheet") or {}
         if datasheet:
-            lines += [f"Peak from the {markdown_text(datasheet.get('origin', 'none'))}."
+            lines += [f"Peaks: {markdown_text(datasheet.get('origin', 'none'))}."
                       + (f" {markdown_text(datasheet['missing'])}." if datasheet.get("missing") else ""), ""]
         lines += _table(["suite", "dtype", "metric", "value", "floor", "against", "verdict"],
                         [[r["suite"], r["dtype"], r["metric"],
                           f"{r['value']:.1%}" if r["unit"] == "" and r["metric"].endswith("share_of_peak")
                           else _number(r["value"], r["unit"]), _number(r.get("bound")), r.get("detail", "-"),
                           r["verdict"]] for r in card["ceiling"]])
+        sources = _peak_sources(datasheet, card["ceiling"])
+        if sources:
+            lines += ["", "Where the peaks come from:", "", *sources]
     not_passed = [t for t in card["tests"] if t["outcome"] != "passed"]
     if not_passed:
         lines += ["", "## Tests that did not pass", ""]
