@@ -337,9 +337,14 @@ def roofline_section(ctx: Context) -> Section:
         if bandwidth is not None and not line.bandwidth_gbs:
             section.notes.append(f"{device}: the bandwidth roof is {source}: no datasheet bandwidth.")
         title = f"{device}: roofline"
-        section.charts.append(Chart(title, roofline_chart(title, line.peaks, bandwidth, line.matmul, line.stream,
-                                                          [(p.name, p.intensity, p.tflops) for p in line.points],
-                                                          ctx.colours.get(device, "#1f77b4"))))
+        # the roofs of the precisions something here ran in (an int8 or fp64 roof over fp32 work says nothing)
+        shown = {p.precision for p in line.points} | set(line.matmul) | {"fp32"}
+        peaks = {precision: peak for precision, peak in line.peaks.items() if precision in shown}
+        best_stream = dict([max(line.stream.items(), key=lambda item: item[1])]) if line.stream else {}
+        section.charts.append(Chart(title, roofline_chart(
+            title, peaks, bandwidth, line.matmul, best_stream,
+            [(f"{p.name} {p.precision}", p.intensity, p.tflops) for p in line.points],
+            ctx.colours.get(device, "#1f77b4"))))
     return section
 
 
