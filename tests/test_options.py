@@ -34,6 +34,10 @@ from pytest_accel.options import (
         ([OPT_UPDATE, f"{OPT_MISSING}=fail"], "ERROR: --accel-update-baselines records every metric, so "
                                               "--accel-missing-baseline=fail cannot apply; drop one of the two"),
         (["--device="], "ERROR: --device='': empty device spec; use e.g. --device=cpu"),
+        (["--accel-hourly-price=free"], "ERROR: --accel-hourly-price 'free': expected a number of US dollars per hour "
+                                        "above 0 and at most 1e+06"),
+        (["--accel-cpu-ghz=0"], "ERROR: --accel-cpu-ghz '0': expected a number of GHz above 0 and at most 10"),
+        (["--accel-datasheet=missing.toml"], "ERROR: *datasheet *missing.toml: cannot read it (*"),
     ],
 )
 def test_bad_option_values(pytester: pytest.Pytester, args: list[str], message: str) -> None:

@@ -77,12 +77,18 @@ def _span(rounds: list[tuple[str, int, float, float]]) -> float:
     return max(end for *_, end in rounds) - min(start for _, _, start, _ in rounds)
 
 
-@pytest.mark.workload  # xdist workers in fresh processes, a few seconds of real sleeps
-def test_each_device_on_its_own_worker_in_parallel_never_overlapping_itself(
-        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def slots(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """A project of four sleeping slot devices whose timed rounds log their windows."""
     pytester.makeconftest(SLOTS_CONFTEST)
     pytester.makepyfile(test_slots=SLOTS_TEST)
     monkeypatch.setenv("SLOT_LOG", "")
+    return pytester
+
+
+@pytest.mark.workload  # xdist workers in fresh processes, a few seconds of real sleeps
+def test_each_device_on_its_own_worker_in_parallel_never_overlapping_itself(slots: pytest.Pytester) -> None:
+    pytester = slots
     one_process = _run(pytester, pytester.path / "sequential.jsonl")
     per_device = _run(pytester, pytester.path / "parallel.jsonl", "-n", "4", "--accel-worker-per-device")
 
@@ -109,11 +115,8 @@ def _switches(rounds: list[tuple[str, int, float, float]]) -> int:
 
 
 @pytest.mark.workload  # xdist workers in fresh processes, a few seconds of real sleeps
-def test_devices_in_turns_interleave_their_timed_rounds_and_never_time_two_at_once(
-        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    pytester.makeconftest(SLOTS_CONFTEST)
-    pytester.makepyfile(test_slots=SLOTS_TEST)
-    monkeypatch.setenv("SLOT_LOG", "")
+def test_devices_in_turns_interleave_their_timed_rounds_and_never_time_two_at_once(slots: pytest.Pytester) -> None:
+    pytester = slots
     free = _run(pytester, pytester.path / "free.jsonl", "-n", "4", "--accel-worker-per-device")
     in_turns = _run(pytester, pytester.path / "turns.jsonl", "-n", "4", "--accel-worker-per-device",
                     "--accel-devices-in-turns")

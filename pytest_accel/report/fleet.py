@@ -20,6 +20,7 @@ import argparse
 import math
 import sys
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -65,6 +66,13 @@ class Fleet:
     apart: list[str] = field(default_factory=list)
     #: files in a folder that are not reports
     skipped: list[str] = field(default_factory=list)
+
+    @cached_property
+    def against_datasheet(self) -> tuple[list[str], list[list[str]]]:
+        """The "against the datasheet" table (header, rows), worked out once for the JSON, Markdown and page."""
+        from pytest_accel.report.roofline import against_datasheet
+
+        return against_datasheet(self.merged)
 
 
 SCORECARD_SCHEMA = "pytest-accel/scorecard"
@@ -338,7 +346,7 @@ def to_dict(fleet: Fleet) -> dict[str, Any]:
                                      **({"speedup": r.speedups[label]} if label in r.speedups else {})}
                              for label, (value, verdict) in r.values.items()}}
                  for r in table_rows(fleet)],
-        "against_datasheet": [dict(zip(header, row, strict=True)) for header, rows in [_against_datasheet(fleet)]
+        "against_datasheet": [dict(zip(header, row, strict=True)) for header, rows in [fleet.against_datasheet]
                               for row in rows],
         "peaks": fleet.merged["datasheet"],
         "kept_apart": fleet.apart,
@@ -352,12 +360,6 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]
 
     return ["| " + " | ".join(cell(h) for h in header) + " |", "|" + "---|" * len(header),
             *("| " + " | ".join(cell(c) for c in row) + " |" for row in rows)]
-
-
-def _against_datasheet(fleet: Fleet) -> tuple[list[str], list[list[str]]]:
-    from pytest_accel.report.roofline import against_datasheet
-
-    return against_datasheet(fleet.merged)
 
 
 def _comparison(fleet: Fleet) -> tuple[list[str], list[list[str]]]:
@@ -376,7 +378,7 @@ def markdown(fleet: Fleet) -> str:
         lines += ["**Kept apart:**", "", *(f"- {note}" for note in fleet.apart), ""]
     header, rows = _comparison(fleet)
     lines += ["### Side by side", "", *_md_table(header, rows), ""]
-    header, rows = _against_datasheet(fleet)
+    header, rows = fleet.against_datasheet
     if rows:
         lines += ["### Against the datasheet", "", *_md_table(header, rows), ""]
     if fleet.skipped:
@@ -399,7 +401,7 @@ def lead_sections(fleet: Fleet) -> list[Section]:
     machines.notes += [f"Kept apart: {note}" for note in fleet.apart]
     machines.notes += [f"Not read: {note}" for note in fleet.skipped]
     side = Section("side-by-side", "Side by side", body=_html_table(*_comparison(fleet)))
-    header, rows = _against_datasheet(fleet)
+    header, rows = fleet.against_datasheet
     if not rows:
         return [machines, side]
     sheet = Section("datasheet", "Against the datasheet", body=_html_table(header, rows))
