@@ -1,7 +1,8 @@
 """Measure the peer check on real timing: identical CPU-backed devices, one of them slowed by real work.
 
 Each run is a fresh ``pytest`` process over ``--devices`` fake devices of one key (``cpufake:0`` ...), every one
-timing the same real host work (a float32 matrix product of ``--size``, NumPy on one thread); in a run with a
+timing the same real host work (a float32 matrix product of ``--size``, NumPy on one thread, the standard timing
+profile: about 2.5 s of rounds a device); in a run with a
 slowdown one device, chosen at random, does ``1 + slowdown`` times the work. The conditions (none slowed and each
 slowdown) take turns run by run, so a drift of the machine falls on all of them alike. Reported: the share of runs
 that flag the slowed device, and of runs without a slowdown that flag none.
@@ -86,18 +87,20 @@ def test_product(accel, device):
 
 
 def one_run(folder: Path, devices: int, slow: str | None, slowdown: float, workers: int, size: int,
-            in_turns: bool = False) -> list[dict]:
+            in_turns: bool = False, profile: str = "standard") -> list[dict]:
     report = folder / "run.json"
     report.unlink(missing_ok=True)
     env = {**os.environ, "CPUFAKE_COUNT": str(devices), "CPUFAKE_SIZE": str(size), "CPUFAKE_SLOWDOWN": str(slowdown),
            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-           # as pytest-accel ab runs its processes: no lasting state from where a process's memory landed
-           "THP_MEM_ALLOC_ENABLE": "1", "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1",
            "PYTEST_ADDOPTS": "-p no:randomly -p no:cacheprovider -p no:benchmark"}
-    env.pop("CPUFAKE_SLOW", None)
+    # No transparent huge pages asked for (pytest-accel ab asks for them): with them, whole fake devices came out
+    # 5-8% slower than their peers, process by process, round after round (some processes got huge pages and some
+    # did not); without them the devices' medians differ by 0.3-0.5%.
+    for name in ("CPUFAKE_SLOW", "THP_MEM_ALLOC_ENABLE", "GLIBC_TUNABLES"):
+        env.pop(name, None)
     if slow is not None:
         env["CPUFAKE_SLOW"] = slow
-    command = [sys.executable, "-m", "pytest", "-q", "--device=cpufake:*", "--accel-profile=quick",
+    command = [sys.executable, "-m", "pytest", "-q", "--device=cpufake:*", f"--accel-profile={profile}",
                f"--accel-report={report}", "--accel-baseline-dir=no-baselines", "--accel-gate=latency"]
     if workers:
         command += ["-n", str(workers), "--accel-worker-per-device"]
@@ -108,6 +111,19 @@ def one_run(folder: Path, devices: int, slow: str | None, slowdown: float, worke
     return [f for f in document["peers"] if f["metric"].endswith(".latency")]
 
 
+def _summary(args: argparse.Namespace, tallies: dict[str, dict[str, float]], spreads: list[float], seconds: float,
+             each_run: list[dict]) -> dict:
+    ordered = sorted(spreads)
+    return {"devices": args.devices, "rounds": tallies["0"]["runs"], "workers": args.workers, "turns": args.turns,
+            "size": args.size, "profile": args.profile, "seconds": round(seconds),
+            "median_peer_spread": ordered[len(ordered) // 2],
+            "no_slowdown": {"runs": tallies["0"]["runs"], "none_flagged": tallies["0"]["quiet"] / tallies["0"]["runs"]},
+            **{f"slowdown {name}": {"runs": t["runs"], "caught": t["caught"] / t["runs"],
+                                    "another_device_flagged": t["others_flagged"] / t["runs"]}
+               for name, t in tallies.items() if name != "0"},
+            "each_run": each_run}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", type=int, default=5, help="devices of the one key (default 5: 4 peers each)")
@@ -115,7 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slowdowns", default="0.05,0.10", help="slowdowns of one device (default 0.05,0.10)")
     parser.add_argument("--workers", type=int, default=0, help="xdist workers, one per device (default 0: none)")
     parser.add_argument("--turns", action="store_true", help="with --workers: the workers take turns")
-    parser.add_argument("--size", type=int, default=160, help="the matrix product's size (default 160)")
+    parser.add_argument("--size", type=int, default=400, help="the matrix product's size (default 400)")
+    parser.add_argument("--profile", default="standard",
+                        help="the timing profile (default standard, what an accelerator gets; quick times a device "
+                             "for about 20 ms, shorter than a turn)")
     parser.add_argument("--out", type=Path, default=None, help="write the tallies as JSON here")
     args = parser.parse_args(argv)
     slowdowns = [float(part) for part in args.slowdowns.split(",")]
@@ -123,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     tallies: dict[str, dict[str, float]] = {"0": {"runs": 0, "quiet": 0}}
     tallies.update({f"{s:g}": {"runs": 0, "caught": 0, "others_flagged": 0} for s in slowdowns})
     spreads: list[float] = []
+    each_run: list[dict] = []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -131,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         for index in range(args.runs):
             for condition in [0.0, *slowdowns]:
                 slow = f"cpufake:{rng.randrange(args.devices)}" if condition else None
-                findings = one_run(folder, args.devices, slow, condition, args.workers, args.size, args.turns)
+                findings = one_run(folder, args.devices, slow, condition, args.workers, args.size, args.turns,
+                                   args.profile)
                 flagged = {f["device"] for f in findings if f["flagged"]}
                 spreads += [f["peer_spread"] for f in findings if f["device"] != slow]
                 tally = tallies[f"{condition:g}" if condition else "0"]
@@ -141,21 +162,16 @@ def main(argv: list[str] | None = None) -> int:
                     tally["others_flagged"] += bool(flagged - {slow})
                 else:
                     tally["quiet"] += not flagged
+                each_run.append({"slowdown": condition, "slowed": slow, "flagged": sorted(flagged),
+                                 "worse_by": {f["device"]: round(f["worse_by"], 5) for f in findings},
+                                 "peer_spread": {f["device"]: round(f["peer_spread"], 5) for f in findings}})
             print(f"run {index + 1}/{args.runs}: " + ", ".join(
                 f"{name}: {t.get('caught', t.get('quiet'))}/{t['runs']}" for name, t in tallies.items()),
                 file=sys.stderr, flush=True)
-    spreads.sort()
-    result = {"devices": args.devices, "runs": args.runs, "workers": args.workers, "turns": args.turns,
-              "size": args.size,
-              "seconds": round(time.perf_counter() - started), "median_peer_spread": spreads[len(spreads) // 2],
-              "no_slowdown": {"runs": tallies["0"]["runs"],
-                              "none_flagged": tallies["0"]["quiet"] / tallies["0"]["runs"]},
-              **{f"slowdown {name}": {"runs": t["runs"], "caught": t["caught"] / t["runs"],
-                                      "another_device_flagged": t["others_flagged"] / t["runs"]}
-                 for name, t in tallies.items() if name != "0"}}
-    print(json.dumps(result, indent=1))
-    if args.out is not None:
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+            result = _summary(args, tallies, spreads, time.perf_counter() - started, each_run)
+            if args.out is not None:  # after every round: a campaign stopped early keeps what it measured
+                args.out.write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "each_run"}, indent=1))
     return 0
 
 
