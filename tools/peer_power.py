@@ -3,8 +3,10 @@
 Each run is a fresh ``pytest`` process over ``--devices`` fake devices of one key (``cpufake:0`` ...), every one
 timing the same real host work (a float32 matrix product of ``--size``, NumPy on one thread, the standard timing
 profile: about 2.5 s of rounds a device); in a run with a
-slowdown one device, chosen at random, does ``1 + slowdown`` times the work. The conditions (none slowed and each
-slowdown) take turns run by run, so a drift of the machine falls on all of them alike. Reported: the share of runs
+slowdown one device, chosen at random, takes ``1 + slowdown`` times as long for each product: it computes the
+product, then keeps its core busy for that share of the product's time, as a throttled device would (extra rows of
+work in proportion came out slower than their share: 5% more rows took 6-8% longer). The conditions (none slowed and
+each slowdown) take turns run by run, so a drift of the machine falls on all of them alike. Reported: the share of runs
 that flag the slowed device, and of runs without a slowdown that flag none.
 
     python tools/peer_power.py --devices 5 --runs 60 --slowdowns 0.05,0.10 --out peer-power.json
@@ -30,6 +32,7 @@ from pathlib import Path
 
 CONFTEST = """
 import os
+import time
 
 import numpy as np
 
@@ -69,12 +72,14 @@ def pytest_accel_register_backends(registry):
 def work(device):
     slowed = device.spec == os.environ.get("CPUFAKE_SLOW")
     extra = float(os.environ.get("CPUFAKE_SLOWDOWN", "0")) if slowed else 0.0
-    rows = max(1, round(SIZE * extra))  # real work in proportion: a product of extra * SIZE more rows
 
     def run():
+        start = time.perf_counter()
         A @ B
-        if extra:
-            A[:rows] @ B
+        if extra:  # that much slower, as a throttled device: the core kept busy for that share of the product's time
+            end = start + (time.perf_counter() - start) * (1 + extra)
+            while time.perf_counter() < end:
+                pass
     return run
 """
 
