@@ -32,7 +32,7 @@ _VENDORS = {"GenuineIntel": "Intel", "AuthenticAMD": "AMD", "HygonGenuine": "Hyg
 
 
 @lru_cache(maxsize=1)
-def _cpu_facts() -> dict[str, object]:
+def cpu_facts() -> dict[str, object]:
     """py-cpuinfo's view of the host CPU (it reads /proc on Linux, sysctl on macOS, the registry on Windows); {}
     where it cannot run. Cached: it may start a subprocess."""
     try:
@@ -48,7 +48,7 @@ def _cpu_facts() -> dict[str, object]:
 @lru_cache(maxsize=1)
 def cpu_model() -> tuple[str, str]:
     """(vendor, model name) of the host CPU: ('Intel', 'Xeon Processor'), ('AMD', 'EPYC'), ('Apple', 'M2')."""
-    facts = _cpu_facts()
+    facts = cpu_facts()
     raw_vendor = str(facts.get("vendor_id_raw") or "").strip()
     vendor = _VENDORS.get(raw_vendor, raw_vendor)
     model = str(facts.get("brand_raw") or "").strip() or platform.processor() or platform.machine() or "unknown"
@@ -63,7 +63,7 @@ def cpu_model() -> tuple[str, str]:
 def cpu_flags() -> frozenset[str]:
     """The instruction-set flags the host CPU reports (``avx512_bf16``, ``amx_fp16``, ``asimdhp``...); empty where
     they cannot be read, which is not the same as "none"."""
-    flags = _cpu_facts().get("flags")
+    flags = cpu_facts().get("flags")
     return frozenset(str(flag) for flag in flags) if isinstance(flags, list) else frozenset()
 
 

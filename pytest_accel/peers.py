@@ -7,8 +7,9 @@ speed and accuracy metric of each test, without any history:
 
 - how much worse than the peers' median it is (``cuda:3: model latency +14% against the median of its 7 peers``);
 - whether that is beyond the peers' own spread: the device's value against a prediction interval of the peers'
-  (log) values, a one-sided t test with ``peers - 1`` degrees of freedom, Holm over every device and metric of the
-  run, so a run where no device is off flags none in ``1 - alpha`` of runs whatever the node's noise;
+  (log) values, a one-sided t test with ``peers - 1`` degrees of freedom, Holm over every device and measurement of
+  the run (a latency and the throughput of the same rounds are one), so a run where no device is off flags none in
+  ``1 - alpha`` of runs whatever the node's noise;
 - a device is flagged when it is both worse than its peers by at least the tolerance and significantly so.
 
 The check needs three devices of a key (a device and two peers) and a positive value on each.
@@ -18,11 +19,11 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Iterable, Sequence
 
-from pytest_accel.metrics import KINDS
-from pytest_accel.paired import holm
+from pytest_accel.metrics import KINDS, measurement_of
+from pytest_accel.paired import holm_per_measurement
 
 #: kinds compared between peers
 PEER_KINDS = ("latency", "throughput", "accuracy")
@@ -47,17 +48,11 @@ class PeerValue:
     tolerance: float | None = None
 
 
-@dataclass(frozen=True)
-class PeerFinding:
-    device: str
-    key: str
-    suite: str
-    test: str
-    metric: str
-    kind: str
-    unit: str
-    direction: str
-    value: float
+@dataclass(frozen=True, kw_only=True)
+class PeerFinding(PeerValue):
+    """One device's value against its peers'. ``tolerance`` is the one applied: the metric's, else the check's."""
+
+    tolerance: float
     peer_median: float
     peers: int
     #: how much worse than the peers' median (0.14: 14% slower, or 14% less accurate)
@@ -66,7 +61,6 @@ class PeerFinding:
     peer_spread: float
     p_value: float
     adjusted_p: float
-    tolerance: float
     flagged: bool
 
     def message(self) -> str:
@@ -103,13 +97,15 @@ def peer_check(values: Iterable[PeerValue], alpha: float = DEFAULT_PEER_ALPHA,
             p = _prediction_p(own, logs, spread)
             raw.append((member, math.exp(own - center) - 1, math.exp(center if member.direction == "lower"
                                                                        else -center), spread, p, len(peers)))
-    adjusted = holm([p for *_, p, _ in raw])
+    # one hypothesis per device and measurement: a latency and the throughput of the same rounds are the same ratio
+    measurements = [(m.device, m.key, m.suite, m.test, measurement_of(m.metric, m.kind)) for m, *_ in raw]
+    adjusted = holm_per_measurement([p for *_, p, _ in raw], measurements)
     findings = []
     for (member, worse_by, median, spread, p, count), adjusted_p in zip(raw, adjusted, strict=True):
         limit = member.tolerance if member.tolerance is not None else tolerance
-        findings.append(PeerFinding(member.device, member.key, member.suite, member.test, member.metric, member.kind,
-                                    member.unit, member.direction, member.value, median, count, worse_by, spread, p,
-                                    adjusted_p, limit, worse_by >= limit and adjusted_p < alpha))
+        findings.append(PeerFinding(**{**vars(member), "tolerance": limit}, peer_median=median, peers=count,
+                                    worse_by=worse_by, peer_spread=spread, p_value=p, adjusted_p=adjusted_p,
+                                    flagged=worse_by >= limit and adjusted_p < alpha))
     return findings
 
 
@@ -157,7 +153,4 @@ def summary_lines(findings: Sequence[PeerFinding], gate: frozenset[str], *, ever
 
 
 def to_dicts(findings: Sequence[PeerFinding]) -> list[dict[str, object]]:
-    return [{"device": f.device, "key": f.key, "suite": f.suite, "test": f.test, "metric": f.metric, "kind": f.kind,
-             "unit": f.unit, "direction": f.direction, "value": f.value, "peer_median": f.peer_median,
-             "peers": f.peers, "worse_by": f.worse_by, "peer_spread": f.peer_spread, "p_value": f.p_value,
-             "adjusted_p": f.adjusted_p, "tolerance": f.tolerance, "flagged": f.flagged} for f in findings]
+    return [asdict(finding) for finding in findings]

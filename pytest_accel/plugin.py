@@ -45,6 +45,7 @@ from pytest_accel.tolerances import MARKER_TOLERANCE
 from pytest_accel.turns import join_from_environment as join_turns_from_environment
 from pytest_accel.workers import (
     WORKER_OUTPUT_KEY,
+    device_turns_summary,
     dump,
     is_worker,
     merge,
@@ -418,6 +419,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     lines += [Line.of(text, {"red": True, "bold": True} if "FAILED" in text.split()[:1] else {})
               for text in peer_summary_lines(facts.peers, peer_gate, every_group=session.options.summary == "full")]
     lines += [Line.of(text, markup) for text, markup in session.manifests.summary_lines()]
+    lines += [Line.of(text) for text in device_turns_summary(config)]
     if session.scorecards:
         where = session.options.invocation_dir
         shown = ", ".join(display_path(p, where) for p in session.scorecards if p.suffix == ".md")

@@ -42,8 +42,14 @@ class TurnServer:
         self._listener.listen(64)
         self._wake_read, self._wake_write = os.pipe()
         self._stopping = False
-        #: how many times the turn was granted (for the tests and the summary)
+        #: how many times the turn was granted
         self.grants = 0
+        #: tests that asked for the turn, and the workers they ran on
+        self.tests = 0
+        self.workers = 0
+        #: how often a worker handed the turn to another in the middle of a test: none means the devices' timed
+        #: rounds were never interleaved, each test fitting in one turn
+        self.handovers = 0
         self._thread = threading.Thread(target=self._serve, name="accel-device-turns", daemon=True)
         self._thread.start()
 
@@ -60,6 +66,7 @@ class TurnServer:
         clients: set[socket.socket] = set()
         waiting: deque[socket.socket] = deque()
         holder: socket.socket | None = None
+        asked: set[socket.socket] = set()
         while not self._stopping:
             watched: list[socket.socket | int] = [self._listener, self._wake_read, *clients]
             ready, _, _ = select.select(watched, [], [])
@@ -74,6 +81,12 @@ class TurnServer:
                     message = source.recv(1)
                 except OSError:
                     message = b""
+                if message == b"R":
+                    self.tests += 1
+                    asked.add(source)
+                    self.workers = len(asked)
+                if message == b"Y" and holder is source and waiting:
+                    self.handovers += 1
                 if not message or message == b"D" or message == b"Y":
                     if holder is source:
                         holder = None
@@ -137,6 +150,18 @@ class _SocketTurns:
         self._held_since = None
 
 
+def summary_line(server: TurnServer) -> str | None:
+    """What the run's summary says of the turns: how often they changed hands, or that they never did."""
+    if server.workers < 2:
+        return None
+    if server.handovers:
+        return (f"devices in turns: {server.workers} workers, {server.tests} tests; the turn changed hands "
+                f"{server.handovers} times during tests")
+    return (f"devices in turns: the turn never changed hands during a test: each test's timed rounds took less than "
+            f"one turn ({turns.SLICE_SECONDS:g} s), so the {server.workers} workers' devices were timed one after "
+            "the other, not interleaved; a longer timing profile interleaves them (--accel-profile=standard)")
+
+
 def join_as_worker(environ: dict[str, str] | None = None) -> bool:
     """In an xdist worker of a run in turns: connect to the controller's turns (see the module's description)."""
     path = (os.environ if environ is None else environ).get(SOCKET_ENV)
@@ -164,4 +189,4 @@ def give_up_turn() -> None:
         client.release()
 
 
-__all__ = ["SOCKET_ENV", "TurnServer", "give_up_turn", "join_as_worker", "take_turn"]
+__all__ = ["SOCKET_ENV", "TurnServer", "give_up_turn", "join_as_worker", "summary_line", "take_turn"]

@@ -65,6 +65,15 @@ def start_device_turns(config: pytest.Config) -> None:
     config.stash[TURN_SERVER_KEY] = server
 
 
+def device_turns_summary(config: pytest.Config) -> list[str]:
+    """The controller's summary line on --accel-devices-in-turns (none elsewhere)."""
+    from pytest_accel.worker_turns import summary_line
+
+    server = config.stash.get(TURN_SERVER_KEY, None)
+    line = summary_line(server) if server is not None else None
+    return [line] if line else []
+
+
 def _forget_turns() -> None:
     import os
 

@@ -82,9 +82,9 @@ def _key_on_host(monkeypatch: pytest.MonkeyPatch, facts: dict[str, object], core
     from pytest_accel import environment
     from pytest_accel.devices.torch import TorchBackend
 
-    environment._cpu_facts.cache_clear()
+    environment.cpu_facts.cache_clear()
     environment.cpu_model.cache_clear()
-    monkeypatch.setattr(environment, "_cpu_facts", lambda: facts)
+    monkeypatch.setattr(environment, "cpu_facts", lambda: facts)
     monkeypatch.setattr(environment, "cpu_cores", lambda: cores)
     try:
         return TorchBackend().open("cpu").key

@@ -111,6 +111,24 @@ def test_fewer_than_three_devices_of_a_key_and_other_keys_are_no_peers() -> None
     assert peer_check(mixed) == []
 
 
+def test_a_latency_and_the_throughput_of_the_same_rounds_are_one_hypothesis() -> None:
+    latencies = [0.010 * (1 + 0.004 * i) for i in range(4)] + [0.0112]
+
+    def adjusted(values: list[PeerValue], metric: str) -> float:
+        return next(f.adjusted_p for f in peer_check(values) if f.device == "d4" and f.metric == metric)
+
+    alone = [PeerValue(f"d{i}", "k", "toy", "test_speed", "toy.step.latency", "latency", "s", "lower", value)
+             for i, value in enumerate(latencies)]
+    rates = [PeerValue(f"d{i}", "k", "toy", "test_speed", "toy.step.throughput", "throughput", "items/s", "higher",
+                       4 / value) for i, value in enumerate(latencies)]
+    other = [PeerValue(f"d{i}", "k", "toy", "test_other", "toy.step.latency", "latency", "s", "lower", value)
+             for i, value in enumerate(latencies)]
+    assert adjusted([*alone, *rates], "toy.step.latency") == pytest.approx(adjusted(alone, "toy.step.latency"))
+    assert adjusted([*alone, *rates], "toy.step.throughput") == pytest.approx(adjusted(alone, "toy.step.latency"))
+    # another test's rounds are another measurement: the family grows
+    assert adjusted([*alone, *other], "toy.step.latency") > 1.5 * adjusted(alone, "toy.step.latency")
+
+
 def _clocked_median(rounds: int, factor: float, rng: random.Random) -> float:
     return statistics.median(0.002 * factor * (1 + 0.02 * (2 * rng.random() - 1)) for _ in range(rounds))
 

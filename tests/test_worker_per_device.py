@@ -48,7 +48,7 @@ def pytest_accel_register_backends(registry):
 def busy(device):
     def run():
         start = time.monotonic()
-        time.sleep(0.004)
+        time.sleep(float(os.environ.get("SLOT_SLEEP", "0.004")))
         with open(os.environ["SLOT_LOG"], "a") as log:
             log.write(json.dumps([device.spec, os.getpid(), start, time.monotonic()]) + "\\n")
     return run
@@ -65,12 +65,17 @@ def test_second(accel, device):
 """
 
 
-def _run(pytester: pytest.Pytester, log: Path, *args: str) -> list[tuple[str, int, float, float]]:
+def _run_pytest(pytester: pytest.Pytester, log: Path, *args: str) -> tuple[pytest.RunResult,
+                                                                           list[tuple[str, int, float, float]]]:
     os.environ["SLOT_LOG"] = str(log)
     result = pytester.runpytest_subprocess("--device=slot:*", "--accel-profile=quick", "-p", "no:benchmark",
                                            "-p", "no:randomly", *args)
     result.assert_outcomes(passed=8)
-    return [tuple(json.loads(line)) for line in log.read_text().splitlines()]  # type: ignore[misc]
+    return result, [tuple(json.loads(line)) for line in log.read_text().splitlines()]  # type: ignore[misc]
+
+
+def _run(pytester: pytest.Pytester, log: Path, *args: str) -> list[tuple[str, int, float, float]]:
+    return _run_pytest(pytester, log, *args)[1]
 
 
 def _span(rounds: list[tuple[str, int, float, float]]) -> float:
@@ -118,14 +123,31 @@ def _switches(rounds: list[tuple[str, int, float, float]]) -> int:
 def test_devices_in_turns_interleave_their_timed_rounds_and_never_time_two_at_once(slots: pytest.Pytester) -> None:
     pytester = slots
     free = _run(pytester, pytester.path / "free.jsonl", "-n", "4", "--accel-worker-per-device")
-    in_turns = _run(pytester, pytester.path / "turns.jsonl", "-n", "4", "--accel-worker-per-device",
-                    "--accel-devices-in-turns")
+    result, in_turns = _run_pytest(pytester, pytester.path / "turns.jsonl", "-n", "4", "--accel-worker-per-device",
+                                   "--accel-devices-in-turns")
     assert _overlaps(free) > 0  # the check sees overlaps where there are some
     assert _overlaps(in_turns) == 0
     # each test's rounds are handed over in slices: the devices' rounds alternate, not one device's block after another
     per_test_blocks = 2 * 4
     assert _switches(in_turns) > 3 * per_test_blocks
     assert len({pid for _, pid, _, _ in in_turns}) == 4
+    # the summary says how often the turn changed hands during tests
+    line = next(line for line in result.outlines if line.startswith("devices in turns:"))
+    handovers = int(line.split("changed hands ")[1].split()[0])
+    assert "4 workers, 8 tests" in line and handovers > 3 * per_test_blocks - 8
+
+
+@pytest.mark.workload  # xdist workers in fresh processes
+def test_devices_in_turns_says_when_tests_were_too_short_to_interleave(slots: pytest.Pytester,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLOT_SLEEP", "0")  # 200 rounds of a few microseconds: each test's rounds fit in one turn
+    result, rounds = _run_pytest(slots, slots.path / "short.jsonl", "-n", "4", "--accel-worker-per-device",
+                                 "--accel-devices-in-turns")
+    assert _overlaps(rounds) == 0
+    assert _switches(rounds) < 8  # one block of rounds a test: at most one switch between consecutive tests
+    result.stdout.fnmatch_lines(["devices in turns: the turn never changed hands during a test: each test's timed "
+                                 "rounds took less than one turn (0.2 s), so the 4 workers' devices were timed one "
+                                 "after the other, not interleaved; a longer timing profile interleaves them*"])
 
 
 def test_devices_in_turns_needs_a_worker_per_device(pytester: pytest.Pytester) -> None:

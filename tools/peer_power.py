@@ -168,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     tally["quiet"] += not flagged
                 each_run.append({"slowdown": condition, "slowed": slow, "flagged": sorted(flagged),
+                                 "value": {f["device"]: f["value"] for f in findings},
                                  "worse_by": {f["device"]: round(f["worse_by"], 5) for f in findings},
                                  "peer_spread": {f["device"]: round(f["peer_spread"], 5) for f in findings}})
             print(f"run {index + 1}/{args.runs}: " + ", ".join(

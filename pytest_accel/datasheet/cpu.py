@@ -145,9 +145,9 @@ def host_clock(environ: dict[str, str] | None = None, *, sys_root: Path = Path("
     except (OSError, ValueError):
         pass
     if facts is None:
-        from pytest_accel.environment import _cpu_facts
+        from pytest_accel.environment import cpu_facts
 
-        facts = _cpu_facts()
+        facts = cpu_facts()
     brand = str(facts.get("brand_raw") or "")
     named = re.search(r"@\s*([\d.]+)\s*GHz", brand, flags=re.IGNORECASE)
     if named:
@@ -216,7 +216,7 @@ def host_estimate(cores: int | None = None, ghz: float | None = None) -> CpuPeak
     :func:`host_clock`)."""
     from pytest_accel import environment
 
-    facts = environment._cpu_facts()
+    facts = environment.cpu_facts()
     vendor, _ = environment.cpu_model()
     family = facts.get("family")
     return estimate(vendor, str(facts.get("arch") or os.uname().machine), family if isinstance(family, int) else None,

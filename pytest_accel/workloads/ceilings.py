@@ -175,9 +175,9 @@ def stream_elements(device: Device) -> int:
     """Elements per array: 4x the host's last-level cache, at least :data:`HOST_STREAM_BYTES`, on the host CPU;
     :data:`DEVICE_STREAM_BYTES` elsewhere."""
     if device.is_host_cpu:
-        from pytest_accel.environment import _cpu_facts
+        from pytest_accel.environment import cpu_facts
 
-        cache = _cpu_facts().get("l3_cache_size")
+        cache = cpu_facts().get("l3_cache_size")
         per_array = max(HOST_STREAM_BYTES, 4 * cache if isinstance(cache, int) else 0)
     else:
         per_array = DEVICE_STREAM_BYTES
