@@ -130,7 +130,7 @@ class AccelOptions:
     #: backend manifests named by --accel-manifest, then by ini accel_manifests (the installed backends' own are
     #: added when the backends are registered)
     manifest_paths: tuple[Path, ...] = ()
-    #: --accel-peer-tolerance: how much worse than its peers a device may be (None: each kind's default tolerance)
+    #: --accel-peer-tolerance: how much worse than its peers a device may be (None: each kind's, peers.PEER_TOLERANCES)
     peer_tolerance: float | None = None
     #: --accel-datasheet: the user's datasheet files, over the shipped table (later entries replace earlier ids)
     datasheet_paths: tuple[Path, ...] = ()
@@ -216,7 +216,7 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="FRACTION",
         help="with three or more devices of one key in a run, each is compared with its peers: flagged when worse "
         "than their median by at least this fraction (0.05: 5%%) and beyond their spread with significance; fails "
-        "the run where its kind is gated. Default: each kind's tolerance (latency and throughput 5%%, accuracy 1%%).",
+        "the run where its kind is gated. Default: latency and throughput 3%%, accuracy 1%%.",
     )
     group.addoption(
         OPT_PROFILE,

@@ -10,7 +10,8 @@ speed and accuracy metric of each test, without any history:
   (log) values, a one-sided t test with ``peers - 1`` degrees of freedom, Holm over every device and measurement of
   the run (a latency and the throughput of the same rounds are one), so a run where no device is off flags none in
   ``1 - alpha`` of runs whatever the node's noise;
-- a device is flagged when it is both worse than its peers by at least the tolerance and significantly so.
+- a device is flagged when it is both worse than its peers by at least the tolerance (:data:`PEER_TOLERANCES`)
+  and significantly so.
 
 The check needs three devices of a key (a device and two peers) and a positive value on each.
 """
@@ -20,7 +21,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import asdict, dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from pytest_accel.metrics import KINDS, measurement_of
 from pytest_accel.paired import holm_per_measurement
@@ -30,8 +31,11 @@ PEER_KINDS = ("latency", "throughput", "accuracy")
 #: a device and at least two peers: one peer is no spread
 MIN_GROUP = 3
 DEFAULT_PEER_ALPHA = 0.01
-#: how much worse than its peers a device may be before it is flagged, where the metric's tolerance says nothing
-DEFAULT_PEER_TOLERANCE = 0.05
+#: how much worse than its peers a device may be before it is flagged, per kind (``--accel-peer-tolerance`` sets one
+#: for all). Tighter than the history's (devices of one run share the host, the software and the moment, where a
+#: history spans days and upgrades) and below the smallest slowdown the check is meant to catch at least half the
+#: time: a device exactly at the tolerance is caught at most half the time, its estimate falling on either side.
+PEER_TOLERANCES = {"latency": 0.03, "throughput": 0.03, "accuracy": 0.01}
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,7 @@ class PeerValue:
 
 @dataclass(frozen=True, kw_only=True)
 class PeerFinding(PeerValue):
-    """One device's value against its peers'. ``tolerance`` is the one applied: the metric's, else the check's."""
+    """One device's value against its peers'. ``tolerance`` is the one applied: the value's, else its kind's."""
 
     tolerance: float
     peer_median: float
@@ -77,7 +81,7 @@ def _oriented(value: float, direction: str) -> float:
 
 
 def peer_check(values: Iterable[PeerValue], alpha: float = DEFAULT_PEER_ALPHA,
-               tolerance: float = DEFAULT_PEER_TOLERANCE) -> list[PeerFinding]:
+               tolerances: Mapping[str, float] = PEER_TOLERANCES) -> list[PeerFinding]:
     """Every device of every peer group against its peers, each metric; Holm over all of them."""
     groups: dict[tuple[str, str, str, str], list[PeerValue]] = {}
     for value in values:
@@ -102,7 +106,7 @@ def peer_check(values: Iterable[PeerValue], alpha: float = DEFAULT_PEER_ALPHA,
     adjusted = holm_per_measurement([p for *_, p, _ in raw], measurements)
     findings = []
     for (member, worse_by, median, spread, p, count), adjusted_p in zip(raw, adjusted, strict=True):
-        limit = member.tolerance if member.tolerance is not None else tolerance
+        limit = member.tolerance if member.tolerance is not None else tolerances[member.kind]
         findings.append(PeerFinding(**{**vars(member), "tolerance": limit}, peer_median=median, peers=count,
                                     worse_by=worse_by, peer_spread=spread, p_value=p, adjusted_p=adjusted_p,
                                     flagged=worse_by >= limit and adjusted_p < alpha))

@@ -10,7 +10,8 @@ over the same stretch of time in slices of a fraction of a second, so what the m
 alike, and no two devices are ever timed at once.
 
 The controller (the xdist master) serves the turn over a Unix socket named in :data:`SOCKET_ENV`; workers ask with
-``R``, hand over (and ask again) with ``Y``, give up with ``D``, and are granted with ``G``. A worker that goes away
+``R``, hand over (and ask again) with ``Y``, give up with ``D``, and are granted with ``G``; ``T`` says a test
+timed its first round (for the summary: how often the turn changed hands during timed tests). A worker that goes away
 (a crash, the end of its tests) gives up its turn with its connection; a controller that goes away lets the workers
 go on alone.
 """
@@ -44,11 +45,11 @@ class TurnServer:
         self._stopping = False
         #: how many times the turn was granted
         self.grants = 0
-        #: tests that asked for the turn, and the workers they ran on
-        self.tests = 0
+        #: the workers that asked for the turn, and the tests among theirs that timed rounds
         self.workers = 0
-        #: how often a worker handed the turn to another in the middle of a test: none means the devices' timed
-        #: rounds were never interleaved, each test fitting in one turn
+        self.timed_tests = 0
+        #: how often a worker handed the turn to another in the middle of a test: fewer than the timed tests means
+        #: most tests' rounds fitted in one turn and the devices were timed one after the other, not interleaved
         self.handovers = 0
         self._thread = threading.Thread(target=self._serve, name="accel-device-turns", daemon=True)
         self._thread.start()
@@ -82,9 +83,10 @@ class TurnServer:
                 except OSError:
                     message = b""
                 if message == b"R":
-                    self.tests += 1
                     asked.add(source)
                     self.workers = len(asked)
+                if message == b"T":  # a test's first timed round: counted, nothing else
+                    self.timed_tests += 1
                 if message == b"Y" and holder is source and waiting:
                     self.handovers += 1
                 if not message or message == b"D" or message == b"Y":
@@ -116,6 +118,7 @@ class _SocketTurns:
         self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._socket.connect(path)
         self._held_since: float | None = None
+        self._timed = False  # this test has timed a round
         self.active = True
 
     def _send(self, message: bytes) -> bool:
@@ -136,10 +139,13 @@ class _SocketTurns:
         self._held_since = time.perf_counter()
 
     def acquire(self) -> None:
+        self._timed = False
         if self.active and self._held_since is None and self._send(b"R"):
             self._wait()
 
     def pass_if_due(self) -> None:
+        if self.active and self._held_since is not None and not self._timed:
+            self._timed = self._send(b"T")
         if self.active and self._held_since is not None and \
                 time.perf_counter() - self._held_since >= turns.SLICE_SECONDS and self._send(b"Y"):
             self._wait()
@@ -152,14 +158,15 @@ class _SocketTurns:
 
 def summary_line(server: TurnServer) -> str | None:
     """What the run's summary says of the turns: how often they changed hands, or that they never did."""
-    if server.workers < 2:
+    if server.workers < 2 or not server.timed_tests:
         return None
-    if server.handovers:
-        return (f"devices in turns: {server.workers} workers, {server.tests} tests; the turn changed hands "
-                f"{server.handovers} times during tests")
-    return (f"devices in turns: the turn never changed hands during a test: each test's timed rounds took less than "
-            f"one turn ({turns.SLICE_SECONDS:g} s), so the {server.workers} workers' devices were timed one after "
-            "the other, not interleaved; a longer timing profile interleaves them (--accel-profile=standard)")
+    if 2 * server.handovers >= server.timed_tests:
+        return (f"devices in turns: {server.workers} workers, {server.timed_tests} timed tests; the turn changed "
+                f"hands {server.handovers} times during tests")
+    return (f"devices in turns: the turn changed hands only {server.handovers} time(s) during {server.timed_tests} "
+            f"timed tests: most tests' timed rounds took less than one turn ({turns.SLICE_SECONDS:g} s), so their "
+            "devices were timed one after the other, not interleaved; a longer timing profile interleaves them "
+            "(--accel-profile=standard)")
 
 
 def join_as_worker(environ: dict[str, str] | None = None) -> bool:

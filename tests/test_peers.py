@@ -129,6 +129,20 @@ def test_a_latency_and_the_throughput_of_the_same_rounds_are_one_hypothesis() ->
     assert adjusted([*alone, *other], "toy.step.latency") > 1.5 * adjusted(alone, "toy.step.latency")
 
 
+def test_without_a_tolerance_of_its_own_a_value_gets_its_kinds_peer_tolerance() -> None:
+    def check(kind: str, direction: str, worse: float) -> list[str]:
+        values = [PeerValue(f"d{i}", "k", "toy", "test_speed", f"toy.{kind}", kind, "", direction,
+                            1.0 * (1 + 0.001 * i)) for i in range(6)]
+        off = 1 + worse if direction == "lower" else 1 / (1 + worse)
+        values.append(PeerValue("d6", "k", "toy", "test_speed", f"toy.{kind}", kind, "", direction, 1.0025 * off))
+        return [f"{f.device} {f.tolerance:g}" for f in peer_check(values) if f.flagged]
+
+    assert check("latency", "lower", 0.04) == ["d6 0.03"]  # under the history's 5%, over the peers' 3%
+    assert check("latency", "lower", 0.02) == []  # significant, but within the tolerance
+    assert check("throughput", "higher", 0.04) == ["d6 0.03"]
+    assert check("accuracy", "higher", 0.015) == ["d6 0.01"]
+
+
 def _clocked_median(rounds: int, factor: float, rng: random.Random) -> float:
     return statistics.median(0.002 * factor * (1 + 0.02 * (2 * rng.random() - 1)) for _ in range(rounds))
 

@@ -134,7 +134,7 @@ def test_devices_in_turns_interleave_their_timed_rounds_and_never_time_two_at_on
     # the summary says how often the turn changed hands during tests
     line = next(line for line in result.outlines if line.startswith("devices in turns:"))
     handovers = int(line.split("changed hands ")[1].split()[0])
-    assert "4 workers, 8 tests" in line and handovers > 3 * per_test_blocks - 8
+    assert "4 workers, 8 timed tests" in line and handovers > 3 * per_test_blocks - 8
 
 
 @pytest.mark.workload  # xdist workers in fresh processes
@@ -144,10 +144,9 @@ def test_devices_in_turns_says_when_tests_were_too_short_to_interleave(slots: py
     result, rounds = _run_pytest(slots, slots.path / "short.jsonl", "-n", "4", "--accel-worker-per-device",
                                  "--accel-devices-in-turns")
     assert _overlaps(rounds) == 0
-    assert _switches(rounds) < 8  # one block of rounds a test: at most one switch between consecutive tests
-    result.stdout.fnmatch_lines(["devices in turns: the turn never changed hands during a test: each test's timed "
-                                 "rounds took less than one turn (0.2 s), so the 4 workers' devices were timed one "
-                                 "after the other, not interleaved; a longer timing profile interleaves them*"])
+    result.stdout.fnmatch_lines(["devices in turns: the turn changed hands only * time(s) during 8 timed tests: most "
+                                 "tests' timed rounds took less than one turn (0.2 s), so their devices were timed "
+                                 "one after the other, not interleaved; a longer timing profile interleaves them*"])
 
 
 def test_devices_in_turns_needs_a_worker_per_device(pytester: pytest.Pytester) -> None:

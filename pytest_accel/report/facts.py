@@ -104,13 +104,12 @@ class RunFacts:
 
 def peer_findings(session: AccelSession) -> list[PeerFinding]:
     """The run's devices against their peers (devices of the same key), on every speed and accuracy metric."""
-    from pytest_accel.metrics import DEFAULT_TOLERANCES
     from pytest_accel.peers import PEER_KINDS, PeerValue, peer_check
 
-    tolerance = session.options.peer_tolerance
+    tolerance = session.options.peer_tolerance  # None: each kind's peer tolerance
     values = [PeerValue(record.device.spec, record.device.key, record.suite, record.test, verdict.metric.name,
                         verdict.metric.kind, verdict.metric.unit, verdict.metric.direction, verdict.metric.value,
-                        tolerance if tolerance is not None else DEFAULT_TOLERANCES.get(verdict.metric.kind))
+                        tolerance)
               for record in session.records for verdict in record.verdicts
               if verdict.metric.kind in PEER_KINDS and record.device.available]
     return peer_check(values)
