@@ -77,7 +77,8 @@ def test_speed(accel, spin):
 
 
 def _value(device: str, value: float, kind: str = "latency", direction: str = "lower") -> PeerValue:
-    return PeerValue(device, "twin-acme-twin", "toy", "test_speed", f"toy.{kind}", kind, "s", direction, value, 0.05)
+    """A value with its kind's peer tolerance."""
+    return PeerValue(device, "twin-acme-twin", "toy", "test_speed", f"toy.{kind}", kind, "s", direction, value)
 
 
 def test_a_device_slower_than_its_peers_is_flagged_with_the_evidence() -> None:
