@@ -82,6 +82,7 @@ def test_a_run_that_never_takes_part_runs_freely_and_the_others_still_finish(tmp
     assert [f.status for f in run_in_turns([member, outsider, member], timeout=60)] == [0, 0, 0]
 
 
+@pytest.mark.workload  # fresh interpreters, one kept waiting for the whole 3 s timeout
 def test_the_group_timeout_stops_a_run_that_keeps_the_turn(tmp_path: Path) -> None:
     stuck = Command([sys.executable, "-c", "from pytest_accel import turns; import time; "
                      "turns.join_from_environment(); time.sleep(60)"], dict(os.environ))
