@@ -22,6 +22,9 @@ pytest_plugins = ["pytester"]
 #: onnxruntime's (or numpy.fft's, via scipy) C extension then crashes or fails. Those not installed are left out:
 #: a run that cannot import them cannot import them twice either.
 KEPT_LOADED = ("torch", "onnxruntime", "onnx", "scipy.stats", "ultralytics",
+               # torch._dynamo: the ONNX export imports it, and it imports torch._inductor.test_operators, whose
+               # operators cannot be registered twice (a second in-process run that imported it failed to collect)
+               "torch._dynamo",
                # ExecuTorch, where installed: a run that discovers or opens et:xnnpack imports it (and torch._dynamo,
                # which torch.manual_seed imports too), and both register operators that cannot be registered twice
                "executorch.exir", "executorch.runtime", "executorch.backends.xnnpack.partition.xnnpack_partitioner")
