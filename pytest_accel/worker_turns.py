@@ -43,16 +43,19 @@ class TurnServer:
         self._listener.listen(64)
         self._wake_read, self._wake_write = os.pipe()
         self._stopping = False
-        #: how many times the turn was granted
-        self.grants = 0
-        #: the workers that asked for the turn, and the tests among theirs that timed rounds
-        self.workers = 0
+        #: the workers' connections that asked for the turn, and the tests among theirs that timed rounds
+        self._asked: set[socket.socket] = set()
         self.timed_tests = 0
         #: how often a worker handed the turn to another in the middle of a test: fewer than the timed tests means
         #: most tests' rounds fitted in one turn and the devices were timed one after the other, not interleaved
         self.handovers = 0
         self._thread = threading.Thread(target=self._serve, name="accel-device-turns", daemon=True)
         self._thread.start()
+
+    @property
+    def workers(self) -> int:
+        """How many workers asked for the turn."""
+        return len(self._asked)
 
     def stop(self) -> None:
         self._stopping = True
@@ -67,7 +70,6 @@ class TurnServer:
         clients: set[socket.socket] = set()
         waiting: deque[socket.socket] = deque()
         holder: socket.socket | None = None
-        asked: set[socket.socket] = set()
         while not self._stopping:
             watched: list[socket.socket | int] = [self._listener, self._wake_read, *clients]
             ready, _, _ = select.select(watched, [], [])
@@ -83,8 +85,7 @@ class TurnServer:
                 except OSError:
                     message = b""
                 if message == b"R":
-                    asked.add(source)
-                    self.workers = len(asked)
+                    self._asked.add(source)
                 if message == b"T":  # a test's first timed round: counted, nothing else
                     self.timed_tests += 1
                 if message == b"Y" and holder is source and waiting:
@@ -106,7 +107,6 @@ class TurnServer:
                 except OSError:
                     continue
                 holder = candidate
-                self.grants += 1
         for client in clients:
             client.close()
 

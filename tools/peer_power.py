@@ -2,12 +2,12 @@
 
 Each run is a fresh ``pytest`` process over ``--devices`` fake devices of one key (``cpufake:0`` ...), every one
 timing the same real host work (a float32 matrix product of ``--size``, NumPy on one thread, the standard timing
-profile: about 2.5 s of rounds a device); in a run with a
-slowdown one device, chosen at random, takes ``1 + slowdown`` times as long for each product: it computes the
-product, then keeps its core busy for that share of the product's time, as a throttled device would (extra rows of
-work in proportion came out slower than their share: 5% more rows took 6-8% longer). The conditions (none slowed and
-each slowdown) take turns run by run, so a drift of the machine falls on all of them alike. Reported: the share of runs
-that flag the slowed device, and of runs without a slowdown that flag none.
+profile: about 2.5 s of rounds a device); in a run with a slowdown one device, chosen at random, takes
+``1 + slowdown`` times as long for each product: it computes the product, then keeps its core busy for that share
+of the product's time, as a throttled device would (extra rows of work in proportion came out slower than their
+share: 5% more rows took 6-8% longer). The conditions (none slowed and each slowdown) take turns run by run, so a
+drift of the machine falls on all of them alike. Reported: the share of runs that flag the slowed device, and of
+runs without a slowdown that flag none; the devices' spread in runs without a slowdown.
 
     python tools/peer_power.py --devices 5 --runs 60 --slowdowns 0.05,0.10 --out peer-power.json
     python tools/peer_power.py --devices 5 --runs 40 --workers 5   # each device on its own xdist worker
@@ -159,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
                 findings = one_run(folder, args.devices, slow, condition, args.workers, args.size, args.turns,
                                    args.profile)
                 flagged = {f["device"] for f in findings if f["flagged"]}
-                spreads += [f["peer_spread"] for f in findings if f["device"] != slow]
+                if not condition:  # the peers' spread where no device is slowed (a slowed peer would widen it)
+                    spreads += [f["peer_spread"] for f in findings]
                 tally = tallies[f"{condition:g}" if condition else "0"]
                 tally["runs"] += 1
                 if condition:
